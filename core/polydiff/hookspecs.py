@@ -1,0 +1,107 @@
+"""The hooks a polydiff plugin implements: the reference documentation of the plugin API.
+
+Every hook returns a list of declarative objects from :mod:`polydiff.specs`; the core collects the
+lists of all plugins into registries it owns (duplicate names raise, results never depend on the
+order plugins are called in). The core's own schedules, samplers and the ``points`` modality
+register through these same hooks.
+
+A plugin is any module or object with functions decorated by :data:`hookimpl`, made known either
+through the entry-point group ``polydiff`` (installed packages) or with :func:`polydiff.register`
+(a script or notebook). An implementation may accept fewer arguments than the spec (pluggy's rule),
+so hooks can gain arguments without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .specs import (BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec,
+                        SamplerSpec, ScheduleSpec)
+
+hookspec = pluggy.HookspecMarker("polydiff")
+hookimpl = pluggy.HookimplMarker("polydiff")
+
+
+@hookspec
+def polydiff_register_modalities() -> list[ModalitySpec]:
+    """Return the modalities (kinds of data) this plugin provides.
+
+    :return: a list of :class:`~polydiff.specs.ModalitySpec`; names must be unique across plugins.
+
+    Called once when the registry of modalities is first used. ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_datasets() -> list[DatasetSpec]:
+    """Return datasets, each tied to a modality by name (a plugin may add datasets to another
+    plugin's modality).
+
+    :return: a list of :class:`~polydiff.specs.DatasetSpec`; names must be unique per modality.
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_backbones() -> list[BackboneSpec]:
+    """Return denoiser backbones ``F(x_in, c_noise, **cond)``.
+
+    :return: a list of :class:`~polydiff.specs.BackboneSpec`; ``modality=None`` marks a backbone
+        that works on any state (the core's ``mlp``).
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_schedules() -> list[ScheduleSpec]:
+    """Return forward processes (noise schedules).
+
+    :return: a list of :class:`~polydiff.specs.ScheduleSpec`, each wrapping a
+        :class:`~polydiff.schedules.Schedule` dataclass.
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_samplers() -> list[SamplerSpec]:
+    """Return samplers, pure functions ``fn(denoiser, x, sigmas, *, noise, callback, **options)``.
+
+    :return: a list of :class:`~polydiff.specs.SamplerSpec`.
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_metrics() -> list[MetricSpec]:
+    """Return sample-quality metrics ``fn(samples, reference) -> float`` with their direction.
+
+    :return: a list of :class:`~polydiff.specs.MetricSpec`; ``modality=None`` for metrics that
+        apply to any modality.
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
+    """Return strategies that choose the target entries of conditional training (which observed
+    values are hidden from the model and must be predicted: random ratio, blocks, ...).
+
+    :return: a list of :class:`~polydiff.specs.MaskStrategySpec`.
+
+    ``versionadded:: 0.1``
+    """
+    raise NotImplementedError

@@ -1,0 +1,50 @@
+"""Injected randomness: per-sample seeded generators, so sample i is the same whatever the batch.
+
+EDM's ``StackedRandomGenerator`` idea: one ``torch.Generator`` per sample, seeded from that
+sample's own seed. Every sampler draws its noise through a :class:`NoiseSource`, which also maps
+noise into the state's noise space (zero padding, zero centre of mass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .state import StateSpec
+
+
+class NoiseSource:
+    """Draws standard-normal noise shaped like a batch, one generator per sample.
+
+    Args:
+        seeds: one integer per sample.
+        spec: the state's fields (for the centre-of-mass-free noise space); ``None``: plain noise.
+        padding: packed padding mask; noise is zero on padded entries.
+        device: where noise is returned (drawn on the CPU so results match across devices).
+    """
+
+    def __init__(self, seeds: Sequence[int], *, spec: StateSpec | None = None,
+                 padding: Tensor | None = None, device: torch.device | str = "cpu") -> None:
+        self.seeds = [int(s) for s in seeds]
+        self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        self.spec, self.padding, self.device = spec, padding, torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __call__(self, like: Tensor) -> Tensor:
+        """Fresh noise with the shape, dtype and device of ``like``."""
+        if like.shape[0] != len(self.generators):
+            raise ValueError(f"noise source has {len(self.generators)} seeds for a batch of {like.shape[0]}")
+        eps = torch.stack([torch.randn(like.shape[1:], generator=g, dtype=torch.float32)
+                           for g in self.generators]).to(device=like.device, dtype=like.dtype)
+        if self.spec is not None:
+            return self.spec.project(eps, self.padding)
+        return eps if self.padding is None else eps * self.padding
+
+
+def seeds_for(n: int, seed: int) -> list[int]:
+    """Seeds for samples ``0..n-1`` of a run with base ``seed`` (sample i gets seed*1_000_003 + i)."""
+    return [seed * 1_000_003 + i for i in range(n)]

@@ -1,0 +1,185 @@
+"""Parameterizations and the denoiser contract ``D(x, sigma, **cond) -> x0_hat``.
+
+Everything is written in the VE view ``x = x0 + sigma * eps`` (see :mod:`polydiff.schedules`). A
+network ``F`` becomes a denoiser through EDM preconditioning (Karras et al. 2022, Eq. 7):
+
+    D(x, sigma) = c_skip(sigma) * x + c_out(sigma) * F(c_in(sigma) * x, c_noise(sigma))
+
+and each classic parameterization is a choice of (c_skip, c_out, c_in), so eps-, x0-, v-, score- and
+flow-models all train and sample through the same code. Conversions between the predictions of
+different parameterizations live here and nowhere else (:func:`convert`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from ._utils import append_dims, per_sample
+
+Kind = Literal["edm", "eps", "x0", "v", "score", "flow"]
+KINDS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
+
+
+class DenoiserFn(Protocol):
+    """The one model contract: ``D(x, sigma, **cond) -> x0_hat``, sigma of shape ``[B]``."""
+
+    def __call__(self, x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    c_skip: Tensor
+    c_out: Tensor
+    c_in: Tensor
+    c_noise: Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parameterization:
+    """What the network predicts, as EDM preconditioning coefficients.
+
+    * ``edm``: F-prediction with c_skip = sd^2/(s^2+sd^2), c_out = s sd/sqrt(s^2+sd^2) (EDM Eq. 7);
+    * ``eps``: F = eps, so D = x - sigma F (Ho et al. 2020);
+    * ``x0``: F = x0;
+    * ``v``: F = v = alpha eps - sigma_vp x0 (Salimans & Ho 2022); equal to ``edm`` with sd = 1;
+    * ``score``: F = -sigma * score, the noise-conditional score network's scaling (Song & Ermon
+      2019); it equals eps-prediction, kept so score models load without conversion code;
+    * ``flow``: F = u = eps - x0, the rectified-flow velocity, fed x_t = x / (1 + sigma) and t.
+
+    ``c_in`` is 1/sqrt(sigma^2 + sigma_data^2) (unit-variance input) except for ``flow``;
+    ``c_noise`` is ln(sigma)/4 (EDM) except for ``flow`` (t).
+    """
+
+    kind: Kind = "edm"
+    sigma_data: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown parameterization {self.kind!r}; valid: {', '.join(KINDS)}")
+        if not self.sigma_data > 0:
+            raise ValueError(f"sigma_data must be > 0, got {self.sigma_data}")
+
+    def coefficients(self, sigma: Tensor) -> Coefficients:
+        sd = self.sigma_data
+        c_in = torch.rsqrt(sigma**2 + sd**2)
+        c_noise = torch.log(sigma) / 4
+        if self.kind == "edm":
+            c_skip = sd**2 / (sigma**2 + sd**2)
+            c_out = sigma * sd * c_in
+        elif self.kind in ("eps", "score"):
+            c_skip, c_out = torch.ones_like(sigma), -sigma
+        elif self.kind == "x0":
+            c_skip, c_out = torch.zeros_like(sigma), torch.ones_like(sigma)
+        elif self.kind == "v":
+            c_skip = 1 / (sigma**2 + 1)
+            c_out = -sigma * torch.rsqrt(sigma**2 + 1)
+        else:  # flow: x0 = (x - sigma u) / (1 + sigma), network input x_t = x / (1 + sigma)
+            c_skip = c_in = 1 / (1 + sigma)
+            c_out = -sigma / (1 + sigma)
+            c_noise = sigma / (1 + sigma)
+        return Coefficients(c_skip=c_skip, c_out=c_out, c_in=c_in, c_noise=c_noise)
+
+    def target(self, x: Tensor, x0: Tensor, sigma: Tensor) -> Tensor:
+        """The network's regression target F* = (x0 - c_skip x) / c_out for noisy ``x``."""
+        c = self.coefficients(sigma)
+        n = x.ndim
+        return (x0 - append_dims(c.c_skip, n) * x) / append_dims(c.c_out, n)
+
+    def target_weight(self, sigma: Tensor) -> Tensor:
+        """1 / c_out^2: the weight on the x0-error that plain MSE on this target amounts to."""
+        return self.coefficients(sigma).c_out.pow(-2)
+
+
+class Denoiser(nn.Module):
+    """A backbone ``F(x_in, c_noise, **cond)`` wrapped as ``D(x, sigma, **cond) -> x0_hat``."""
+
+    def __init__(self, backbone: nn.Module, parameterization: Parameterization | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.parameterization = parameterization or Parameterization()
+
+    def forward(self, x: Tensor, sigma: Tensor | float, **cond: Tensor) -> Tensor:
+        sigma = per_sample(sigma, x)
+        c = self.parameterization.coefficients(sigma)
+        n = x.ndim
+        f = self.backbone(append_dims(c.c_in, n) * x, c.c_noise, **cond)
+        if f.shape != x.shape:
+            raise ValueError(f"backbone returned shape {list(f.shape)} for input {list(x.shape)}; "
+                             "a backbone must return the packed input shape")
+        return append_dims(c.c_skip, n) * x + append_dims(c.c_out, n) * f.to(x.dtype)
+
+
+# -- conversions between predictions, all through x0 --------------------------------------------
+PredictionKind = Literal["x0", "eps", "v", "score", "flow"]
+
+
+def to_x0(kind: PredictionKind, pred: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
+    """x0 implied by a prediction of ``kind`` at noisy ``x`` (VE view) and level ``sigma`` [B]."""
+    s = append_dims(sigma, x.ndim)
+    if kind == "x0":
+        return pred
+    if kind == "eps":
+        return x - s * pred
+    if kind == "score":  # grad log p = -(x - x0) / sigma^2
+        return x + s**2 * pred
+    if kind == "v":  # v = (eps - sigma x0) / sqrt(1 + sigma^2)
+        return (x - s * torch.sqrt(1 + s**2) * pred) / (1 + s**2)
+    if kind == "flow":  # u = eps - x0
+        return (x - s * pred) / (1 + s)
+    raise ValueError(f"unknown prediction kind {kind!r}; valid: x0, eps, v, score, flow")
+
+
+def from_x0(kind: PredictionKind, x0: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
+    """The prediction of ``kind`` that corresponds to ``x0`` at noisy ``x`` and level ``sigma``."""
+    s = append_dims(sigma, x.ndim)
+    eps = (x - x0) / s
+    if kind == "x0":
+        return x0
+    if kind == "eps":
+        return eps
+    if kind == "score":
+        return -eps / s
+    if kind == "v":
+        return (eps - s * x0) / torch.sqrt(1 + s**2)
+    if kind == "flow":
+        return eps - x0
+    raise ValueError(f"unknown prediction kind {kind!r}; valid: x0, eps, v, score, flow")
+
+
+def convert(pred: Tensor, src: PredictionKind, dst: PredictionKind, x: Tensor, sigma: Tensor) -> Tensor:
+    """Convert a model prediction between kinds (e.g. an eps-model's output to v)."""
+    return from_x0(dst, to_x0(src, pred, x, sigma), x, sigma)
+
+
+def vp_to_ve(x_t: Tensor, alpha: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
+    """(x_t, alpha, sigma) of a VP/flow process -> (x / alpha, sigma / alpha) of the VE view."""
+    return x_t / append_dims(alpha, x_t.ndim), sigma / alpha
+
+
+def from_prediction(model: nn.Module, kind: PredictionKind, *, vp_input: bool = True) -> DenoiserFn:
+    """Adapt an external model ``model(x_t, sigma, **cond) -> prediction`` to the denoiser contract.
+
+    ``vp_input``: the model expects the variance-preserving input x / sqrt(1 + sigma^2) (DDPM-style
+    models) rather than the VE-view x.
+    """
+
+    def denoiser(x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor:
+        s = per_sample(sigma, x)
+        x_in = x * append_dims(torch.rsqrt(1 + s**2), x.ndim) if vp_input else x
+        return to_x0(kind, model(x_in, s, **cond), x, s)
+
+    return denoiser
+
+
+def sigma_data_of(x: Tensor, padding: Tensor | None = None) -> float:
+    """Standard deviation of real entries of ``x``, the usual estimate of EDM's sigma_data."""
+    v = x if padding is None else x[padding.bool()]
+    return float(v.float().std()) if v.numel() > 1 else 1.0
+
+
+__all__ = ["KINDS", "Denoiser", "DenoiserFn", "Parameterization", "convert", "from_prediction", "from_x0",
+           "sigma_data_of", "to_x0", "vp_to_ve"]

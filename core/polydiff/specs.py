@@ -1,0 +1,143 @@
+"""Declarative objects that plugin hooks return (datasette's register_* idea).
+
+Each is a frozen, keyword-only dataclass with a readable ``repr``: it *describes* a contribution
+(name, options, the callable that builds it); the core owns the registries that hold them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .data import DiffusionDataset
+    from .schedules import Schedule
+    from .state import Batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModalitySpec:
+    """A kind of data: what its samples look like and how people look at them.
+
+    Args:
+        name: registry key, e.g. ``"points"``, ``"image"``.
+        description: one line for ``polydiff list modalities``.
+        default_dataset, default_backbone: names in the dataset / backbone registries.
+        primary_metric: the metric ``polydiff compare`` ranks by (a name in the metric registry).
+        plot_samples: ``(samples, reference, path) -> None`` writes a picture of samples (and, when
+            given, of reference data beside them).
+        plot_trajectory: ``(frames, path) -> None`` pictures the denoising path; ``frames`` is a
+            list of batches from noise to data.
+        save_samples: ``(samples, directory) -> list[Path]`` writes samples in the modality's own
+            formats (WAV, SDF, PNG...); ``None``: only the core's safetensors file.
+    """
+
+    name: str
+    description: str
+    default_dataset: str
+    default_backbone: str
+    primary_metric: str | None = None
+    plot_samples: Callable[[Batch, Batch | None, Path], None] | None = None
+    plot_trajectory: Callable[[list[Batch], Path], None] | None = None
+    save_samples: Callable[[Batch, Path], list[Path]] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec:
+    """A dataset of a modality. ``load(**options)`` returns a :class:`~polydiff.data.DiffusionDataset`;
+    ``options`` lists the accepted keyword options with their defaults (validated by the config)."""
+
+    name: str
+    modality: str
+    description: str
+    load: Callable[..., DiffusionDataset]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackboneSpec:
+    """A network ``F(x_in, c_noise, **cond) -> out`` (out has x_in's packed shape).
+
+    ``build(dataset, **options)`` constructs it for a dataset (it reads ``dataset.spec``,
+    ``dataset.sample_shape``, ``dataset.num_classes``). ``modality=None``: works for any modality.
+    Conventions every backbone follows: a class label of ``-1`` means "no label" (classifier-free
+    guidance); with ``conditional`` training the keywords ``x_cond`` (observed values, 0 elsewhere)
+    and ``cond_mask`` (1 = observed) arrive in ``cond``.
+    """
+
+    name: str
+    modality: str | None
+    description: str
+    build: Callable[..., nn.Module]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSpec:
+    """A forward process; ``cls`` is a :class:`~polydiff.schedules.Schedule` dataclass whose
+    keyword fields are its options."""
+
+    name: str
+    cls: type[Schedule]
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerSpec:
+    """A sampler: ``fn(denoiser, x, sigmas, *, noise, callback, **options) -> x0``.
+
+    ``evals_per_step``: denoiser calls per step (Heun: 2, except its last step), so tables can be
+    compared at equal NFE. ``options``: accepted options with defaults (e.g. ``{"eta": 0.0}``).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    description: str
+    stochastic: bool = False
+    evals_per_step: int = 1
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def nfe(self, steps: int) -> int:
+        """Denoiser evaluations for ``steps`` steps (the last step to sigma = 0 is a single call)."""
+        return steps if self.evals_per_step == 1 else self.evals_per_step * (steps - 1) + 1
+
+    def steps_for_nfe(self, nfe: int) -> int:
+        """The largest number of steps whose NFE does not exceed ``nfe`` (at least 1)."""
+        if self.evals_per_step == 1:
+            return max(1, nfe)
+        return max(1, (nfe - 1) // self.evals_per_step + 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec:
+    """A sample-quality metric: ``fn(samples, reference) -> float``; ``reference`` is the dataset
+    the samples should match (usually held-out data).
+
+    ``direction``: whether lower or higher is better. ``modality=None``: any modality.
+    """
+
+    name: str
+    modality: str | None
+    description: str
+    fn: Callable[[Batch, DiffusionDataset], float]
+    direction: Literal["lower", "higher"] = "lower"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskStrategySpec:
+    """How conditional training picks target entries among the observed ones.
+
+    ``fn(observed, generator) -> target``: both packed-shape float masks; target <= observed.
+    """
+
+    name: str
+    description: str
+    fn: Callable[[Tensor, Any], Tensor]
+
+
+__all__ = ["BackboneSpec", "DatasetSpec", "MaskStrategySpec", "MetricSpec", "ModalitySpec",
+           "SamplerSpec", "ScheduleSpec"]

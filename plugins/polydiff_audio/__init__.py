@@ -1,0 +1,1 @@
+"""polydiff_audio: placeholder package, filled by its own issue."""

@@ -1,0 +1,1 @@
+"""polydiff_image: placeholder package, filled by its own issue."""

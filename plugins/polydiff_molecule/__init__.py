@@ -1,0 +1,1 @@
+"""polydiff_molecule: placeholder package, filled by its own issue."""

@@ -1,0 +1,1 @@
+"""polydiff_timeseries: placeholder package, filled by its own issue."""

@@ -1,0 +1,1 @@
+"""polydiff_video: placeholder package, filled by its own issue."""
