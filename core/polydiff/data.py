@@ -78,16 +78,42 @@ class ArrayDataset:
         cond = {} if self.labels is None else {"label": self.labels[indices]}
         return Batch(x=self.x[indices], padding=sel(self.padding), observed=sel(self.observed), cond=cond)
 
-    def split(self, fraction: float, *, seed: int = 0) -> tuple[ArrayDataset, ArrayDataset]:
-        """A reproducible (train, held-out) split with ``fraction`` of the samples held out."""
-        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        n_out = int(round(fraction * len(self)))
-        return self._subset(perm[n_out:]), self._subset(perm[:n_out])
-
-    def _subset(self, idx: Tensor) -> ArrayDataset:
-        b = self.get_batch(idx)
-        return ArrayDataset(self.spec, b.x, padding=b.padding, observed=b.observed,
-                            labels=b.cond.get("label"), num_classes=self.num_classes)
-
     def __repr__(self) -> str:
         return f"ArrayDataset({self.spec!r}, n={len(self)}, classes={self.num_classes})"
+
+
+class Subset:
+    """The samples of ``dataset`` at ``indices`` (other attributes, e.g. a known mixture, pass through)."""
+
+    def __init__(self, dataset: DiffusionDataset, indices: Tensor) -> None:
+        self.dataset, self.indices = dataset, indices.long()
+        self.spec, self.num_classes = dataset.spec, dataset.num_classes
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.dataset.sample_shape
+
+    def get_batch(self, indices: Tensor) -> Batch:
+        return self.dataset.get_batch(self.indices[indices])
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("dataset", "indices"):  # not yet set (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"Subset({self.dataset!r}, n={len(self)})"
+
+
+def holdout_split(dataset: DiffusionDataset, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
+    """A reproducible (train, held-out) split of any dataset."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"holdout fraction must be in [0, 1), got {fraction}")
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    n_out = int(round(fraction * len(dataset)))
+    if len(dataset) - n_out < 1:
+        raise ValueError(f"dataset of {len(dataset)} samples is too small to hold out {fraction:.0%}")
+    return Subset(dataset, perm[n_out:]), Subset(dataset, perm[:n_out])

@@ -1,0 +1,216 @@
+"""Run configuration: TOML / YAML / JSON files plus ``key=value`` overrides, validated strictly.
+
+A run config has one section per object it builds::
+
+    modality = "points"
+    [data]          # dataset = name, then that dataset's own options
+    [model]         # backbone = name, parameterization, sigma_data, then the backbone's options
+    [schedule]      # name = schedule, then its fields (e.g. s for vp_cosine)
+    [noise_levels]  # kind = uniform_t | lognormal | logit_normal, and their parameters
+    [weighting]     # kind = uniform | snr | min_snr | edm | sigmoid, gamma, bias
+    [train]         # polydiff.training.TrainConfig
+    [sample]        # default sampler, steps, grid, n, seed, cfg_scale
+
+An unknown key or a bad value fails with a message naming the key and the valid options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .parameterization import KINDS, Kind
+
+SECTIONS = ("data", "model", "schedule", "noise_levels", "weighting", "train", "sample")
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong; the message names it and what is valid."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleConfig:
+    """Defaults for ``polydiff sample`` / ``evaluate``."""
+
+    sampler: str = "heun"
+    steps: int = 32
+    grid: Literal["uniform_t", "karras", "logsnr"] = "karras"
+    n: int = 1000
+    seed: int = 0
+    cfg_scale: float | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    backbone: str | None = None  # None: the modality's default backbone
+    parameterization: Kind = "edm"
+    sigma_data: float | None = None  # None: estimated from the training data
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    dataset: str | None = None  # None: the modality's default dataset
+    holdout: float = 0.1  # fraction held out for evaluation
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def did_you_mean(name: str, valid: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a type annotation, converting CLI strings ("3", "true") as needed."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key} = {value!r} is not valid; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin in (dict, Mapping) or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table/mapping, got {value!r}")
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if annotation in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        try:
+            out = annotation(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be {'an integer' if annotation is int else 'a number'}, "
+                              f"got {value!r}") from None
+        if annotation is int and isinstance(value, float) and out != value:
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return out
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], section: str, *, extra: str | None = None) -> Any:
+    """Instantiate a dataclass from a mapping, rejecting unknown keys and bad values.
+
+    ``extra``: name of a dict field that collects the keys the dataclass does not declare (the
+    options of a plugin's dataset/backbone, validated later against the plugin's declared options).
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")}
+    if extra is not None:
+        names.discard(extra)
+    kwargs: dict[str, Any] = {}
+    leftover: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in names:
+            kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
+        elif extra is not None:
+            leftover[key] = value
+        else:
+            raise ConfigError(f"unknown key {section}.{key}{did_you_mean(key, names)}; "
+                              f"valid keys in [{section}]: {', '.join(sorted(names))}")
+    if extra is not None:
+        kwargs[extra] = leftover
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[{section}]: {e}") from e
+
+
+def check_options(given: Mapping[str, Any], defaults: Mapping[str, Any], section: str, owner: str) -> dict[str, Any]:
+    """Validate plugin options against the defaults a spec declares (types follow the defaults)."""
+    out = dict(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            valid = ", ".join(sorted(defaults)) or "(none)"
+            raise ConfigError(f"unknown key {section}.{key}{did_you_mean(key, defaults)}: {owner} accepts {valid}")
+        default = defaults[key]
+        out[key] = value if default is None else coerce(value, type(default), f"{section}.{key}")
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON config file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config file {p}: use .toml, .yaml, .yml or .json")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
+        raise ConfigError(f"config file {p} is not valid {p.suffix[1:].upper()}: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must contain a table/mapping at top level")
+    return data
+
+
+def parse_value(text: str) -> Any:
+    """A CLI override value: TOML literal if it parses (numbers, bools, lists), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (``modality=...`` at top level) to a raw config dict."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.steps=500)")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) == 1 and parts[0] == "modality":
+            out["modality"] = text
+            continue
+        if len(parts) != 2 or parts[0] not in SECTIONS:
+            raise ConfigError(f"override key {key!r}: use <section>.<key> with section one of "
+                              f"{', '.join(SECTIONS)}{did_you_mean(parts[0], SECTIONS)}")
+        out.setdefault(parts[0], {})[parts[1]] = parse_value(text)
+    return out
+
+
+__all__ = ["KINDS", "ConfigError", "DataConfig", "ModelConfig", "SampleConfig", "apply_overrides",
+           "build_dataclass", "check_options", "coerce", "load_file", "parse_value"]
