@@ -82,9 +82,9 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"{key} = {value!r} is not valid; choose one of: {', '.join(map(str, args))}")
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:

@@ -113,7 +113,7 @@ def holdout_split(dataset: DiffusionDataset, fraction: float, *, seed: int = 0) 
     if not 0 <= fraction < 1:
         raise ValueError(f"holdout fraction must be in [0, 1), got {fraction}")
     perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    n_out = int(round(fraction * len(dataset)))
+    n_out = round(fraction * len(dataset))
     if len(dataset) - n_out < 1:
         raise ValueError(f"dataset of {len(dataset)} samples is too small to hold out {fraction:.0%}")
     return Subset(dataset, perm[n_out:]), Subset(dataset, perm[:n_out])

@@ -14,6 +14,7 @@ class FourierEmbedding(nn.Module):
     def __init__(self, dim: int, scale: float = 16.0, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
+        self.freqs: Tensor
         self.register_buffer("freqs", torch.randn(dim // 2, generator=g) * scale)
 
     def forward(self, c_noise: Tensor) -> Tensor:

@@ -1,0 +1,63 @@
+import pytest
+
+from polydiff.config import (
+    ConfigError,
+    SampleConfig,
+    apply_overrides,
+    build_dataclass,
+    check_options,
+    load_file,
+    parse_value,
+)
+
+
+def test_unknown_key_names_key_and_valid_options():
+    with pytest.raises(ConfigError, match=r"unknown key sample\.stpes \(did you mean 'steps'\?\).*valid keys"):
+        build_dataclass(SampleConfig, {"stpes": 3}, "sample")
+
+
+def test_bad_literal_value_lists_choices():
+    msg = "sample.grid = 'cosine' is not valid; choose one of: uniform_t, karras, logsnr"
+    with pytest.raises(ConfigError, match=msg):
+        build_dataclass(SampleConfig, {"grid": "cosine"}, "sample")
+
+
+def test_cli_strings_are_coerced_and_checked():
+    cfg = build_dataclass(SampleConfig, {"steps": "12", "cfg_scale": "none", "n": 5}, "sample")
+    assert cfg.steps == 12 and cfg.cfg_scale is None
+    with pytest.raises(ConfigError, match="sample.steps must be an integer"):
+        build_dataclass(SampleConfig, {"steps": "many"}, "sample")
+    with pytest.raises(ConfigError, match="sample.steps must be an integer"):
+        build_dataclass(SampleConfig, {"steps": 1.5}, "sample")
+
+
+def test_plugin_options_follow_declared_defaults():
+    out = check_options({"width": "64"}, {"width": 256, "depth": 3}, "model", "backbone 'mlp'")
+    assert out == {"width": 64, "depth": 3}
+    msg = r"model.wdith \(did you mean 'width'\?\): backbone 'mlp' accepts depth, width"
+    with pytest.raises(ConfigError, match=msg):
+        check_options({"wdith": 1}, {"width": 256, "depth": 3}, "model", "backbone 'mlp'")
+
+
+def test_overrides_and_values():
+    raw = apply_overrides({"train": {"steps": 1}}, ["train.steps=500", "modality=points", "data.radius=2.5",
+                                                    "model.class_cond=true"])
+    assert raw == {"train": {"steps": 500}, "modality": "points", "data": {"radius": 2.5},
+                   "model": {"class_cond": True}}
+    assert parse_value("[1, 2]") == [1, 2] and parse_value("heun") == "heun"
+    with pytest.raises(ConfigError, match="section one of"):
+        apply_overrides({}, ["trian.steps=3"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_overrides({}, ["train.steps"])
+
+
+def test_toml_yaml_json_files_agree(tmp_path):
+    (tmp_path / "a.toml").write_text('modality = "points"\n[train]\nsteps = 10\n')
+    (tmp_path / "a.yaml").write_text("modality: points\ntrain:\n  steps: 10\n")
+    (tmp_path / "a.json").write_text('{"modality": "points", "train": {"steps": 10}}')
+    assert load_file(tmp_path / "a.toml") == load_file(tmp_path / "a.yaml") == load_file(tmp_path / "a.json")
+    (tmp_path / "bad.toml").write_text("modality = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_file(tmp_path / "bad.toml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_file(tmp_path / "missing.toml")

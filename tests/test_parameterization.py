@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from polydiff.losses import WEIGHTINGS, Weighting, denoising_loss, noisy
+from polydiff.parameterization import KINDS, Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
+
+SHAPES = [(5, 2), (3, 2, 4, 4), (4, 7, 3)]
+PRED = ["x0", "eps", "v", "score", "flow"]
+
+
+def _data(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x0, eps = torch.randn(shape, generator=g, dtype=torch.float64), torch.randn(shape, generator=g, dtype=torch.float64)
+    sigma = torch.exp(torch.randn(shape[0], generator=g, dtype=torch.float64))
+    return x0, eps, sigma, noisy(x0, sigma, eps)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", PRED)
+def test_prediction_round_trips(shape, kind):
+    x0, eps, sigma, x = _data(shape)
+    torch.testing.assert_close(to_x0(kind, from_x0(kind, x0, x, sigma), x, sigma), x0)
+    for other in PRED:
+        back = convert(convert(from_x0(kind, x0, x, sigma), kind, other, x, sigma), other, kind, x, sigma)
+        torch.testing.assert_close(back, from_x0(kind, x0, x, sigma))
+
+
+def test_predictions_match_their_paper_definitions():
+    x0, eps, sigma, x = _data((6, 3))
+    s = sigma[:, None]
+    alpha, sigma_vp = 1 / torch.sqrt(1 + s**2), s / torch.sqrt(1 + s**2)
+    torch.testing.assert_close(from_x0("eps", x0, x, sigma), eps)
+    torch.testing.assert_close(from_x0("v", x0, x, sigma), alpha * eps - sigma_vp * x0)  # Salimans & Ho
+    torch.testing.assert_close(from_x0("flow", x0, x, sigma), eps - x0)  # d/dt of (1-t) x0 + t eps
+    torch.testing.assert_close(from_x0("score", x0, x, sigma), -eps / s)  # grad log N(x; x0, s^2)
+
+
+class Oracle(torch.nn.Module):
+    """A backbone that returns the exact regression target: the denoiser must then give x0."""
+
+    def __init__(self, p, x0, x, sigma):
+        super().__init__()
+        self.f = p.target(x, x0, sigma)
+
+    def forward(self, x_in, c_noise, **cond):
+        return self.f
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_preconditioned_oracle_denoises_exactly(kind, shape):
+    x0, eps, sigma, x = _data(shape)
+    p = Parameterization(kind=kind, sigma_data=0.7)
+    torch.testing.assert_close(Denoiser(Oracle(p, x0, x, sigma), p)(x, sigma), x0)
+
+
+def test_v_equals_edm_with_unit_sigma_data_up_to_sign():
+    x0, eps, sigma, x = _data((4, 3))
+    v = Parameterization(kind="v").target(x, x0, sigma)
+    e = Parameterization(kind="edm", sigma_data=1.0).target(x, x0, sigma)
+    torch.testing.assert_close(v, -e)
+
+
+def test_flow_network_sees_the_interpolant_and_time():
+    x0, eps, sigma, x = _data((4, 3))
+    c = Parameterization(kind="flow").coefficients(sigma)
+    t = sigma / (1 + sigma)
+    torch.testing.assert_close(c.c_in[:, None] * x, (1 - t[:, None]) * x0 + t[:, None] * eps)
+    torch.testing.assert_close(c.c_noise, t)
+
+
+def test_denoiser_rejects_wrong_backbone_shape():
+    class Bad(torch.nn.Module):
+        def forward(self, x, c_noise):
+            return x[:, :1]
+
+    with pytest.raises(ValueError, match="backbone returned shape"):
+        Denoiser(Bad())(torch.randn(2, 3), 1.0)
+
+
+def test_from_prediction_adapts_an_eps_model():
+    x0, eps, sigma, x = _data((5, 2))
+
+    def eps_model(x_in, s):  # a DDPM-style eps network sees x_vp = x / sqrt(1 + s^2)
+        torch.testing.assert_close(x_in, x / torch.sqrt(1 + s[:, None] ** 2))
+        return eps
+
+    torch.testing.assert_close(from_prediction(eps_model, "eps")(x, sigma), x0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_uniform_weighting_is_plain_mse_on_the_target(kind):
+    x0, eps, sigma, x = _data((8, 4))
+    p = Parameterization(kind=kind, sigma_data=0.5)
+    denoised = x0 + 0.1 * torch.randn_like(x0)
+    c = p.coefficients(sigma)
+    f_hat = (denoised - c.c_skip[:, None] * x) / c.c_out[:, None]
+    expected = ((f_hat - p.target(x, x0, sigma)) ** 2).mean(1)
+    got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p))
+    torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
+
+
+def test_weightings():
+    sigma = torch.tensor([0.01, 0.1, 1.0, 10.0], dtype=torch.float64)
+    p = Parameterization(kind="eps")
+    snr = sigma**-2
+    torch.testing.assert_close(Weighting(kind="snr")(sigma, p), snr)
+    torch.testing.assert_close(Weighting(kind="min_snr", gamma=5)(sigma, p), snr.clamp(max=5))
+    # uniform eps-loss is the SNR weighting on x0 (Ho et al.'s L_simple)
+    torch.testing.assert_close(Weighting(kind="uniform")(sigma, p), snr)
+    edm = Weighting(kind="edm")(sigma, Parameterization(kind="edm", sigma_data=0.5))
+    torch.testing.assert_close(edm, (sigma**2 + 0.25) / (sigma * 0.5) ** 2)
+    sig = Weighting(kind="sigmoid", bias=0.0)(sigma, p)
+    torch.testing.assert_close(sig, snr * torch.sigmoid(-torch.log(snr)))
+    assert set(WEIGHTINGS) == {"uniform", "snr", "min_snr", "edm", "sigmoid"}
+    with pytest.raises(ValueError, match="valid: uniform"):
+        Weighting(kind="p2")  # type: ignore[arg-type]
+
+
+def test_loss_respects_padding_and_target_masks():
+    x0, eps, sigma, x = _data((3, 6))
+    d = x0 + 1.0
+    pad = torch.tensor([[1, 1, 1, 0, 0, 0]] * 3, dtype=torch.float64)
+    w = torch.ones(3, dtype=torch.float64)
+    base = denoising_loss(d, x0, sigma, w, padding=pad)
+    d2 = d.clone()
+    d2[:, 3:] += 100.0  # padded entries may be anything
+    torch.testing.assert_close(denoising_loss(d2, x0, sigma, w, padding=pad), base)
+    torch.testing.assert_close(base, torch.ones(3, dtype=torch.float32))
+    empty = denoising_loss(d, x0, sigma, w, target=torch.zeros_like(x0))
+    assert torch.all(empty == 0), "an empty target set gives zero loss, not NaN"
