@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .specs import (BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec,
-                        SamplerSpec, ScheduleSpec)
+    from .specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec, SamplerSpec, ScheduleSpec
 
 hookspec = pluggy.HookspecMarker("polydiff")
 hookimpl = pluggy.HookimplMarker("polydiff")
