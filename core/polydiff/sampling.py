@@ -1,0 +1,175 @@
+"""The high-level sampling entry point: noise -> samples, with masks, guidance and batching.
+
+:func:`sample` composes the pieces: a sigma grid from the schedule, per-sample seeded noise (sample
+i is identical whatever ``batch_size``), denoiser wrappers from :mod:`polydiff.guidance`, the
+projection into the state's noise space, and one sampler from the registry.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+from torch import Tensor
+
+from .guidance import classifier_free_guidance, with_conditioning, with_observed
+from .noise import NoiseSource, seeds_for
+from .samplers import BUILTIN_SAMPLERS, Callback
+from .schedules import EDM, GridKind, Schedule, sigma_grid
+from .specs import SamplerSpec
+from .state import StateSpec
+
+DenoiserLike = Callable[..., Tensor]
+
+
+@dataclass
+class SampleResult:
+    """Samples ``x`` ``[n, *shape]``; ``trajectory``: x at each sigma of the grid, noise to data
+    (``steps + 1`` tensors ``[n, *shape]`` on the CPU) when asked for; ``nfe``: denoiser calls per
+    sample; ``seconds``: wall time."""
+
+    x: Tensor
+    trajectory: list[Tensor] | None
+    nfe: int
+    seconds: float
+
+
+def _resolve_sampler(sampler: str | SamplerSpec,
+                     registry: Mapping[str, SamplerSpec] | None = None) -> SamplerSpec:
+    """A :class:`SamplerSpec` by name (from ``registry``, default the built-ins) or as given."""
+    if isinstance(sampler, SamplerSpec):
+        return sampler
+    table = registry if registry is not None else {s.name: s for s in BUILTIN_SAMPLERS}
+    if sampler not in table:
+        raise ValueError(f"unknown sampler {sampler!r}; valid samplers: {', '.join(sorted(table))}")
+    return table[sampler]
+
+
+def _options(spec: SamplerSpec, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    given = dict(options or {})
+    bad = sorted(set(given) - set(spec.options))
+    if bad:
+        valid = ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) or "none"
+        raise ValueError(f"sampler {spec.name!r} has no option(s) {', '.join(bad)}; valid options: {valid}")
+    return {**spec.options, **given}
+
+
+def _project(spec: StateSpec | None, padding: Tensor | None) -> Callable[[Tensor], Tensor]:
+    if spec is not None:
+        return lambda t: spec.project(t, padding)
+    return (lambda t: t) if padding is None else (lambda t: t * padding)
+
+
+def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int, seed: int,
+           sampler: str | SamplerSpec = "heun", schedule: Schedule | None = None, steps: int = 32,
+           grid: GridKind | str = "karras", spec: StateSpec | None = None, padding: Tensor | None = None,
+           x_obs: Tensor | None = None, observed: Tensor | None = None, conditional_model: bool = False,
+           cfg_scale: float | None = None, cond: Mapping[str, Tensor] | None = None,
+           options: Mapping[str, Any] | None = None, callback: Callback | None = None, progress: bool = False,
+           keep_trajectory: bool = False, batch_size: int | None = None,
+           device: torch.device | str = "cpu",
+           samplers: Mapping[str, SamplerSpec] | None = None) -> SampleResult:
+    """Draw ``n`` samples of per-sample packed ``shape`` from ``denoiser``.
+
+    Args:
+        denoiser: ``D(x, sigma[B], **cond) -> x0_hat``.
+        shape: packed per-sample shape (``dataset.sample_shape``).
+        n, seed: number of samples and base seed; sample i uses seed ``seeds_for(n, seed)[i]``.
+        sampler: a name (looked up in ``samplers``, default the built-ins) or a :class:`SamplerSpec`.
+        schedule, steps, grid: the sigma grid (:func:`~polydiff.schedules.sigma_grid`); EDM by default.
+        spec, padding: the state's fields and packed padding mask ``[n, *shape]`` (noise space:
+            padded entries stay 0, centre-of-mass-free fields keep zero CoM).
+        x_obs, observed: observed values and mask ``[n, *shape]``; observed entries end exactly at
+            ``x_obs``. ``conditional_model``: the model was trained with ``x_cond`` / ``cond_mask``
+            (:func:`~polydiff.guidance.with_conditioning`); otherwise replacement conditioning.
+        cfg_scale: classifier-free guidance scale on ``cond["label"]`` (``None``: off).
+        cond: conditioning passed to the denoiser by keyword, rows ``[n, ...]``.
+        options: sampler options (checked against the spec's; defaults filled in).
+        callback: called once per step with the sampler's info dict (per batch, batch-local x).
+        progress: tqdm progress bar over all steps of all batches.
+        keep_trajectory: return x at every grid level (for pictures).
+        batch_size: samples per denoiser batch (``None``: all at once).
+        samplers: the registry to resolve names in (``None``: :data:`~polydiff.samplers.BUILTIN_SAMPLERS`).
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    sampler_spec = _resolve_sampler(sampler, samplers)
+    opts = _options(sampler_spec, options)
+    if (x_obs is None) != (observed is None):
+        raise ValueError("pass x_obs and observed together (observed values and their mask)")
+    if conditional_model and observed is None:
+        raise ValueError("conditional_model=True needs x_obs and observed")
+    device = torch.device(device)
+    shape = tuple(shape)
+    sigmas = sigma_grid(schedule if schedule is not None else EDM(), steps, cast(GridKind, grid)).to(device)
+    mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+    padding, x_obs, observed = mv(padding), mv(x_obs), mv(observed)
+    cond = {k: v.to(device) for k, v in (cond or {}).items()}
+    for name, t in (("padding", padding), ("x_obs", x_obs), ("observed", observed), *cond.items()):
+        if t is not None and (t.shape[0] != n or (name in ("padding", "x_obs", "observed") and t.shape[1:] != shape)):
+            raise ValueError(f"{name} must have {n} rows" + (f" of shape {list(shape)}" if name in
+                             ("padding", "x_obs", "observed") else "") + f", got {list(t.shape)}")
+    seeds = seeds_for(n, seed)
+    size = batch_size or n
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=math.ceil(n / size) * steps, desc=f"sampling ({sampler_spec.name})", unit="step")
+    outs: list[Tensor] = []
+    frames: list[list[Tensor]] = []
+    calls = [0]
+    start = time.perf_counter()
+    for lo in range(0, n, size):
+        sl = slice(lo, min(lo + size, n))
+        pad_b = None if padding is None else padding[sl]
+        obs_b = None if observed is None else observed[sl]
+        x_obs_b = None if x_obs is None else x_obs[sl]
+        cond_b = {k: v[sl] for k, v in cond.items()}
+        project = _project(spec, pad_b)
+        noise = NoiseSource(seeds[sl], spec=spec, padding=pad_b, device=device)
+
+        # wrappers, innermost first: guidance sees the raw model; masks see the guided output
+        d = denoiser
+        if cfg_scale is not None:
+            d = classifier_free_guidance(d, cfg_scale)
+        if conditional_model:
+            assert x_obs_b is not None and obs_b is not None
+            d = with_conditioning(d, x_obs_b, obs_b)
+
+        def projected(x: Tensor, sigma: Tensor, d: DenoiserLike = d, cond_b: dict[str, Tensor] = cond_b,
+                      project: Callable[[Tensor], Tensor] = project, first: bool = lo == 0) -> Tensor:
+            calls[0] += first
+            return project(d(x, sigma, **cond_b))
+
+        final = projected if obs_b is None else with_observed(projected, x_obs_b, obs_b)  # type: ignore[arg-type]
+        batch_frames: list[Tensor] = []
+
+        def on_step(info: dict[str, Any], batch_frames: list[Tensor] = batch_frames) -> None:
+            if keep_trajectory:
+                batch_frames.append(info["x"].detach().cpu().clone())
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(info)
+
+        x = noise(torch.empty((sl.stop - sl.start, *shape), device=device)) * float(sigmas[0])
+        x = sampler_spec.fn(final, x, sigmas, noise=noise, callback=on_step, **opts)
+        x = project(x)  # remove round-off drift out of the noise space
+        if obs_b is not None and x_obs_b is not None:
+            x = torch.where(obs_b.bool(), x_obs_b.to(x.dtype), x)
+        outs.append(x)
+        if keep_trajectory:
+            frames.append([*batch_frames, x.detach().cpu().clone()])
+    if bar is not None:
+        bar.close()
+    trajectory = [torch.cat(parts) for parts in zip(*frames, strict=True)] if keep_trajectory else None
+    return SampleResult(x=torch.cat(outs), trajectory=trajectory, nfe=calls[0],
+                        seconds=time.perf_counter() - start)
+
+
+__all__ = ["SampleResult", "sample"]
