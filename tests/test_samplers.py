@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -154,9 +155,11 @@ def test_padding_and_com_free_noise_space() -> None:
 def test_clear_errors() -> None:
     mix = MIXTURES["ring"]
     x, sig = torch.zeros(4, 2), sigma_grid(EDM(), 4)
-    for fn, kw in ((ddpm, {}), (euler_maruyama, {}), (ddim, {"eta": 1.0}), (heun, {"s_churn": 10.0})):
+    stochastic: list[tuple[Callable[..., torch.Tensor], dict[str, float]]] = [
+        (ddpm, {}), (euler_maruyama, {}), (ddim, {"eta": 1.0}), (heun, {"s_churn": 10.0})]
+    for fn, kw in stochastic:
         with pytest.raises(ValueError, match="noise=NoiseSource"):
-            fn(mix.denoise, x, sig, **kw)  # type: ignore[operator]
+            fn(mix.denoise, x, sig, **kw)
     with pytest.raises(ValueError, match="valid samplers: .*ddim.*dpmpp_2m.*heun"):
         sample(mix.denoise, shape=(2,), n=4, seed=0, sampler="dpm_solver_9000", steps=4)
     with pytest.raises(ValueError, match=r"no option\(s\) etaa; valid options: eta=0.0"):
