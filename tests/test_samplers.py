@@ -126,7 +126,8 @@ def test_batch_size_independence() -> None:
     mix = MIXTURES["mixture16"]
     for name, opts in (("ddpm", {}), ("heun", {"s_churn": 5.0}), ("dpmpp_2m", {})):
         full = sample(mix.denoise, shape=(16,), n=10, seed=3, sampler=name, steps=8, options=opts).x
-        parts = sample(mix.denoise, shape=(16,), n=10, seed=3, sampler=name, steps=8, options=opts, batch_size=3).x
+        parts = sample(mix.denoise, shape=(16,), n=10, seed=3, sampler=name, steps=8, options=opts, batch_size=3,
+                       progress=True).x
         assert torch.equal(full, parts), name
         other = sample(mix.denoise, shape=(16,), n=10, seed=4, sampler=name, steps=8, options=opts).x
         assert not torch.allclose(full, other)
