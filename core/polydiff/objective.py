@@ -1,0 +1,131 @@
+"""The training objective of one batch, and the seeded draws that feed it.
+
+Randomness is a pure function of ``(seed, step)`` (EDM's injected-randomness idea, taken one step
+further): every process draws the noise levels, noise, label dropout and target masks of the WHOLE
+global batch from a generator seeded by ``(seed, step)`` and keeps its own contiguous shard. So a
+resumed run and an N-process run see exactly the draws of an uninterrupted 1-process run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .losses import Weighting, denoising_loss, noisy
+from .masking import cond_mask_of
+from .parameterization import Parameterization
+from .schedules import NoiseLevels, Schedule
+from .state import Batch
+
+MaskFn = Callable[[Tensor, torch.Generator], Tensor]
+
+
+def stream_seed(seed: int, stream: str, index: int) -> int:
+    """A 63-bit seed for item ``index`` of a named random stream (``"step"``, ``"epoch"``) of a run.
+
+    Hashing keeps the streams of different seeds and purposes independent (no ``seed + step``
+    collisions between run 0 step 1 and run 1 step 0)."""
+    digest = hashlib.blake2b(f"polydiff/{seed}/{stream}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class StepDraws:
+    """The random inputs of one training step for a global batch of ``B``.
+
+    Attributes:
+        sigma: VE noise levels ``[B]`` (float32).
+        eps: raw standard normals ``[B, ...]``, not yet projected into the state's noise space.
+        drop_label: ``[B]`` bool, True where the class label is replaced by -1 (CFG dropout).
+    """
+
+    sigma: Tensor
+    eps: Tensor
+    drop_label: Tensor
+
+    def select(self, index: slice) -> StepDraws:
+        return StepDraws(sigma=self.sigma[index], eps=self.eps[index], drop_label=self.drop_label[index])
+
+
+def draw_step(generator: torch.Generator, *, batch_size: int, sample_shape: tuple[int, ...],
+              schedule: Schedule, noise_levels: NoiseLevels, label_dropout: float) -> StepDraws:
+    """Draw, in a fixed order, everything random in one step of a global batch (on the generator's device)."""
+    dev = generator.device
+    u = torch.randn(batch_size, generator=generator, dtype=torch.float64, device=dev)
+    sigma = noise_levels.sample(schedule, u).float()
+    eps = torch.randn((batch_size, *sample_shape), generator=generator, device=dev)
+    drop = torch.rand(batch_size, generator=generator, device=dev) < label_dropout
+    return StepDraws(sigma=sigma, eps=eps, drop_label=drop)
+
+
+def _parameterization(denoiser: nn.Module | Callable[..., Tensor]) -> Parameterization:
+    module = getattr(denoiser, "module", denoiser)  # DistributedDataParallel wraps the denoiser
+    p = getattr(module, "parameterization", None)
+    if not isinstance(p, Parameterization):
+        raise TypeError("diffusion_loss needs a polydiff.Denoiser (or pass parameterization=...)")
+    return p
+
+
+def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *, sigma: Tensor, eps: Tensor,
+                   weighting: Weighting, target: Tensor | None = None,
+                   parameterization: Parameterization | None = None) -> Tensor:
+    """Per-sample denoising loss ``[B]`` of one batch (Karras et al. 2022, Eq. 2 with weight lambda).
+
+    Args:
+        denoiser: ``D(x, sigma, **cond) -> x0_hat``; its ``parameterization`` gives the weighting.
+        batch: clean data, masks and conditioning (labels already dropped where wanted).
+        sigma: VE noise levels ``[B]``.
+        eps: standard normal noise already projected into the state's noise space (the caller's
+            job: zero on padding, centre-of-mass free where the state asks for it).
+        weighting: lambda(sigma) on the x0 error.
+        target: conditional training (CSDI, Tashiro et al. 2021, Eq. 6): the held-out entries. The
+            model gets ``x_cond`` (the other observed values, 0 elsewhere) and ``cond_mask``, and only
+            target entries count. ``None``: unconditional; the loss counts the observed entries
+            when the batch has an observed mask (missing values are not data), else all real ones.
+    """
+    x0 = batch.x
+    x = noisy(x0, sigma, eps)
+    cond = dict(batch.cond)
+    mask = batch.observed
+    if target is not None:
+        observed = batch.observed if batch.observed is not None else (
+            batch.padding if batch.padding is not None else torch.ones_like(x0))
+        given = cond_mask_of(observed, target)
+        if batch.padding is not None:
+            given = given * batch.padding
+        cond["x_cond"] = x0 * given
+        cond["cond_mask"] = given
+        mask = target
+    denoised = denoiser(x, sigma, **cond)
+    weight = weighting(sigma, parameterization or _parameterization(denoiser))
+    return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
+
+
+def prepare_batch(batch: Batch, draws: StepDraws, *, spec_project: Callable[[Tensor, Tensor | None], Tensor],
+                  mask_fn: MaskFn | None, generator: torch.Generator) -> tuple[Batch, Tensor, Tensor | None]:
+    """Apply label dropout, project the noise and draw target masks for a (global) batch.
+
+    Returns ``(batch, eps, target)``; the mask strategy continues the step's generator, so it must
+    be called on the global batch (same on every process).
+    """
+    if "label" in batch.cond:  # no .any() test: it would sync with the GPU every step
+        label = batch.cond["label"]
+        cond = {**batch.cond, "label": torch.where(draws.drop_label.to(label.device), -1, label)}
+        batch = Batch(x=batch.x, padding=batch.padding, observed=batch.observed, cond=cond)
+    eps = spec_project(draws.eps.to(batch.x.dtype), batch.padding)
+    target = None
+    if mask_fn is not None:
+        observed = batch.observed if batch.observed is not None else (
+            batch.padding if batch.padding is not None else torch.ones_like(batch.x))
+        target = mask_fn(observed, generator).to(batch.x.dtype)
+        if target.shape != batch.x.shape:
+            raise ValueError(f"mask strategy returned shape {list(target.shape)} for a batch of {list(batch.x.shape)}")
+        target = target * observed  # enforce target <= observed whatever the strategy does
+    return batch, eps, target
+
+
+__all__ = ["StepDraws", "diffusion_loss", "draw_step", "prepare_batch", "stream_seed"]

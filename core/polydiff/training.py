@@ -1,0 +1,372 @@
+"""Training: AdamW, LR warmup, EMA, gradient clipping, mixed precision, checkpoints, resume, DDP.
+
+Every random choice of step ``s`` (data order, noise levels, noise, label dropout, target masks) is
+a function of ``(seed, s)`` and the global sample index (:mod:`polydiff.objective`), never of global
+RNG state; so resuming after a crash, or running on N processes with the same GLOBAL batch, gives
+the parameters of an uninterrupted single-process run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import distributed as ddp
+from .checkpoint import latest_checkpoint, read_checkpoint, remove_stale_temporaries, save_checkpoint
+from .data import DiffusionDataset
+from .losses import Weighting
+from .masking import BUILTIN_MASK_STRATEGIES
+from .objective import MaskFn, diffusion_loss, draw_step, prepare_batch, stream_seed
+from .parameterization import Denoiser
+from .schedules import NoiseLevels, Schedule
+from .state import StateSpec
+
+Precision = Literal["fp32", "bf16", "fp16"]
+SIGMA_BIN_EDGES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # for the per-noise-level loss in the metrics
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Training options (the ``[train]`` section of a run config).
+
+    Args:
+        steps: optimiser steps in total (a resumed run continues up to this number).
+        batch_size: the GLOBAL batch; with N processes each computes ``batch_size / N`` samples.
+        lr, weight_decay, betas, adam_eps: AdamW (Loshchilov & Hutter 2019).
+        warmup_steps: linear LR ramp from ``lr / warmup_steps`` to ``lr`` (0: none).
+        ema_decay: EMA of the weights, ``ema = d * ema + (1 - d) * theta`` after every step, kept in fp32.
+        grad_clip: clip the global gradient norm to this (0: no clipping; the norm is still logged).
+        precision: autocast dtype of the forward pass; ``fp16`` uses a GradScaler and needs CUDA.
+        checkpoint_every, keep_checkpoints: checkpoint period in steps, and how many to keep.
+        log_every: period of the ``metrics.jsonl`` lines (averages over the period).
+        seed: fixes the data order and every random draw.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        label_dropout: probability that a class label becomes -1 (classifier-free guidance).
+        conditional: train a masked conditional model (CSDI-style) with ``mask_strategy``.
+    """
+
+    steps: int = 1000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    precision: Precision = "fp32"
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    label_dropout: float = 0.1
+    conditional: bool = False
+    mask_strategy: str = "random_ratio"
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "warmup_steps", "weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"train.betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.label_dropout <= 1:
+            raise ValueError(f"train.label_dropout must be in [0, 1], got {self.label_dropout}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"train.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
+
+
+def _mask_fn(name: str) -> MaskFn:
+    for spec in BUILTIN_MASK_STRATEGIES:
+        if spec.name == name:
+            return spec.fn
+    # third-party strategies come through the plugin registry (imported late: it loads plugins)
+    fn: MaskFn = importlib.import_module("polydiff.plugins").get_mask_strategy(name).fn
+    return fn
+
+
+class Trainer:
+    """Trains a :class:`~polydiff.parameterization.Denoiser` on a dataset; see :class:`TrainConfig`.
+
+    Args:
+        denoiser, dataset, schedule, noise_levels, weighting: the model, data and objective.
+        config: training options.
+        run_dir: where ``metrics.jsonl`` and ``checkpoints/`` go (``None``: write nothing); when it
+            holds a checkpoint, :meth:`fit` resumes from the newest one.
+        mask_strategy: target-mask function for conditional training (default: by
+            ``config.mask_strategy`` name); ignored unless ``config.conditional``.
+        spec: the state's fields, for the noise space (default: ``dataset.spec``).
+    """
+
+    def __init__(self, *, denoiser: Denoiser, dataset: DiffusionDataset, schedule: Schedule,
+                 noise_levels: NoiseLevels, weighting: Weighting, config: TrainConfig,
+                 run_dir: str | Path | None = None, mask_strategy: MaskFn | None = None,
+                 spec: StateSpec | None = None) -> None:
+        self.config, self.dataset, self.schedule = config, dataset, schedule
+        self.noise_levels, self.weighting = noise_levels, weighting
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.spec = spec or dataset.spec
+        self.dist, self.device = ddp.init_distributed(config.device)
+        ddp.shard(config.batch_size, self.dist)  # fail early on a batch the processes cannot split
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("train.precision = 'fp16' needs a CUDA device (fp16 autocast with a GradScaler); "
+                             "on CPU use precision = 'bf16' or 'fp32'")
+        self.mask_fn = (mask_strategy or _mask_fn(config.mask_strategy)) if config.conditional else None
+        self.model = denoiser.to(self.device)
+        self.net: nn.Module = self.model
+        if self.dist.enabled:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas, eps=config.adam_eps,
+                                           weight_decay=config.weight_decay)
+        self.ema = [p.detach().float().clone() for p in self.params]
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+        self.generator = torch.Generator(device=self.device)
+        self.step = 0
+        self._perms: dict[int, Tensor] = {}
+        self._seconds = 0.0
+
+    # -- data order and per-step inputs -------------------------------------------------------
+    def _perm(self, epoch: int) -> Tensor:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(stream_seed(self.config.seed, "epoch", epoch))
+            self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
+            self._perms[epoch] = torch.randperm(len(self.dataset), generator=g)
+        return self._perms[epoch]
+
+    def global_indices(self, step: int) -> Tensor:
+        """Dataset indices of the global batch of ``step``: positions ``[step*B, (step+1)*B)`` of the
+        endless stream of per-epoch permutations seeded by (seed, epoch)."""
+        b, n = self.config.batch_size, len(self.dataset)
+        start = step * b
+        parts = []
+        for epoch in range(start // n, (start + b - 1) // n + 1):
+            lo, hi = max(start, epoch * n) - epoch * n, min(start + b, (epoch + 1) * n) - epoch * n
+            parts.append(self._perm(epoch)[lo:hi])
+        return torch.cat(parts)
+
+    def step_loss(self, step: int) -> tuple[Tensor, Tensor]:
+        """Per-sample loss ``[B/N]`` of this process's shard of step ``step``, and its sigmas."""
+        cfg = self.config
+        self.generator.manual_seed(stream_seed(cfg.seed, "step", step))
+        draws = draw_step(self.generator, batch_size=cfg.batch_size, sample_shape=tuple(self.dataset.sample_shape),
+                          schedule=self.schedule, noise_levels=self.noise_levels, label_dropout=cfg.label_dropout)
+        local, idx = ddp.shard(cfg.batch_size, self.dist), self.global_indices(step)
+        if self.mask_fn is not None:  # the strategy must see the whole global batch (see prepare_batch)
+            batch, eps, target = prepare_batch(self.dataset.get_batch(idx).to(self.device), draws,
+                                               spec_project=self.spec.project, mask_fn=self.mask_fn,
+                                               generator=self.generator)
+            batch, eps = batch.select(local), eps[local]
+            target = None if target is None else target[local]
+        else:
+            batch, eps, target = prepare_batch(self.dataset.get_batch(idx[local]).to(self.device),
+                                               draws.select(local), spec_project=self.spec.project,
+                                               mask_fn=None, generator=self.generator)
+        sigma = draws.sigma[local]
+        with self._autocast():
+            loss = diffusion_loss(self.net, batch, sigma=sigma, eps=eps, weighting=self.weighting, target=target,
+                                  parameterization=self.model.parameterization)
+        return loss, sigma
+
+    def _autocast(self) -> torch.autocast:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.config.precision]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.config.precision != "fp32")
+
+    def lr_at(self, step: int) -> float:
+        warm = self.config.warmup_steps
+        return self.config.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
+
+    # -- one optimiser step -------------------------------------------------------------------
+    def train_step(self, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """One optimiser step; returns (per-sample loss, sigma, grad norm) as device tensors (no sync)."""
+        cfg = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(step)
+        loss, sigma = self.step_loss(step)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss.mean()).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.mean().backward()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        grad_norm = nn.utils.get_total_norm(grads)
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self._update_ema()
+        self.step = step + 1
+        return loss.detach(), sigma, grad_norm.detach()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # ema <- d * ema + (1 - d) * theta, i.e. lerp towards theta by (1 - d); fp32 whatever the model dtype
+        torch._foreach_lerp_(self.ema, [p.detach().float() for p in self.params], 1.0 - self.config.ema_decay)
+
+    def ema_state_dict(self) -> dict[str, Tensor]:
+        """The model's state_dict with every trainable parameter replaced by its EMA (buffers as is)."""
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        ema = {names[id(p)]: e for p, e in zip(self.params, self.ema, strict=True)}
+        return {k: ema.get(k, v) for k, v in self.model.state_dict().items()}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self) -> Path | None:
+        """Checkpoint the current step (rank 0 writes, every process waits for it)."""
+        path = None
+        if self.run_dir is not None and self.dist.is_main:
+            extra = {"seconds": self._seconds, "scaler": self.scaler.state_dict() if self.scaler else None}
+            path = save_checkpoint(self.run_dir, step=self.step, model=self.model.state_dict(),
+                                   ema=self.ema_state_dict(), optimizer=self.optimizer.state_dict(),
+                                   config=dataclasses.asdict(self.config), extra=extra,
+                                   keep=self.config.keep_checkpoints)
+        ddp.barrier(self.dist)
+        return path
+
+    def resume(self) -> int:
+        """Load the newest checkpoint of ``run_dir`` if there is one; returns the step to start from."""
+        ckpt_dir = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
+        if ckpt_dir is None:
+            return 0
+        ckpt = read_checkpoint(ckpt_dir)
+        self.model.load_state_dict(ckpt.model)
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        names = dict(self.model.named_parameters())
+        inv = {id(p): n for n, p in names.items()}
+        with torch.no_grad():
+            for p, e in zip(self.params, self.ema, strict=True):
+                e.copy_(ckpt.ema[inv[id(p)]])
+        extra = ckpt.state.get("extra", {})
+        if self.scaler is not None and extra.get("scaler"):
+            self.scaler.load_state_dict(extra["scaler"])
+        self._seconds = float(extra.get("seconds", 0.0))
+        self.step = ckpt.step
+        return ckpt.step
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self, progress: bool = True) -> dict[str, Any]:
+        """Train (resuming from ``run_dir``'s newest checkpoint) up to ``config.steps``.
+
+        Returns a summary: final ``step``, last logged ``loss``, ``seconds``, ``resumed_from`` and
+        the last ``checkpoint`` path.
+        """
+        cfg, main = self.config, self.dist.is_main
+        if self.run_dir is not None and main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.run_dir)
+        ddp.barrier(self.dist)
+        start = self.resume()
+        log = _MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
+        acc = _Accumulator(self.device)
+        summary: dict[str, Any] = {"resumed_from": start or None, "loss": None, "checkpoint": None}
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc="train", unit="step")
+        t0 = time.perf_counter() - self._seconds
+        try:
+            for step in range(start, cfg.steps):
+                acc.add(*self.train_step(step))
+                done = step + 1
+                self._seconds = time.perf_counter() - t0
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    row = acc.flush(self.dist) | {"step": done, "lr": self.lr_at(step),
+                                                  "seconds": round(self._seconds, 3)}
+                    if not math.isfinite(row["loss"]):
+                        raise FloatingPointError(f"the training loss became {row['loss']} by step {done}; lower "
+                                                 "train.lr, set train.grad_clip, or use precision = 'fp32'")
+                    log.write(row)
+                    summary["loss"] = row["loss"]
+                    bar.set_postfix(loss=f"{row['loss']:.4g}")
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    summary["checkpoint"] = self.save()
+                bar.update(1)
+        finally:
+            bar.close()
+            log.close()
+            ddp.cleanup(self.dist)
+        return summary | {"step": self.step, "seconds": self._seconds}
+
+
+class _Accumulator:
+    """Running sums of the logged quantities, on the device: no host sync until a log line."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.edges = torch.log(torch.tensor(SIGMA_BIN_EDGES, device=device))
+        self.nb = len(SIGMA_BIN_EDGES) + 1
+        self.sums = torch.zeros(3 + 2 * self.nb, dtype=torch.float64, device=device)
+        self.steps = 0
+        bounds = [f"{a:g}-{b:g}" for a, b in itertools.pairwise(SIGMA_BIN_EDGES)]
+        self.labels = [f"<{SIGMA_BIN_EDGES[0]:g}", *bounds, f">{SIGMA_BIN_EDGES[-1]:g}"]
+
+    def add(self, loss: Tensor, sigma: Tensor, grad_norm: Tensor) -> None:
+        s, nb = self.sums, self.nb
+        s[0] += loss.sum()
+        s[1] += loss.numel()
+        s[2] += grad_norm
+        bins = torch.bucketize(torch.log(sigma.float()), self.edges)
+        s[3:3 + nb].index_add_(0, bins, loss.double())
+        s[3 + nb:].index_add_(0, bins, torch.ones_like(loss, dtype=torch.float64))
+        self.steps += 1
+
+    def flush(self, info: ddp.DistInfo) -> dict[str, Any]:
+        """Global averages since the last flush (one all-reduce and one host sync)."""
+        sums, nb = ddp.all_reduce_sum(self.sums.clone(), info).tolist(), self.nb
+        by_sigma = {lab: sums[3 + i] / sums[3 + nb + i] for i, lab in enumerate(self.labels) if sums[3 + nb + i] > 0}
+        row = {"loss": sums[0] / max(sums[1], 1.0), "grad_norm": sums[2] / info.world_size / max(self.steps, 1),
+               "loss_by_sigma": by_sigma}
+        self.sums.zero_()
+        self.steps = 0
+        return row
+
+
+class _MetricsLog:
+    """``metrics.jsonl`` (rank 0): one JSON line per log period; on resume, lines past the checkpoint go."""
+
+    def __init__(self, path: Path | None, start: int) -> None:
+        self.file = None
+        if path is None:
+            return
+        if path.exists():
+            keep = [line for line in path.read_text().splitlines() if line.strip() and _step_of(line) <= start]
+            path.write_text("".join(line + "\n" for line in keep))
+        self.file = path.open("a")
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps(row) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return 0
+
+
+__all__ = ["Precision", "TrainConfig", "Trainer"]
