@@ -1,0 +1,192 @@
+"""Training: the loss against a hand computation, masks, label dropout, EMA, determinism, config errors."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from train_script import make_trainer, params
+
+from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, Weighting
+from polydiff.config import ConfigError, build_dataclass
+from polydiff.objective import diffusion_loss, draw_step, prepare_batch
+from polydiff.points import build_mlp, load_ring
+from polydiff.state import Field, StateSpec
+from polydiff.training import TrainConfig, Trainer
+
+
+class Linear(nn.Module):
+    """F(x_in, c_noise) = a * x_in + c_noise: simple enough to compute the loss by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(0.3))
+        self.seen: dict = {}
+
+    def forward(self, x, c_noise, **cond):
+        self.seen = cond
+        return self.a * x + c_noise.reshape(-1, *[1] * (x.ndim - 1))
+
+
+def test_loss_equals_a_hand_computation():
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    sigma, sd = torch.tensor([0.1, 0.5, 2.0, 10.0]), 0.5
+    loss = diffusion_loss(Denoiser(Linear(), Parameterization(kind="edm", sigma_data=sd)), Batch(x=x0),
+                          sigma=sigma, eps=eps, weighting=Weighting(kind="edm"))
+    expected = []
+    for i in range(4):
+        s = float(sigma[i])
+        x = x0[i] + s * eps[i]
+        c_skip, c_out, c_in = sd**2 / (s**2 + sd**2), s * sd / math.sqrt(s**2 + sd**2), 1 / math.sqrt(s**2 + sd**2)
+        d = c_skip * x + c_out * (0.3 * c_in * x + math.log(s) / 4)  # EDM Eq. 7
+        lam = (s**2 + sd**2) / (s * sd) ** 2  # EDM Eq. 8
+        expected.append(lam * float(((d - x0[i]) ** 2).mean()))
+    torch.testing.assert_close(loss, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+
+
+class Perturbed(nn.Module):
+    """A denoiser whose output is moved by ``delta`` where ``where`` is 1."""
+
+    def __init__(self, inner, where, delta):
+        super().__init__()
+        self.inner, self.where, self.delta = inner, where, delta
+        self.parameterization = inner.parameterization
+
+    def forward(self, x, sigma, **cond):
+        return self.inner(x, sigma, **cond) + self.where * self.delta
+
+
+def test_padding_and_given_entries_do_not_count():
+    g = torch.Generator().manual_seed(1)
+    x0, eps = torch.randn(3, 6, generator=g), torch.randn(3, 6, generator=g)
+    padding = torch.tensor([[1.0] * 6, [1.0] * 4 + [0.0] * 2, [1.0] * 3 + [0.0] * 3])
+    observed = torch.tensor([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.float32)
+    target = torch.tensor([[1, 0, 0, 1, 0, 0], [0, 0, 1, 1, 0, 0], [1, 0, 1, 0, 0, 0]], dtype=torch.float32)
+    batch = Batch(x=x0 * padding, padding=padding, observed=observed)
+    den = Denoiser(Linear(), Parameterization())
+    kw = dict(sigma=torch.tensor([0.3, 1.0, 3.0]), eps=eps * padding, weighting=Weighting(kind="uniform"))
+    base = diffusion_loss(den, batch, target=target, **kw)
+    # the model is given exactly the observed, non-target entries
+    given = observed * (1 - target)
+    assert torch.equal(den.backbone.seen["cond_mask"], given)
+    assert torch.equal(den.backbone.seen["x_cond"], x0 * padding * given)
+    ignored = 1 - target  # padding, unobserved and given entries
+    same = diffusion_loss(Perturbed(den, ignored, 100.0), batch, target=target, **kw)
+    torch.testing.assert_close(same, base)
+    moved = diffusion_loss(Perturbed(den, target, 1.0), batch, target=target, **kw)
+    assert bool((moved - base).abs().min() > 1e-3)
+    # unconditional training on data with missing values: only observed real entries count
+    plain = diffusion_loss(den, batch, **kw)
+    torch.testing.assert_close(diffusion_loss(Perturbed(den, 1 - observed * padding, 100.0), batch, **kw), plain)
+    assert bool((diffusion_loss(Perturbed(den, observed * padding, 1.0), batch, **kw) - plain).abs().min() > 1e-3)
+
+
+def test_label_dropout_rate():
+    ring = load_ring(n=20000)
+    batch = ring.get_batch(torch.arange(20000))
+    for rate in (0.0, 0.3):
+        g = torch.Generator().manual_seed(3)
+        draws = draw_step(g, batch_size=20000, sample_shape=(2,), schedule=EDM(), noise_levels=NoiseLevels(),
+                          label_dropout=rate)
+        out, _, _ = prepare_batch(batch, draws, spec_project=ring.spec.project, mask_fn=None, generator=g)
+        dropped = out.cond["label"] == -1
+        assert abs(float(dropped.float().mean()) - rate) < 0.015
+        kept = ~dropped
+        assert torch.equal(out.cond["label"][kept], batch.cond["label"][kept])
+
+
+def test_ema_is_an_exponential_average_of_the_weights():
+    trainer = make_trainer("labels", ema_decay=0.75, steps=3)
+    theta = [[p.detach().clone() for p in trainer.params]]
+    for step in range(3):
+        trainer.train_step(step)
+        theta.append([p.detach().clone() for p in trainer.params])
+    for i, ema in enumerate(trainer.ema):
+        e = theta[0][i]
+        for t in range(1, 4):
+            e = 0.75 * e + 0.25 * theta[t][i]
+        torch.testing.assert_close(ema, e)
+    assert not torch.allclose(trainer.ema[0], trainer.params[0])
+
+
+def test_warmup_ramps_the_learning_rate():
+    trainer = make_trainer("labels", lr=1e-2, warmup_steps=4)
+    assert [trainer.lr_at(s) for s in range(6)] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
+
+
+def test_data_order_is_an_epoch_permutation_and_runs_are_reproducible():
+    trainer = make_trainer("labels", batch_size=16)
+    n = len(trainer.dataset)  # 300: epochs straddle batches
+    order = torch.cat([trainer.global_indices(s) for s in range(2 * n // 16 + 1)])
+    assert torch.equal(order[:n].sort().values, torch.arange(n))
+    assert torch.equal(order[n:2 * n].sort().values, torch.arange(n))
+    assert not torch.equal(order[:n], order[n:2 * n])
+    a, b, c = make_trainer("labels"), make_trainer("labels"), make_trainer("labels", seed=8)
+    for t in (a, b, c):
+        t.fit(progress=False)
+    pa, pb, pc = params(a), params(b), params(c)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert not all(torch.equal(pa[k], pc[k]) for k in pa)
+
+
+def test_loss_decreases_on_the_ring(tmp_path):
+    ring = load_ring(n=2048)
+    torch.manual_seed(0)
+    den = Denoiser(build_mlp(ring, width=64, depth=2, emb_dim=32), Parameterization(sigma_data=1.0))
+    cfg = TrainConfig(steps=300, batch_size=128, lr=3e-3, warmup_steps=20, log_every=100, checkpoint_every=1000,
+                      device="cpu", ema_decay=0.95)
+    trainer = Trainer(denoiser=den, dataset=ring, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
+                      weighting=Weighting(kind="edm"), config=cfg, run_dir=tmp_path)
+
+    def held_out_loss() -> float:  # the same draws before and after: steps no run trains on
+        with torch.no_grad():
+            return float(torch.cat([trainer.step_loss(10_000 + s)[0] for s in range(8)]).mean())
+
+    before = held_out_loss()
+    trainer.fit(progress=False)
+    after = held_out_loss()
+    assert after < 0.75 * before, (before, after)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [100, 200, 300]
+    assert set(rows[0]) >= {"step", "loss", "grad_norm", "lr", "seconds", "loss_by_sigma"}
+    assert rows[-1]["loss"] < rows[0]["loss"] and rows[0]["grad_norm"] > 0
+
+
+def test_bf16_autocast_trains_on_cpu():
+    trainer = make_trainer("labels", precision="bf16", steps=4)
+    summary = trainer.fit(progress=False)
+    assert math.isfinite(summary["loss"]) and summary["step"] == 4
+
+
+def test_bad_config_values_give_clear_errors():
+    with pytest.raises(ValueError, match="fp16.*needs a CUDA device.*bf16"):
+        make_trainer("labels", precision="fp16")
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        TrainConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="choose one of: fp32, bf16, fp16"):
+        build_dataclass(TrainConfig, {"precision": "fp8"}, "train")
+    cfg = build_dataclass(TrainConfig, {"betas": [0.5, 0.9], "steps": "20"}, "train")
+    assert cfg.betas == (0.5, 0.9) and cfg.steps == 20
+
+
+def test_conditional_training_with_com_free_padded_states():
+    spec = StateSpec((Field("pos", (None, 3), noise="com_free"),))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, 3, generator=g)
+    lengths = torch.randint(2, 6, (64,), generator=g)
+    pad = spec.padding_mask(lengths, 5)
+    from polydiff import ArrayDataset
+
+    ds = ArrayDataset(spec, spec.project(x, pad), padding=pad)
+    torch.manual_seed(0)
+    den = Denoiser(build_mlp(ds, width=16, depth=1, emb_dim=8, conditional=True), Parameterization())
+    cfg = TrainConfig(steps=3, batch_size=8, device="cpu", conditional=True, log_every=1)
+    trainer = Trainer(denoiser=den, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(), weighting=Weighting(),
+                      config=cfg)
+    loss, _ = trainer.step_loss(0)
+    assert loss.shape == (8,) and bool(torch.isfinite(loss).all())
+    assert math.isfinite(trainer.fit(progress=False)["loss"])
