@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_script import make_trainer, params
 
-from polydiff.checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, read_checkpoint,
-                                 save_checkpoint)
+from polydiff.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, read_checkpoint, save_checkpoint
+from train_script import make_trainer, params
 
 SCRIPT = Path(__file__).with_name("train_script.py")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_script import make_trainer, params
 
 from polydiff.distributed import DistInfo, shard
+from train_script import make_trainer, params
 
 SCRIPT = Path(__file__).with_name("train_script.py")
 

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 from torch import nn
-from train_script import make_trainer, params
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, Weighting
 from polydiff.config import ConfigError, build_dataclass
@@ -14,6 +13,7 @@ from polydiff.objective import diffusion_loss, draw_step, prepare_batch
 from polydiff.points import build_mlp, load_ring
 from polydiff.state import Field, StateSpec
 from polydiff.training import TrainConfig, Trainer
+from train_script import make_trainer, params
 
 
 class Linear(nn.Module):
