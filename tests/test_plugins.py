@@ -29,7 +29,8 @@ from polydiff.specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec, 
 from polydiff.state import Field, StateSpec
 
 def load_tiny(*, n=16, seed=0):
-    return ArrayDataset(StateSpec((Field("x", (3,)),)), torch.randn(n, 3, generator=torch.Generator().manual_seed(seed)))
+    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed))
+    return ArrayDataset(StateSpec((Field("x", (3,)),)), x)
 
 def jitter(denoiser, x, sigmas, *, noise=None, callback=None):
     return denoiser(x, sigmas[0].expand(len(x)))
