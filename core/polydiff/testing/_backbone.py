@@ -24,6 +24,7 @@ def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: Diffusi
     depends on sample ``i`` only (changing another sample, or the batch size, changes nothing beyond
     ``atol``); entries marked padded (``padding == 0``) do not influence real outputs; a class label
     of ``-1`` ("no label", classifier-free guidance) is accepted when the backbone takes ``label``.
+    A backbone whose ``forward`` declares a ``padding`` keyword receives the packed padding mask.
 
     Args:
         backbone: a module ``F(x_in, c_noise, **cond)``, or a spec (built with ``options`` for the dataset).
@@ -50,6 +51,8 @@ def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: Diffusi
     x = batch.x + torch.randn(batch.x.shape, generator=g, dtype=batch.x.dtype) * real
     c_noise = torch.log(torch.linspace(0.3, 3.0, b, dtype=batch.x.dtype)) / 4  # EDM's c_noise of distinct sigmas
     kw = {**batch.cond, **(cond or {})}
+    if batch.padding is not None and accepts(net, "padding", var_keyword=False):
+        kw.setdefault("padding", batch.padding)  # a backbone for variable-length data may ask for the mask
     was_training = net.training
     try:
         report = _check(net, name, x, c_noise, kw, real, batch.padding, atol, g)
@@ -104,7 +107,7 @@ def _check(net: nn.Module, name: str, x: Tensor, c_noise: Tensor, kw: dict[str, 
             if pad_err > atol:
                 raise AssertionError(f"backbone {name}: padded input entries change real outputs by {pad_err:.3g} "
                                      f"> atol {atol:g}; mask padded items out (e.g. multiply by the padding mask)")
-        if _takes_label(net):
+        if accepts(net, "label"):
             try:
                 out_u = net(x, c_noise, **{**kw, "label": torch.full((x.shape[0],), -1, dtype=torch.long)})
             except Exception as e:
@@ -116,9 +119,10 @@ def _check(net: nn.Module, name: str, x: Tensor, c_noise: Tensor, kw: dict[str, 
     return {"independence": err, "padding": pad_err, "parameters": sum(p.numel() for _, p in params)}
 
 
-def _takes_label(net: nn.Module) -> bool:
+def accepts(net: nn.Module, keyword: str, *, var_keyword: bool = True) -> bool:
+    """Whether ``net.forward`` takes ``keyword`` (by name, or through ``**kwargs`` when ``var_keyword``)."""
     params = inspect.signature(net.forward).parameters.values()
-    return any(p.name == "label" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return any(p.name == keyword or (var_keyword and p.kind is inspect.Parameter.VAR_KEYWORD) for p in params)
 
 
 __all__ = ["check_backbone"]

@@ -17,6 +17,7 @@ from ..parameterization import Denoiser
 from ..plugins import PluginHost, host
 from ..specs import ModalitySpec
 from ..state import Batch
+from ._backbone import accepts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -72,7 +73,14 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
         sigma = torch.linspace(0.5, 2.0, len(batch))
         noise = dataset.spec.project(torch.randn(batch.x.shape, generator=torch.Generator().manual_seed(0)),
                                      batch.padding)
-        out = Denoiser(net)(batch.x + append_dims(sigma, batch.x.ndim) * noise, sigma, **batch.cond)
+        kw = dict(batch.cond)
+        if batch.padding is not None and accepts(net, "padding", var_keyword=False):
+            kw["padding"] = batch.padding
+        try:
+            out = Denoiser(net)(batch.x + append_dims(sigma, batch.x.ndim) * noise, sigma, **kw)
+        except Exception as e:
+            raise AssertionError(f"default backbone {bspec.name!r} failed on a batch of dataset {dspec.name!r} "
+                                 f"(shape {list(batch.x.shape)}): {type(e).__name__}: {e}") from e
     if out.shape != batch.x.shape or not torch.isfinite(out).all():
         raise AssertionError(f"backbone {bspec.name!r} on dataset {dspec.name!r}: denoiser output "
                              f"{list(out.shape)} (finite: {bool(torch.isfinite(out).all())}) for input "
