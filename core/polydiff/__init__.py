@@ -6,8 +6,18 @@ from .data import ArrayDataset, DiffusionDataset
 from .losses import Weighting, denoising_loss
 from .noise import NoiseSource
 from .parameterization import Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
-from .schedules import (EDM, VE, Discrete, NoiseLevels, RectifiedFlow, Schedule, VPCosine, VPLinear,
-                        VPSigmoid, sigma_grid)
+from .schedules import (
+                        EDM,
+                        VE,
+                        Discrete,
+                        NoiseLevels,
+                        RectifiedFlow,
+                        Schedule,
+                        VPCosine,
+                        VPLinear,
+                        VPSigmoid,
+                        sigma_grid,
+)
 from .state import Batch, Field, StateSpec
 
 __version__ = "0.1.0"

@@ -86,13 +86,15 @@ def plot_point_trajectory(frames: list[Batch], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     pick = sorted({round(i * (len(frames) - 1) / 5) for i in range(6)})
-    fig, axes = plt.subplots(1, len(pick), figsize=(3 * len(pick), 3), squeeze=False)
-    lim = _limits([frames[-1].x]) if frames else (-1.0, 1.0)
-    lim = (lim[0] * 1.5, lim[1] * 1.5)
+    fig, axes = plt.subplots(1, len(pick), figsize=(3 * len(pick), 3.2), squeeze=False)
+    data_lim = _limits([frames[-1].x])[1] if frames else 1.0
     for ax, i in zip(axes[0], pick, strict=True):
         p = frames[i].x.reshape(len(frames[i].x), -1).float().cpu()
+        # each panel zooms to its own spread: early frames are noise of scale sigma_max
+        lim = max(data_lim, float(p[:, :2].abs().quantile(0.99)) * 1.1)
         ax.scatter(p[:, 0], p[:, 1], s=1, alpha=0.5, color="C1")
-        ax.set(title=f"step {i}/{len(frames) - 1}", xlim=lim, ylim=lim, aspect="equal", xticks=[], yticks=[])
+        ax.set(title=f"step {i}/{len(frames) - 1}  (|x| < {lim:.3g})", xlim=(-lim, lim), ylim=(-lim, lim),
+               aspect="equal", xticks=[], yticks=[])
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,0 +1,169 @@
+"""Run directories: resolved config, data, model, checkpoints, samples.
+
+A run directory holds ``config.json`` (every default filled in, so a run is reproducible from it
+alone), ``metrics.jsonl``, ``checkpoints/`` and ``samples/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import plugins
+from .config import (
+    SECTIONS,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    SampleConfig,
+    build_dataclass,
+    check_options,
+    did_you_mean,
+)
+from .data import DiffusionDataset, Subset, holdout_split
+from .losses import Weighting
+from .parameterization import Denoiser, Parameterization, sigma_data_of
+from .schedules import NoiseLevels, Schedule
+from .training import TrainConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything a run needs, validated; ``to_dict`` / ``from_dict`` round-trip through JSON."""
+
+    modality: str
+    data: DataConfig
+    model: ModelConfig
+    schedule: dict[str, Any]
+    noise_levels: NoiseLevels
+    weighting: Weighting
+    train: TrainConfig
+    sample: SampleConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"modality": self.modality}
+        for name in SECTIONS:
+            value = getattr(self, name)
+            d = dict(value) if isinstance(value, dict) else dataclasses.asdict(value)
+            d.update(d.pop("options", {}))  # plugin options sit beside the section's own keys
+            out[name] = d
+        return out
+
+
+def resolve_config(raw: dict[str, Any]) -> RunConfig:
+    """Validate a raw config dict and fill every default (dataset, backbone and their options)."""
+    unknown = set(raw) - {"modality", *SECTIONS}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"unknown top-level key {key!r}{did_you_mean(key, SECTIONS)}; "
+                          f"valid: modality, {', '.join(SECTIONS)}")
+    if "modality" not in raw:
+        raise ConfigError("the config needs a modality (e.g. modality = \"points\")")
+    modality = plugins.get_modality(str(raw["modality"]))
+    sec = {name: raw.get(name, {}) or {} for name in SECTIONS}
+    for name, value in sec.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table/mapping, got {value!r}")
+
+    data = build_dataclass(DataConfig, sec["data"], "data", extra="options")
+    dspec = plugins.get_dataset(modality.name, data.dataset or modality.default_dataset)
+    data = dataclasses.replace(data, dataset=dspec.name,
+                               options=check_options(data.options, dspec.options, "data", f"dataset {dspec.name!r}"))
+
+    model = build_dataclass(ModelConfig, sec["model"], "model", extra="options")
+    bspec = plugins.get_backbone(model.backbone or modality.default_backbone)
+    model = dataclasses.replace(model, backbone=bspec.name, options=check_options(
+        model.options, bspec.options, "model", f"backbone {bspec.name!r}"))
+
+    sched = dict(sec["schedule"])
+    sspec = plugins.get_schedule(str(sched.pop("name", "edm")))
+    build_dataclass(sspec.cls, sched, "schedule")  # validates the schedule's own fields
+    return RunConfig(
+        modality=modality.name, data=data, model=model, schedule={"name": sspec.name, **sched},
+        noise_levels=build_dataclass(NoiseLevels, sec["noise_levels"], "noise_levels"),
+        weighting=build_dataclass(Weighting, sec["weighting"], "weighting"),
+        train=build_dataclass(TrainConfig, sec["train"], "train"),
+        sample=build_dataclass(SampleConfig, sec["sample"], "sample"))
+
+
+def build_schedule(config: RunConfig) -> Schedule:
+    opts = dict(config.schedule)
+    spec = plugins.get_schedule(opts.pop("name"))
+    schedule: Schedule = build_dataclass(spec.cls, opts, "schedule")
+    return schedule
+
+
+def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
+    """(train, held-out) datasets, split reproducibly with the training seed."""
+    spec = plugins.get_dataset(config.modality, str(config.data.dataset))
+    dataset = spec.load(**config.data.options)
+    if config.data.holdout == 0:
+        everything = Subset(dataset, torch.arange(len(dataset)))
+        return everything, everything
+    return holdout_split(dataset, config.data.holdout, seed=config.train.seed)
+
+
+def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096) -> float:
+    batch = dataset.get_batch(torch.arange(min(n, len(dataset))))
+    mask = batch.padding if batch.observed is None else (batch.observed if batch.padding is None
+                                                           else batch.padding * batch.observed)
+    return round(sigma_data_of(batch.x, mask), 6)
+
+
+def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
+    bspec = plugins.get_backbone(str(config.model.backbone))
+    backbone = bspec.build(dataset, **config.model.options)
+    sigma_data = config.model.sigma_data or estimate_sigma_data(dataset)
+    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data))
+
+
+class Run:
+    """A run directory and its resolved config."""
+
+    def __init__(self, path: str | Path, config: RunConfig) -> None:
+        self.path, self.config = Path(path), config
+
+    @classmethod
+    def create(cls, config: RunConfig, out: str | Path | None = None) -> Run:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(out) if out else Path("runs") / f"{config.modality}-{config.data.dataset}-{stamp}"
+        if (path / "config.json").exists():
+            raise ConfigError(f"{path} already holds a run; resume it with `polydiff train --resume {path}` "
+                              "or choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path, config)
+        run.save_config()
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        p = Path(path)
+        cfg_file = p / "config.json"
+        if not cfg_file.is_file():
+            raise ConfigError(f"{p} is not a polydiff run directory (no config.json); "
+                              "create one with `polydiff train MODALITY --out DIR`")
+        return cls(p, resolve_config(json.loads(cfg_file.read_text())))
+
+    def save_config(self) -> None:
+        tmp = self.path / "config.json.tmp"
+        tmp.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        tmp.replace(self.path / "config.json")
+
+    def fix_sigma_data(self, dataset: DiffusionDataset) -> None:
+        """Record the data's sigma_data in the config so sampling later uses the same value."""
+        if self.config.model.sigma_data is None:
+            model = dataclasses.replace(self.config.model, sigma_data=estimate_sigma_data(dataset))
+            self.config = dataclasses.replace(self.config, model=model)
+            self.save_config()
+
+    @property
+    def samples_dir(self) -> Path:
+        d = self.path / "samples"
+        d.mkdir(exist_ok=True)
+        return d

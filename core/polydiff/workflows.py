@@ -1,0 +1,213 @@
+"""What the CLI commands do, as functions: train, sample and evaluate a run; the quickstart."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import plugins
+from .checkpoint import latest_checkpoint, read_checkpoint
+from .config import ConfigError, apply_overrides
+from .config import load_file as load_config_file
+from .data import DiffusionDataset
+from .likelihood import log_likelihood
+from .parameterization import Denoiser
+from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config
+from .sampling import sample
+from .state import Batch
+from .training import Trainer
+
+
+def train(modality: str | None, *, config_file: str | None = None, overrides: tuple[str, ...] = (),
+          out: str | None = None, resume: str | None = None, progress: bool = True) -> Run:
+    """Create (or resume) a run directory and train it to ``train.steps``."""
+    if resume:
+        if modality or config_file or overrides:
+            raise ConfigError("--resume continues a run with its saved config; drop MODALITY, --config "
+                              "and overrides (or start a new run with --out)")
+        run = Run.open(resume)
+    else:
+        raw = load_config_file(config_file) if config_file else {}
+        if modality:
+            raw["modality"] = modality
+        run = Run.create(resolve_config(apply_overrides(raw, overrides)), out)
+    dataset, _ = load_data(run.config)
+    run.fix_sigma_data(dataset)
+    denoiser = build_denoiser(run.config, dataset)
+    trainer = Trainer(denoiser=denoiser, dataset=dataset, schedule=build_schedule(run.config),
+                      noise_levels=run.config.noise_levels, weighting=run.config.weighting,
+                      config=run.config.train, run_dir=run.path)
+    trainer.fit(progress=progress)
+    return run
+
+
+def load_denoiser(run: Run, dataset: DiffusionDataset, *, ema: bool = True) -> Denoiser:
+    """The run's denoiser with the weights of its latest checkpoint (EMA weights by default)."""
+    ckpt_dir = latest_checkpoint(run.path)
+    if ckpt_dir is None:
+        raise ConfigError(f"{run.path} has no checkpoint yet; train it first (`polydiff train --resume {run.path}`)")
+    ckpt = read_checkpoint(ckpt_dir)
+    denoiser = build_denoiser(run.config, dataset)
+    denoiser.load_state_dict(ckpt.ema if ema else ckpt.model)
+    return denoiser.eval()
+
+
+TRAJECTORY_SAMPLES = 512
+
+
+@dataclass
+class SampleOutput:
+    path: Path
+    pictures: list[Path]
+    nfe: int
+    seconds: float
+
+
+def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
+               seed: int | None = None, grid: str | None = None, cfg_scale: float | None = None,
+               label: int | None = None, progress: bool = True) -> SampleOutput:
+    """Sample from a trained run; writes samples (safetensors + metadata JSON) and pictures."""
+    cfg = run.config.sample
+    sampler, steps, n = sampler or cfg.sampler, steps or cfg.steps, n or cfg.n
+    seed = cfg.seed if seed is None else seed
+    grid = grid or cfg.grid
+    cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
+    train_ds, _ = load_data(run.config)
+    denoiser = load_denoiser(run, train_ds)
+    cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label)
+    common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
+                  schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale)
+    with torch.no_grad():
+        result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress, batch_size=cfg.batch_size,
+                        **common)  # type: ignore[arg-type]
+        # Per-sample seeds make the first k samples identical in a smaller run: redo those k with
+        # their trajectory for the picture instead of storing every step of all n.
+        k = min(n, TRAJECTORY_SAMPLES)
+        trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
+                            cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
+                            **common).trajectory or []  # type: ignore[arg-type]
+    stem = f"{sampler}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "")
+    tensors = {"x": result.x.contiguous()}
+    if padding is not None:
+        tensors["padding"] = padding.contiguous()
+    tensors.update({f"cond.{k}": v.contiguous() for k, v in cond.items()})
+    path = run.samples_dir / f"{stem}.safetensors"
+    save_file(tensors, str(path), metadata={"sampler": sampler, "steps": str(steps), "grid": grid,
+                                            "seed": str(seed), "nfe": str(result.nfe),
+                                            "seconds": f"{result.seconds:.6f}", "n": str(n)})
+    pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
+    return SampleOutput(path=path, pictures=pictures, nfe=result.nfe, seconds=result.seconds)
+
+
+def _conditioning(dataset: DiffusionDataset, n: int, seed: int, cfg_scale: float | None,
+                  label: int | None) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    cond: dict[str, torch.Tensor] = {}
+    if label is not None or cfg_scale is not None:
+        if not dataset.num_classes:
+            raise ConfigError("--label / --cfg-scale need a labelled dataset and a class-conditional backbone")
+        if label is not None and not 0 <= label < dataset.num_classes:
+            raise ConfigError(f"--label must be in [0, {dataset.num_classes - 1}], got {label}")
+        cond["label"] = (torch.full((n,), label) if label is not None
+                         else torch.arange(n) % dataset.num_classes)
+    padding = None
+    if dataset.spec.variable:  # sizes drawn from the training data, reproducibly
+        idx = torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(seed))
+        padding = dataset.get_batch(idx).padding
+    return cond, padding
+
+
+def _batch_of(tensors: dict[str, torch.Tensor]) -> Batch:
+    cond = {k.removeprefix("cond."): v for k, v in tensors.items() if k.startswith("cond.")}
+    return Batch(x=tensors["x"], padding=tensors.get("padding"), cond=cond)
+
+
+def _pictures(run: Run, stem: str, samples: Batch, dataset: DiffusionDataset,
+              trajectory: list[torch.Tensor], padding: torch.Tensor | None) -> list[Path]:
+    modality = plugins.get_modality(run.config.modality)
+    out: list[Path] = []
+    ref = dataset.get_batch(torch.arange(min(len(dataset), len(samples))))
+    if modality.plot_samples is not None:
+        out.append(run.samples_dir / f"{stem}.png")
+        modality.plot_samples(samples, ref, out[-1])
+    if modality.plot_trajectory is not None and trajectory:
+        frames = [Batch(x=x, padding=None if padding is None else padding[:len(x)]) for x in trajectory]
+        out.append(run.samples_dir / f"{stem}-trajectory.png")
+        modality.plot_trajectory(frames, out[-1])
+    if modality.save_samples is not None:
+        out.extend(modality.save_samples(samples, run.samples_dir / stem))
+    return out
+
+
+def evaluate_run(run: Run, *, samples: str | None = None, likelihood_n: int = 256,
+                 progress: bool = True) -> dict[str, Any]:
+    """Metrics of a run's samples against held-out data, plus probability-flow likelihood."""
+    path = Path(samples) if samples else _latest_samples(run)
+    if path is None:
+        path = sample_run(run, progress=progress).path
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    batch = _batch_of(load_file(str(path)))
+    train_ds, held_out = load_data(run.config)
+    results: dict[str, Any] = {"samples": str(path), "n": len(batch)}
+    for spec in plugins.metrics(run.config.modality):
+        results[spec.name] = spec.fn(batch, held_out)
+    denoiser = load_denoiser(run, train_ds)
+    ref = held_out.get_batch(torch.arange(min(likelihood_n, len(held_out))))
+    dim = math.prod(train_ds.sample_shape)
+    ll = log_likelihood(denoiser, ref.x, schedule=build_schedule(run.config), spec=train_ds.spec,
+                        padding=ref.padding, method="exact" if dim <= 32 else "hutchinson",
+                        cond=ref.cond or None)
+    results["nll_nats_per_dim"] = float(-ll.nats_per_dim.mean()) if hasattr(ll, "nats_per_dim") else None
+    if "seconds" in meta:
+        results["seconds_per_sample"] = float(meta["seconds"]) / max(len(batch), 1)
+        results["nfe"] = int(meta["nfe"])
+    (run.path / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _latest_samples(run: Run) -> Path | None:
+    files = sorted(run.samples_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+QUICKSTART = {
+    "modality": "points",
+    "data": {"dataset": "ring", "n": 8192},
+    "model": {"backbone": "mlp", "width": 128, "depth": 3},
+    "schedule": {"name": "edm"},
+    "noise_levels": {"kind": "lognormal"},
+    "weighting": {"kind": "edm"},
+    "train": {"steps": 3000, "batch_size": 512, "lr": 2e-3, "checkpoint_every": 1000},
+    "sample": {"sampler": "heun", "steps": 24, "n": 2000},
+}
+
+
+def quickstart(out: str = "runs/quickstart", *, steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train the points toy, sample, evaluate against the exact denoiser, and draw pictures."""
+    start = time.perf_counter()
+    raw = json.loads(json.dumps(QUICKSTART))
+    if steps:
+        raw["train"]["steps"] = steps
+    out_path = Path(out)
+    if (out_path / "config.json").exists():
+        import shutil
+
+        shutil.rmtree(out_path)  # the quickstart always starts fresh in its own directory
+    run = Run.create(resolve_config(raw), out_path)
+    train(None, resume=str(run.path), progress=progress)
+    sampled = sample_run(run, progress=progress)
+    metrics = evaluate_run(run, samples=str(sampled.path), progress=progress)
+    return {"run": str(run.path), "samples": str(sampled.path), "pictures": [str(p) for p in sampled.pictures],
+            "metrics": metrics, "seconds": time.perf_counter() - start}
+
+
+__all__ = ["RunConfig", "SampleOutput", "evaluate_run", "load_denoiser", "quickstart", "sample_run", "train"]
