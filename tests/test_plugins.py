@@ -168,6 +168,14 @@ def test_deny_list_disables_entry_points(site, monkeypatch):
     assert {i.status for i in PluginHost().plugins() if i.source == "entry point"} == {"disabled"}
 
 
+def test_entry_point_named_like_a_registered_plugin_is_reported_not_swapped(site):
+    make_dist(site, "polydiff", GOOD.replace('"blobs"', '"other"'), extra=False)
+    host = PluginHost()
+    assert status(host, "polydiff (pdtest-polydiff)").startswith("unavailable: another plugin named 'polydiff'")
+    assert status(host, "polydiff") == "ok" and host.get_modality("points")
+    assert "pdtest_polydiff" not in sys.modules
+
+
 def test_loading_is_lazy(site):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     code = ("import sys, polydiff.plugins as p; p.host(); "
