@@ -1,0 +1,176 @@
+"""Framework overhead: our training step and sampler vs hand-written minimal PyTorch doing the same maths.
+
+Training: ``Trainer.fit`` (seeded per-step draws, metrics accumulation and logging, EMA, clipping,
+warmup) against a bare loop with the same model, AdamW, EMA, clipping, warmup, lognormal noise
+levels and EDM-weighted loss. Sampling: ``polydiff.samplers.euler`` / ``heun`` against a bare
+Euler / Heun loop over the same grid and denoiser. Each timing is the median of ``--repeats`` runs
+after a warm-up run, ours and minimal interleaved so machine drift hits both alike.
+
+    python benchmarks/overhead.py                  # table + benchmarks/results/overhead.json
+    python benchmarks/overhead.py --quick          # fewer steps and repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, Weighting, sigma_grid
+from polydiff.data import DiffusionDataset
+from polydiff.points import build_mlp, load_mixture, load_ring
+from polydiff.samplers import euler, heun
+from polydiff.training import TrainConfig, Trainer
+
+P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5
+MODELS: dict[str, tuple[Callable[[], DiffusionDataset], dict[str, int], int]] = {  # loader, MLP options, batch
+    "points-mlp": (lambda: load_ring(n=8192), dict(width=128, depth=3, emb_dim=64), 512),
+    "bigger-mlp": (lambda: load_mixture(n=8192, dim=16), dict(width=256, depth=4, emb_dim=128), 256),
+}
+
+
+def _model(ds: DiffusionDataset, opts: dict[str, int]) -> Denoiser:
+    torch.manual_seed(0)
+    net = build_mlp(ds, width=opts["width"], depth=opts["depth"], emb_dim=opts["emb_dim"])
+    return Denoiser(net, Parameterization(kind="edm", sigma_data=SIGMA_DATA))
+
+
+def _config(steps: int, batch: int) -> TrainConfig:
+    return TrainConfig(steps=steps, batch_size=batch, lr=1e-3, warmup_steps=20, ema_decay=0.999, grad_clip=1.0,
+                       log_every=50, checkpoint_every=10**9, device="cpu", label_dropout=0.0)
+
+
+def ours_train(ds: DiffusionDataset, opts: dict[str, int], steps: int, batch: int) -> float:
+    trainer = Trainer(denoiser=_model(ds, opts), dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
+                      weighting=Weighting(kind="edm"), config=_config(steps, batch))
+    t = time.perf_counter()
+    trainer.fit(progress=False)
+    return time.perf_counter() - t
+
+
+def minimal_train(ds: DiffusionDataset, opts: dict[str, int], steps: int, batch: int) -> float:
+    """The same maths, written the short way (global RNG, no logging)."""
+    cfg = _config(steps, batch)
+    model = _model(ds, opts)
+    params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+    ema = [p.detach().clone() for p in params]
+    x_all = ds.get_batch(torch.arange(len(ds))).x
+    n, perm, pos = len(ds), torch.randperm(len(ds)), 0
+    t = time.perf_counter()
+    for step in range(steps):
+        if pos + batch > n:
+            perm, pos = torch.randperm(n), 0
+        x0 = x_all[perm[pos:pos + batch]]
+        pos += batch
+        sigma = torch.exp(P_MEAN + P_STD * torch.randn(batch, dtype=torch.float64)).float()
+        eps = torch.randn_like(x0)
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+        denoised = model(x0 + sigma[:, None] * eps, sigma)
+        weight = (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2  # EDM lambda
+        loss = (weight * (denoised - x0).pow(2).mean(1)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(ema, params, 1 - cfg.ema_decay)
+    float(loss.detach())  # like ours, one host sync at the end
+    return time.perf_counter() - t
+
+
+def minimal_euler(den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    for s, s_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):
+        d = (x - den(x, torch.full((x.shape[0],), s))) / s
+        x = x + d * (s_next - s)
+    return x
+
+
+def minimal_heun(den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    for s, s_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):
+        d = (x - den(x, torch.full((x.shape[0],), s))) / s
+        x_next = x + d * (s_next - s)
+        if s_next > 0:
+            d2 = (x_next - den(x_next, torch.full((x.shape[0],), s_next))) / s_next
+            x_next = x + (d + d2) * (0.5 * (s_next - s))
+        x = x_next
+    return x
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def _median_pair(ours: Callable[[], float], minimal: Callable[[], float],
+                 repeats: int) -> tuple[float, float, float]:
+    """Median times of both and the median of per-pair ratios (robust to load from other processes)."""
+    ours(), minimal()  # warm-up (allocator, autograd graphs, lazy imports)
+    a, b = [], []
+    for i in range(repeats):  # alternate which goes first, so neither always runs on a warmer cache
+        if i % 2:
+            b.append(minimal())
+            a.append(ours())
+        else:
+            a.append(ours())
+            b.append(minimal())
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=100, help="training steps per timing")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--sample-steps", type=int, default=32)
+    ap.add_argument("--n", type=int, default=1024, help="samples per sampler timing")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings on a shared machine)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats, args.n = 50, 3, 256
+    torch.set_num_threads(args.threads)
+    rows: list[dict[str, Any]] = []
+    for name, (load, opts, batch) in MODELS.items():
+        ds = load()
+        ours, minimal, ratio = _median_pair(partial(ours_train, ds, opts, args.steps, batch),
+                                            partial(minimal_train, ds, opts, args.steps, batch), args.repeats)
+        rows.append({"what": f"train step, {name}, batch {batch}", "ours_ms": 1e3 * ours / args.steps,
+                     "minimal_ms": 1e3 * minimal / args.steps, "ratio": ratio})
+        den = _model(ds, opts).eval()
+        sigmas = sigma_grid(EDM(), args.sample_steps, "karras")
+        x = torch.randn(args.n, *ds.sample_shape, generator=torch.Generator().manual_seed(0)) * float(sigmas[0])
+        for sampler, bare in (("euler", minimal_euler), ("heun", minimal_heun)):
+            with torch.no_grad():
+                fn = {"euler": euler, "heun": heun}[sampler]
+                torch.testing.assert_close(fn(den, x, sigmas), bare(den, x, sigmas))  # same maths
+                ours, minimal, ratio = _median_pair(partial(_timed, fn, den, x, sigmas),
+                                                    partial(_timed, bare, den, x, sigmas), args.repeats)
+            rows.append({"what": f"{sampler} sampler, {name}, n {args.n}, {args.sample_steps} steps",
+                         "ours_ms": 1e3 * ours, "minimal_ms": 1e3 * minimal, "ratio": ratio})
+    print(f"{'what':<48} {'ours ms':>10} {'minimal ms':>11} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['what']:<48} {r['ours_ms']:>10.3f} {r['minimal_ms']:>11.3f} {r['ratio']:>7.3f}")
+    result = {"rows": rows, "steps": args.steps, "repeats": args.repeats, "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "machine": platform.machine(), "python": platform.python_version(),
+              "worst_ratio": max(r["ratio"] for r in rows) if rows else math.nan}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
