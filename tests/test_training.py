@@ -154,10 +154,11 @@ def test_loss_decreases_on_the_ring(tmp_path):
     assert rows[-1]["loss"] < rows[0]["loss"] and rows[0]["grad_norm"] > 0
 
 
-def test_bf16_autocast_trains_on_cpu():
+def test_bf16_autocast_trains_on_cpu_with_a_progress_bar(capsys):
     trainer = make_trainer("labels", precision="bf16", steps=4)
-    summary = trainer.fit(progress=False)
+    summary = trainer.fit(progress=True)
     assert math.isfinite(summary["loss"]) and summary["step"] == 4
+    assert "4/4" in capsys.readouterr().err
 
 
 def test_bad_config_values_give_clear_errors():

@@ -107,6 +107,8 @@ def _sha256(path: Path) -> str:
 
 
 def _fsync(path: Path) -> None:
+    if os.name == "nt" and path.is_dir():  # Windows cannot open a directory to fsync it
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
