@@ -314,26 +314,25 @@ class _Accumulator:
     def __init__(self, device: torch.device) -> None:
         self.edges = torch.log(torch.tensor(SIGMA_BIN_EDGES, device=device))
         self.nb = len(SIGMA_BIN_EDGES) + 1
-        self.sums = torch.zeros(3 + 2 * self.nb, dtype=torch.float64, device=device)
+        # per sigma bin: (sum of losses, count); the totals are their sums. Last row: grad-norm sum.
+        self.sums = torch.zeros(self.nb + 1, 2, dtype=torch.float64, device=device)
         self.steps = 0
         bounds = [f"{a:g}-{b:g}" for a, b in itertools.pairwise(SIGMA_BIN_EDGES)]
         self.labels = [f"<{SIGMA_BIN_EDGES[0]:g}", *bounds, f">{SIGMA_BIN_EDGES[-1]:g}"]
 
     def add(self, loss: Tensor, sigma: Tensor, grad_norm: Tensor) -> None:
-        s, nb = self.sums, self.nb
-        s[0] += loss.sum()
-        s[1] += loss.numel()
-        s[2] += grad_norm
         bins = torch.bucketize(torch.log(sigma.float()), self.edges)
-        s[3:3 + nb].index_add_(0, bins, loss.double())
-        s[3 + nb:].index_add_(0, bins, torch.ones_like(loss, dtype=torch.float64))
+        self.sums.index_add_(0, bins, torch.stack([loss, torch.ones_like(loss)], dim=1).double())
+        self.sums[-1, 0] += grad_norm
         self.steps += 1
 
     def flush(self, info: ddp.DistInfo) -> dict[str, Any]:
         """Global averages since the last flush (one all-reduce and one host sync)."""
-        sums, nb = ddp.all_reduce_sum(self.sums.clone(), info).tolist(), self.nb
-        by_sigma = {lab: sums[3 + i] / sums[3 + nb + i] for i, lab in enumerate(self.labels) if sums[3 + nb + i] > 0}
-        row = {"loss": sums[0] / max(sums[1], 1.0), "grad_norm": sums[2] / info.world_size / max(self.steps, 1),
+        sums = ddp.all_reduce_sum(self.sums.clone(), info).tolist()
+        bins = sums[:-1]
+        by_sigma = {lab: s / c for lab, (s, c) in zip(self.labels, bins, strict=True) if c > 0}
+        total, count = sum(s for s, _ in bins), sum(c for _, c in bins)
+        row = {"loss": total / max(count, 1.0), "grad_norm": sums[-1][0] / info.world_size / max(self.steps, 1),
                "loss_by_sigma": by_sigma}
         self.sums.zero_()
         self.steps = 0
