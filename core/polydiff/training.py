@@ -136,10 +136,11 @@ class Trainer:
         if self.dist.enabled:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params: list[Tensor] = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas, eps=config.adam_eps,
                                            weight_decay=config.weight_decay)
         self.ema = [p.detach().float().clone() for p in self.params]
+        self._fp32_params = all(p.dtype == torch.float32 for p in self.params)  # no per-step casts needed
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.generator = torch.Generator(device=self.device)
         self.step = 0
@@ -225,7 +226,8 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         # ema <- d * ema + (1 - d) * theta, i.e. lerp towards theta by (1 - d); fp32 whatever the model dtype
-        torch._foreach_lerp_(self.ema, [p.detach().float() for p in self.params], 1.0 - self.config.ema_decay)
+        theta = self.params if self._fp32_params else [p.detach().float() for p in self.params]
+        torch._foreach_lerp_(self.ema, theta, 1.0 - self.config.ema_decay)
 
     def ema_state_dict(self) -> dict[str, Tensor]:
         """The model's state_dict with every trainable parameter replaced by its EMA (buffers as is)."""
