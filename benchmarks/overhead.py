@@ -131,7 +131,7 @@ def _median_pair(ours: Callable[[], float], minimal: Callable[[], float],
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=100, help="training steps per timing")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--sample-steps", type=int, default=32)
     ap.add_argument("--n", type=int, default=1024, help="samples per sampler timing")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings on a shared machine)")
