@@ -77,3 +77,29 @@ def test_quickstart_tiny(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path / "qs"), "--steps", "60", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "sliced_w2" in out and "trajectory.png" in out
+
+
+def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):
+    """`torchrun -m polydiff.cli train` (2 gloo processes) gives the 1-process run's weights."""
+    import os
+    import socket
+
+    import torch
+
+    from polydiff.checkpoint import latest_checkpoint, read_checkpoint
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "polydiff.cli", "train", "points", *TINY, "--out", str(out), "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = read_checkpoint(latest_checkpoint(tiny_run)).model
+    two = read_checkpoint(latest_checkpoint(out)).model
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-6, rtol=1e-5, msg=key)

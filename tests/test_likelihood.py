@@ -59,7 +59,7 @@ def test_com_free_and_padded_state_counts_real_degrees_of_freedom() -> None:
     x0 = spec.project(0.5 * torch.randn(3, 4, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64),
                       padding)
 
-    def denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def denoiser(x: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
         return x * (var / (var + sigma**2))[:, None, None] + 0.7  # off-subspace constant must not count
 
     res = log_likelihood(denoiser, x0, steps=32, spec=spec, padding=padding)

@@ -121,8 +121,21 @@ def test_conforming_backbones_pass():
 def test_padding_check_separates_masked_from_unmasked_backbones():
     data = molecules()
     assert check_backbone(MaskedDeepSet(), data)["padding"] == 0.0
+    # the core's MLP zeroes padded inputs, so it passes; a dense layer that ignores the mask fails
+    assert check_backbone(build_mlp(data, width=8, depth=1, emb_dim=8), data)["padding"] == 0.0
     with pytest.raises(AssertionError, match="padded input entries change real outputs"):
-        check_backbone(build_mlp(data, width=8, depth=1, emb_dim=8), data)
+        check_backbone(Unmasked(data.get_batch(torch.arange(1)).x[0].numel()), data)
+
+
+class Unmasked(nn.Module):
+    """A dense layer over the whole packed state that ignores the padding mask."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.lin = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
+        return self.lin(x.reshape(len(x), -1)).reshape(x.shape)
 
 
 class BatchMean(nn.Module):

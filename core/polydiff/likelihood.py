@@ -89,6 +89,8 @@ def log_likelihood(denoiser: DenoiserLike, x0: Tensor, *, schedule: Schedule | N
     if not 0 < lo < hi:
         raise ValueError(f"need 0 < sigma_min < sigma_max, got {lo}, {hi}")
     kw = dict(cond or {})
+    if padding is not None:  # variable-length backbones need to know which entries are real
+        kw.setdefault("padding", padding)
 
     def project(t: Tensor) -> Tensor:
         if spec is not None:

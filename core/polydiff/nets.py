@@ -70,9 +70,10 @@ class MLPBackbone(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None,
-                x_cond: Tensor | None = None, cond_mask: Tensor | None = None) -> Tensor:
+                x_cond: Tensor | None = None, cond_mask: Tensor | None = None,
+                padding: Tensor | None = None) -> Tensor:
         b = x.shape[0]
-        h = x.reshape(b, -1)
+        h = (x if padding is None else x * padding).reshape(b, -1)
         if self.conditional:
             if x_cond is None or cond_mask is None:
                 raise ValueError("this backbone was built conditional=True: pass x_cond and cond_mask")

@@ -90,6 +90,8 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
     x0 = batch.x
     x = noisy(x0, sigma, eps)
     cond = dict(batch.cond)
+    if batch.padding is not None:  # variable-length backbones need to know which entries are real
+        cond.setdefault("padding", batch.padding)
     mask = batch.observed
     if target is not None:
         observed = batch.observed if batch.observed is not None else (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096) -> float:
 
 def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
     bspec = plugins.get_backbone(str(config.model.backbone))
-    backbone = bspec.build(dataset, **config.model.options)
+    with torch.random.fork_rng(devices=[]):  # initial weights follow the run's seed, not global state
+        torch.manual_seed(config.train.seed)
+        backbone = bspec.build(dataset, **config.model.options)
     sigma_data = config.model.sigma_data or estimate_sigma_data(dataset)
     return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data))
 
@@ -131,8 +134,13 @@ class Run:
 
     @classmethod
     def create(cls, config: RunConfig, out: str | Path | None = None) -> Run:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and not out:
+            raise ConfigError("under torchrun every process must write to the same run: pass --out DIR")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(out) if out else Path("runs") / f"{config.modality}-{config.data.dataset}-{stamp}"
+        if rank > 0:  # rank 0 creates the directory; the others join it
+            return cls._wait_for(path)
         if (path / "config.json").exists():
             raise ConfigError(f"{path} already holds a run; resume it with `polydiff train --resume {path}` "
                               "or choose another --out")
@@ -140,6 +148,15 @@ class Run:
         run = cls(path, config)
         run.save_config()
         return run
+
+    @classmethod
+    def _wait_for(cls, path: Path, timeout: float = 120.0) -> Run:
+        deadline = time.monotonic() + timeout
+        while not (path / "config.json").exists():
+            if time.monotonic() > deadline:
+                raise ConfigError(f"rank 0 did not create {path}/config.json within {timeout:.0f} s")
+            time.sleep(0.05)
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: str | Path) -> Run:
@@ -160,7 +177,8 @@ class Run:
         if self.config.model.sigma_data is None:
             model = dataclasses.replace(self.config.model, sigma_data=estimate_sigma_data(dataset))
             self.config = dataclasses.replace(self.config, model=model)
-            self.save_config()
+            if int(os.environ.get("RANK", "0")) == 0:  # every rank computes the same value; one writes
+                self.save_config()
 
     @property
     def samples_dir(self) -> Path:

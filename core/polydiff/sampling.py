@@ -130,6 +130,8 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         obs_b = None if observed is None else observed[sl]
         x_obs_b = None if x_obs is None else x_obs[sl]
         cond_b = {k: v[sl] for k, v in cond.items()}
+        if pad_b is not None:  # variable-length backbones need to know which entries are real
+            cond_b.setdefault("padding", pad_b)
         project = _project(spec, pad_b)
         noise = NoiseSource(seeds[sl], spec=spec, padding=pad_b, device=device)
 

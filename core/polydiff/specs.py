@@ -66,7 +66,9 @@ class BackboneSpec:
     ``dataset.sample_shape``, ``dataset.num_classes``). ``modality=None``: works for any modality.
     Conventions every backbone follows: a class label of ``-1`` means "no label" (classifier-free
     guidance); with ``conditional`` training the keywords ``x_cond`` (observed values, 0 elsewhere)
-    and ``cond_mask`` (1 = observed) arrive in ``cond``.
+    and ``cond_mask`` (1 = observed) arrive in ``cond``; whenever a batch has a padding mask
+    (variable-length states) it arrives as the keyword ``padding`` (packed shape, 1 = real entry),
+    and padded entries must not influence real outputs.
     """
 
     name: str
