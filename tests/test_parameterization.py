@@ -1,8 +1,11 @@
+import math
+
 import pytest
 import torch
 
 from polydiff.losses import WEIGHTINGS, Weighting, denoising_loss, noisy
 from polydiff.parameterization import KINDS, Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
+from polydiff.schedules import Discrete, RectifiedFlow, VPCosine, VPLinear
 
 SHAPES = [(5, 2), (3, 2, 4, 4), (4, 7, 3)]
 PRED = ["x0", "eps", "v", "score", "flow"]
@@ -78,14 +81,20 @@ def test_denoiser_rejects_wrong_backbone_shape():
         Denoiser(Bad())(torch.randn(2, 3), 1.0)
 
 
-def test_from_prediction_adapts_an_eps_model():
+@pytest.mark.parametrize(("kind", "schedule"), [("eps", Discrete()), ("v", VPCosine()), ("x0", VPLinear()),
+                                                 ("flow", RectifiedFlow())], ids=lambda v: getattr(v, "name", v))
+def test_from_prediction_feeds_the_model_its_own_input(kind, schedule):
     x0, eps, sigma, x = _data((5, 2))
+    sigma = sigma.clamp(0.05, 50)
+    x = noisy(x0, sigma, eps)
 
-    def eps_model(x_in, s):  # a DDPM-style eps network sees x_vp = x / sqrt(1 + s^2)
-        torch.testing.assert_close(x_in, x / torch.sqrt(1 + s[:, None] ** 2))
-        return eps
+    def model(x_t, t):  # a perfect model in the schedule's own variables
+        alpha, sig = schedule.alpha_sigma(t / 999 if isinstance(schedule, Discrete) else t)
+        torch.testing.assert_close(x_t, alpha[:, None] * x0 + sig[:, None] * eps)
+        return {"eps": eps, "x0": x0, "flow": eps - x0, "v": alpha[:, None] * eps - sig[:, None] * x0}[kind]
 
-    torch.testing.assert_close(from_prediction(eps_model, "eps")(x, sigma), x0)
+    scale = 999.0 if isinstance(schedule, Discrete) else 1.0
+    torch.testing.assert_close(from_prediction(model, kind, schedule=schedule, time_scale=scale)(x, sigma), x0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -110,8 +119,13 @@ def test_weightings():
     torch.testing.assert_close(Weighting(kind="uniform")(sigma, p), snr)
     edm = Weighting(kind="edm")(sigma, Parameterization(kind="edm", sigma_data=0.5))
     torch.testing.assert_close(edm, (sigma**2 + 0.25) / (sigma * 0.5) ** 2)
-    sig = Weighting(kind="sigmoid", bias=0.0)(sigma, p)
-    torch.testing.assert_close(sig, snr * torch.sigmoid(-torch.log(snr)))
+    # Kingma & Gao's sigmoid weighting: eps-weight w(lambda) = sigmoid(b - lambda), 1/2 at lambda = b
+    for b in (-2.0, 0.0, 3.0):
+        at_b = torch.tensor([math.exp(-b / 2)], dtype=torch.float64)  # sigma with logSNR = b
+        torch.testing.assert_close(Weighting(kind="sigmoid", bias=b)(at_b, p) / at_b**-2,
+                                   torch.tensor([0.5], dtype=torch.float64))
+    w = Weighting(kind="sigmoid", bias=0.0)(sigma, p) / snr
+    assert torch.all(w[1:] > w[:-1]), "the eps-weight grows with noise (falls with logSNR)"
     assert set(WEIGHTINGS) == {"uniform", "snr", "min_snr", "edm", "sigmoid"}
     with pytest.raises(ValueError, match="valid: uniform"):
         Weighting(kind="p2")  # type: ignore[arg-type]

@@ -57,6 +57,10 @@ class ArrayDataset:
             bad = int((~torch.isfinite(x)).sum())
             raise ValueError(f"dataset contains {bad} non-finite values; mark missing entries with "
                              "an observed mask (observed = 0) and fill them with 0 instead of NaN")
+        try:  # the packed layout must be the spec's (a wrong shape would otherwise fail deep in training)
+            spec.pack(spec.unpack(x))
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"data of shape {list(x.shape)} does not fit {spec!r}: {e}") from None
         Batch(x=x, padding=padding, observed=observed)  # validates mask shapes
         if labels is not None:
             if labels.shape != (x.shape[0],):

@@ -29,7 +29,9 @@ class Weighting:
     * ``snr``: SNR = 1/sigma^2, i.e. eps-MSE (Ho et al. 2020's L_simple);
     * ``min_snr``: min(SNR, gamma) (Hang et al. 2023, Min-SNR-gamma, gamma = 5);
     * ``edm``: (sigma^2 + sd^2) / (sigma sd)^2 (Karras et al. 2022, Eq. 8 with the lambda of Table 1);
-    * ``sigmoid``: SNR * sigmoid(b - logSNR) (Kingma & Gao 2023, Sec. 4), bias b an option.
+    * ``sigmoid``: SNR * sigmoid(b - logSNR) (Kingma & Gao 2023, Sec. 4), bias b an option. Their
+      objective also weights by -dlambda/dt / p(t); here the weight multiplies whatever noise-level
+      distribution training draws from, so it equals theirs only for a draw uniform in logSNR.
     """
 
     kind: WeightingKind = "uniform"

@@ -7,6 +7,7 @@ noise into the state's noise space (zero padding, zero centre of mass).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -45,6 +46,15 @@ class NoiseSource:
         return eps if self.padding is None else eps * self.padding
 
 
+def stream_seed(seed: int, stream: str, index: int) -> int:
+    """A 63-bit seed for item ``index`` of a named random stream (``"sample"``, ``"step"``, ...).
+
+    Hashing keeps the streams of different seeds and purposes independent (no ``seed + i``
+    collisions between seed 0 item 1 and seed 1 item 0)."""
+    digest = hashlib.blake2b(f"polydiff/{seed}/{stream}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
 def seeds_for(n: int, seed: int) -> list[int]:
-    """Seeds for samples ``0..n-1`` of a run with base ``seed`` (sample i gets seed*1_000_003 + i)."""
-    return [seed * 1_000_003 + i for i in range(n)]
+    """Seeds of samples ``0..n-1`` drawn with base ``seed``: sample i is the same in any batch."""
+    return [stream_seed(seed, "sample", i) for i in range(n)]

@@ -12,6 +12,7 @@ different parameterizations live here and nowhere else (:func:`convert`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -19,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ._utils import append_dims, per_sample
+from .schedules import Schedule
 
 Kind = Literal["edm", "eps", "x0", "v", "score", "flow"]
 KINDS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
@@ -45,7 +47,8 @@ class Parameterization:
     * ``edm``: F-prediction with c_skip = sd^2/(s^2+sd^2), c_out = s sd/sqrt(s^2+sd^2) (EDM Eq. 7);
     * ``eps``: F = eps, so D = x - sigma F (Ho et al. 2020);
     * ``x0``: F = x0;
-    * ``v``: F = v = alpha eps - sigma_vp x0 (Salimans & Ho 2022); equal to ``edm`` with sd = 1;
+    * ``v``: F = v = alpha eps - sigma_vp x0 (Salimans & Ho 2022), always with unit sigma_data;
+      it is ``edm`` with sd = 1 up to the sign of F;
     * ``score``: F = -sigma * score, the noise-conditional score network's scaling (Song & Ermon
       2019); it equals eps-prediction, kept so score models load without conversion code;
     * ``flow``: F = u = eps - x0, the rectified-flow velocity, fed x_t = x / (1 + sigma) and t.
@@ -74,7 +77,8 @@ class Parameterization:
             c_skip, c_out = torch.ones_like(sigma), -sigma
         elif self.kind == "x0":
             c_skip, c_out = torch.zeros_like(sigma), torch.ones_like(sigma)
-        elif self.kind == "v":
+        elif self.kind == "v":  # Salimans & Ho's v is defined for unit-variance data: sigma_data is 1
+            c_in = torch.rsqrt(sigma**2 + 1)
             c_skip = 1 / (sigma**2 + 1)
             c_out = -sigma * torch.rsqrt(sigma**2 + 1)
         else:  # flow: x0 = (x - sigma u) / (1 + sigma), network input x_t = x / (1 + sigma)
@@ -160,17 +164,22 @@ def vp_to_ve(x_t: Tensor, alpha: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]
     return x_t / append_dims(alpha, x_t.ndim), sigma / alpha
 
 
-def from_prediction(model: nn.Module, kind: PredictionKind, *, vp_input: bool = True) -> DenoiserFn:
-    """Adapt an external model ``model(x_t, sigma, **cond) -> prediction`` to the denoiser contract.
+def from_prediction(model: Callable[..., Tensor], kind: PredictionKind, *, schedule: Schedule,
+                    time_scale: float = 1.0) -> DenoiserFn:
+    """Adapt an external model trained on ``schedule`` to the denoiser contract.
 
-    ``vp_input``: the model expects the variance-preserving input x / sqrt(1 + sigma^2) (DDPM-style
-    models) rather than the VE-view x.
+    The model is called as ``model(x_t, t * time_scale, **cond)`` with its own input
+    x_t = alpha(t) x0 + sigma(t) eps, where t solves sigma(t) / alpha(t) = sigma (so a DDPM
+    eps-network trained on 1000 steps takes ``schedule=Discrete(), time_scale=999``, a rectified-flow
+    velocity network ``schedule=RectifiedFlow()``). Its prediction of ``kind`` is turned into x0;
+    ``v`` follows Salimans & Ho's VP definition, so it assumes a variance-preserving schedule.
     """
 
     def denoiser(x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor:
         s = per_sample(sigma, x)
-        x_in = x * append_dims(torch.rsqrt(1 + s**2), x.ndim) if vp_input else x
-        return to_x0(kind, model(x_in, s, **cond), x, s)
+        t = schedule.t_from_sigma(s)
+        alpha, _ = schedule.alpha_sigma(t)
+        return to_x0(kind, model(x * append_dims(alpha, x.ndim), t * time_scale, **cond), x, s)
 
     return denoiser
 

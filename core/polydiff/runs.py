@@ -85,12 +85,16 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
     sched = dict(sec["schedule"])
     sspec = plugins.get_schedule(str(sched.pop("name", "edm")))
     build_dataclass(sspec.cls, sched, "schedule")  # validates the schedule's own fields
-    return RunConfig(
+    config = RunConfig(
         modality=modality.name, data=data, model=model, schedule={"name": sspec.name, **sched},
         noise_levels=build_dataclass(NoiseLevels, sec["noise_levels"], "noise_levels"),
         weighting=build_dataclass(Weighting, sec["weighting"], "weighting"),
         train=build_dataclass(TrainConfig, sec["train"], "train"),
         sample=build_dataclass(SampleConfig, sec["sample"], "sample"))
+    if config.train.conditional and config.model.options.get("conditional") is False:
+        raise ConfigError("train.conditional = true trains a masked conditional model, but backbone "
+                          f"{bspec.name!r} is built with model.conditional = false: set both to true")
+    return config
 
 
 def build_schedule(config: RunConfig) -> Schedule:

@@ -109,6 +109,8 @@ def heun(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
          callback: Callback | None = None, s_churn: float = 0.0, s_tmin: float = 0.0,
          s_tmax: float = float("inf"), s_noise: float = 1.0) -> Tensor:
     """Heun's 2nd-order method with optional churn (Karras et al. 2022, Alg. 2)."""
+    if s_churn < 0 or s_noise < 0:
+        raise ValueError(f"heun needs s_churn >= 0 and s_noise >= 0, got s_churn={s_churn}, s_noise={s_noise}")
     steps = _steps(sigmas)
     for i, t, t_next in steps:
         # Alg. 2 line 4: gamma_i = min(S_churn / N, sqrt(2) - 1) inside [S_tmin, S_tmax]
@@ -149,7 +151,7 @@ def dpmpp_2m(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, nois
 
 
 def _lagrange_integrals(nodes: list[float], a: float, b: float) -> list[float]:
-    """integral_a^b of each Lagrange basis polynomial L_j over ``nodes`` (Zhang & Chen 2023, Eq. 15)."""
+    """integral_a^b of each Lagrange basis polynomial L_j over ``nodes`` (Zhang & Chen 2023, rhoAB-DEIS)."""
     if len(nodes) == 1:  # L_0 = 1: an Euler step
         return [b - a]
     out = []
@@ -163,7 +165,7 @@ def _lagrange_integrals(nodes: list[float], a: float, b: float) -> list[float]:
 
 def deis(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
          callback: Callback | None = None, order: int = 3) -> Tensor:
-    """tAB-DEIS (Zhang & Chen 2023, Eq. 15): Adams-Bashforth in sigma on dx/dsigma = eps_hat.
+    """rhoAB-DEIS (Zhang & Chen 2023, Sec. 4): Adams-Bashforth in rho = sigma on dx/dsigma = eps_hat.
 
     In the VE view the exponential integrator's transition factor is 1, so the step is
     x_{i+1} = x_i + sum_j C_ij eps_{i-j} with C_ij the integral over [sigma_i, sigma_{i+1}] of the
@@ -213,7 +215,7 @@ BUILTIN_SAMPLERS: list[SamplerSpec] = [
     SamplerSpec(name="dpmpp_2m", fn=dpmpp_2m,
                 description="DPM-Solver++(2M), 2nd-order multistep in log sigma (Lu et al. 2022)"),
     SamplerSpec(name="deis", fn=deis, options={"order": 3},
-                description="tAB-DEIS, Adams-Bashforth in sigma, order 1-3 (Zhang & Chen 2023)"),
+                description="rhoAB-DEIS, Adams-Bashforth in sigma, order 1-3 (Zhang & Chen 2023)"),
     SamplerSpec(name="euler_maruyama", fn=euler_maruyama, stochastic=True,
                 description="Euler-Maruyama on the reverse VE SDE (Song et al. 2021)"),
 ]

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .guidance import classifier_free_guidance, with_conditioning, with_observed
 from .noise import NoiseSource, seeds_for
-from .samplers import BUILTIN_SAMPLERS, Callback
+from .samplers import Callback
 from .schedules import EDM, GridKind, Schedule, sigma_grid
 from .specs import SamplerSpec
 from .state import StateSpec
@@ -40,10 +40,14 @@ class SampleResult:
 
 def _resolve_sampler(sampler: str | SamplerSpec,
                      registry: Mapping[str, SamplerSpec] | None = None) -> SamplerSpec:
-    """A :class:`SamplerSpec` by name (from ``registry``, default the built-ins) or as given."""
+    """A :class:`SamplerSpec` by name (from ``registry``, default the plugin registry) or as given."""
     if isinstance(sampler, SamplerSpec):
         return sampler
-    table = registry if registry is not None else {s.name: s for s in BUILTIN_SAMPLERS}
+    if registry is None:  # plugin samplers resolve like built-ins; imported late: it may load plugins
+        from .plugins import get_sampler
+
+        return get_sampler(sampler)
+    table = registry
     if sampler not in table:
         raise ValueError(f"unknown sampler {sampler!r}; valid samplers: {', '.join(sorted(table))}")
     return table[sampler]
@@ -93,7 +97,7 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         progress: tqdm progress bar over all steps of all batches.
         keep_trajectory: return x at every grid level (for pictures).
         batch_size: samples per denoiser batch (``None``: all at once).
-        samplers: the registry to resolve names in (``None``: :data:`~polydiff.samplers.BUILTIN_SAMPLERS`).
+        samplers: the registry to resolve names in (``None``: the plugin registry, built-ins included).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

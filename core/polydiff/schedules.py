@@ -27,6 +27,16 @@ class Schedule:
     t_min: float = T_EPS
     t_max: float = 1.0
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.t_min < self.t_max <= 1:
+            raise ValueError(f"{self.name}: need 0 <= t_min < t_max <= 1, got t_min={self.t_min}, t_max={self.t_max}")
+        for lo, hi in (("sigma_lo", "sigma_hi"), ("beta_min", "beta_max"), ("start", "end")):
+            a, b = getattr(self, lo, None), getattr(self, hi, None)
+            if a is not None and b is not None and not a < b:
+                raise ValueError(f"{self.name}: need {lo} < {hi}, got {lo}={a}, {hi}={b}")
+        if getattr(self, "sigma_lo", 1.0) <= 0:
+            raise ValueError(f"{self.name}: sigma_lo must be > 0")
+
     def alpha_sigma(self, t: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
@@ -79,7 +89,7 @@ class VPCosine(Schedule):
 
     name = "vp_cosine"
     s: float = 0.008
-    t_max: float = 0.9946  # sigma_ve ~ 160 here; at t = 1 alpha is exactly 0
+    t_max: float = 0.9946  # sigma_ve ~ 119 here; at t = 1 alpha is exactly 0
 
     def alpha_sigma(self, t: Tensor) -> tuple[Tensor, Tensor]:
         angle = (t + self.s) / (1 + self.s) * math.pi / 2
@@ -160,6 +170,9 @@ class Discrete(Schedule):
     _log_sigmas: Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.betas is None and self.steps < 2:
+            raise ValueError(f"ddpm: steps must be >= 2, got {self.steps}")
         if self.betas is not None:
             betas = np.asarray(self.betas, dtype=np.float64)
         elif self.kind == "linear":
@@ -238,6 +251,12 @@ class NoiseLevels:
     p_std: float = 1.2
     m: float = 0.0
     s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_LEVELS:
+            raise ValueError(f"unknown noise-level distribution {self.kind!r}; valid: {', '.join(NOISE_LEVELS)}")
+        if not (self.p_std > 0 and self.s > 0):
+            raise ValueError(f"noise_levels: p_std and s must be > 0, got p_std={self.p_std}, s={self.s}")
 
     def sample(self, schedule: Schedule, u: Tensor) -> Tensor:
         """Map standard-normal draws ``u`` ``[B]`` (float64) to VE noise levels (inverse-CDF, so one

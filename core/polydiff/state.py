@@ -44,8 +44,9 @@ class Field:
             raise ValueError(f"field {self.name!r}: at most one variable (None) axis, got {self.shape}")
         if self.noise not in ("gaussian", "com_free"):
             raise ValueError(f"field {self.name!r}: noise must be 'gaussian' or 'com_free', got {self.noise!r}")
-        if self.noise == "com_free" and len(self.shape) < 2:
-            raise ValueError(f"field {self.name!r}: com_free needs a shape like (N, 3), got {self.shape}")
+        if self.noise == "com_free" and (len(self.shape) != 2 or self.shape[1] is None):
+            # the centre of mass is a mean over axis -2 (atoms), which is also the padded axis
+            raise ValueError(f"field {self.name!r}: com_free needs a shape (N, D) such as (None, 3), got {self.shape}")
 
     def resolved(self, length: int | None) -> tuple[int, ...]:
         if None in self.shape and length is None:
