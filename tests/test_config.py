@@ -61,3 +61,8 @@ def test_toml_yaml_json_files_agree(tmp_path):
         load_file(tmp_path / "bad.toml")
     with pytest.raises(ConfigError, match="does not exist"):
         load_file(tmp_path / "missing.toml")
+
+
+def test_plugin_options_may_not_shadow_section_keys():
+    with pytest.raises(ConfigError, match="declares option.*holdout.*must rename"):
+        check_options({}, {"holdout": 0.5, "n": 3}, "data", "dataset 'x'", reserved={"dataset", "holdout"})

@@ -152,8 +152,16 @@ def build_dataclass(cls: type, values: Mapping[str, Any], section: str, *, extra
         raise ConfigError(f"[{section}]: {e}") from e
 
 
-def check_options(given: Mapping[str, Any], defaults: Mapping[str, Any], section: str, owner: str) -> dict[str, Any]:
-    """Validate plugin options against the defaults a spec declares (types follow the defaults)."""
+def check_options(given: Mapping[str, Any], defaults: Mapping[str, Any], section: str, owner: str,
+                  reserved: typing.Iterable[str] = ()) -> dict[str, Any]:
+    """Validate plugin options against the defaults a spec declares (types follow the defaults).
+
+    ``reserved``: the section's own keys, which a plugin may not reuse as option names (they sit
+    side by side in the config file)."""
+    clash = sorted(set(defaults) & set(reserved))
+    if clash:
+        raise ConfigError(f"{owner} declares option(s) {', '.join(clash)}, which [{section}] already uses; "
+                          "the plugin must rename them")
     out = dict(defaults)
     for key, value in given.items():
         if key not in defaults:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .parameterization import DenoiserLike
 from .samplers import Callback, Noise
 
-DenoiserLike = Callable[..., Tensor]
 SamplerFn = Callable[..., Tensor]
 
 

@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from .noise import seeds_for
+from .parameterization import DenoiserLike
 from .schedules import EDM, Schedule
-from .state import StateSpec
+from .state import StateSpec, degrees_of_freedom, projector
 
-DenoiserLike = Callable[..., Tensor]
 Method = Literal["exact", "hutchinson"]
 
 
@@ -92,10 +92,7 @@ def log_likelihood(denoiser: DenoiserLike, x0: Tensor, *, schedule: Schedule | N
     if padding is not None:  # variable-length backbones need to know which entries are real
         kw.setdefault("padding", padding)
 
-    def project(t: Tensor) -> Tensor:
-        if spec is not None:
-            return spec.project(t, padding)
-        return t if padding is None else t * padding
+    project = projector(spec, padding)
 
     def field(x: Tensor, u: float) -> Tensor:
         # dx/du = sigma dx/dsigma = x - D(x, sigma), kept in the noise space
@@ -124,10 +121,7 @@ def log_likelihood(denoiser: DenoiserLike, x0: Tensor, *, schedule: Schedule | N
         k4, g4 = rhs(x + k3 * h, u + h)
         x = x + (k1 + 2 * k2 + 2 * k3 + k4) * (h / 6)
         delta = delta + (g1 + 2 * g2 + 2 * g3 + g4) * (h / 6)
-    dims = spec.dims(padding, x) if spec is not None else (
-        padding.reshape(x.shape[0], -1).sum(1) if padding is not None
-        else torch.full((x.shape[0],), float(x[0].numel()), device=x.device))
-    dims = dims.to(x.dtype)
+    dims = degrees_of_freedom(spec, padding, x).to(x.dtype)
     # prior N(0, sigma_max^2 I) on the real degrees of freedom
     prior = -0.5 * x.reshape(x.shape[0], -1).pow(2).sum(1) / hi**2 - 0.5 * dims * math.log(2 * math.pi * hi**2)
     logp = prior + delta

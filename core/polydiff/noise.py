@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .state import StateSpec
+from .state import StateSpec, projector
 
 
 class NoiseSource:
@@ -41,9 +41,7 @@ class NoiseSource:
             raise ValueError(f"noise source has {len(self.generators)} seeds for a batch of {like.shape[0]}")
         eps = torch.stack([torch.randn(like.shape[1:], generator=g, dtype=torch.float32)
                            for g in self.generators]).to(device=like.device, dtype=like.dtype)
-        if self.spec is not None:
-            return self.spec.project(eps, self.padding)
-        return eps if self.padding is None else eps * self.padding
+        return projector(self.spec, self.padding)(eps)
 
 
 def stream_seed(seed: int, stream: str, index: int) -> int:

@@ -26,6 +26,9 @@ Kind = Literal["edm", "eps", "x0", "v", "score", "flow"]
 KINDS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
 
 
+DenoiserLike = Callable[..., Tensor]  # what samplers, guidance and likelihood accept: D(x, sigma, **cond)
+
+
 class DenoiserFn(Protocol):
     """The one model contract: ``D(x, sigma, **cond) -> x0_hat``, sigma of shape ``[B]``."""
 

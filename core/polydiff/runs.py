@@ -75,12 +75,13 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
     data = build_dataclass(DataConfig, sec["data"], "data", extra="options")
     dspec = plugins.get_dataset(modality.name, data.dataset or modality.default_dataset)
     data = dataclasses.replace(data, dataset=dspec.name,
-                               options=check_options(data.options, dspec.options, "data", f"dataset {dspec.name!r}"))
+                               options=check_options(data.options, dspec.options, "data", f"dataset {dspec.name!r}",
+                                                     reserved=_own_keys(DataConfig)))
 
     model = build_dataclass(ModelConfig, sec["model"], "model", extra="options")
     bspec = plugins.get_backbone(model.backbone or modality.default_backbone)
     model = dataclasses.replace(model, backbone=bspec.name, options=check_options(
-        model.options, bspec.options, "model", f"backbone {bspec.name!r}"))
+        model.options, bspec.options, "model", f"backbone {bspec.name!r}", reserved=_own_keys(ModelConfig)))
 
     sched = dict(sec["schedule"])
     sspec = plugins.get_schedule(str(sched.pop("name", "edm")))
@@ -95,6 +96,10 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError("train.conditional = true trains a masked conditional model, but backbone "
                           f"{bspec.name!r} is built with model.conditional = false: set both to true")
     return config
+
+
+def _own_keys(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)} - {"options"}
 
 
 def build_schedule(config: RunConfig) -> Schedule:

@@ -18,12 +18,11 @@ from torch import Tensor
 
 from .guidance import classifier_free_guidance, with_conditioning, with_observed
 from .noise import NoiseSource, seeds_for
+from .parameterization import DenoiserLike
 from .samplers import Callback
 from .schedules import EDM, GridKind, Schedule, sigma_grid
 from .specs import SamplerSpec
-from .state import StateSpec
-
-DenoiserLike = Callable[..., Tensor]
+from .state import StateSpec, projector
 
 
 @dataclass
@@ -60,12 +59,6 @@ def _options(spec: SamplerSpec, options: Mapping[str, Any] | None) -> dict[str, 
         valid = ", ".join(f"{k}={v!r}" for k, v in spec.options.items()) or "none"
         raise ValueError(f"sampler {spec.name!r} has no option(s) {', '.join(bad)}; valid options: {valid}")
     return {**spec.options, **given}
-
-
-def _project(spec: StateSpec | None, padding: Tensor | None) -> Callable[[Tensor], Tensor]:
-    if spec is not None:
-        return lambda t: spec.project(t, padding)
-    return (lambda t: t) if padding is None else (lambda t: t * padding)
 
 
 def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int, seed: int,
@@ -136,7 +129,7 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         cond_b = {k: v[sl] for k, v in cond.items()}
         if pad_b is not None:  # variable-length backbones need to know which entries are real
             cond_b.setdefault("padding", pad_b)
-        project = _project(spec, pad_b)
+        project = projector(spec, pad_b)
         noise = NoiseSource(seeds[sl], spec=spec, padding=pad_b, device=device)
 
         # wrappers, innermost first: guidance sees the raw model; masks see the guided output

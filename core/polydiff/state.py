@@ -14,6 +14,7 @@ state share that one axis; samples shorter than the batch's longest are padded a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -169,6 +170,23 @@ class StateSpec:
             if f.noise == "com_free":
                 d = d - float(f.shape[-1])  # type: ignore[arg-type]
         return d
+
+
+def projector(spec: StateSpec | None, padding: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """``x -> x`` mapped into the noise space of ``spec`` under ``padding`` (one rule for samplers,
+    noise, likelihood and losses): padded entries zeroed, centres of mass removed."""
+    if spec is not None:
+        return lambda t: spec.project(t, padding)
+    return (lambda t: t) if padding is None else (lambda t: t * padding)
+
+
+def degrees_of_freedom(spec: StateSpec | None, padding: Tensor | None, x: Tensor) -> Tensor:
+    """Per-sample dimension of the noise space (real entries, minus each removed centre of mass)."""
+    if spec is not None:
+        return spec.dims(padding, x)
+    if padding is not None:
+        return padding.reshape(x.shape[0], -1).sum(1)
+    return torch.full((x.shape[0],), float(x[0].numel()), device=x.device)
 
 
 def remove_com(pos: Tensor, mask: Tensor | None = None) -> Tensor:
