@@ -9,6 +9,20 @@ A plugin is any module or object with functions decorated by :data:`hookimpl`, m
 through the entry-point group ``polydiff`` (installed packages) or with :func:`polydiff.register`
 (a script or notebook). An implementation may accept fewer arguments than the spec (pluggy's rule),
 so hooks can gain arguments without breaking plugins.
+
+What each spec's callable is called and how the core calls it:
+
+=====================  ==========  =====================================================
+spec                   attribute   called as
+=====================  ==========  =====================================================
+``DatasetSpec``        ``load``    ``load(**options) -> DiffusionDataset``
+``BackboneSpec``       ``build``   ``build(dataset, **options) -> nn.Module`` (F(x_in, c_noise, **cond))
+``ScheduleSpec``       ``cls``     ``cls(**options) -> Schedule`` (a frozen dataclass)
+``SamplerSpec``        ``fn``      ``fn(denoiser, x, sigmas, *, noise, callback, **options)``
+``MetricSpec``         ``fn``      ``fn(samples: Batch, reference: DiffusionDataset) -> float``
+``MaskStrategySpec``   ``fn``      ``fn(observed, generator) -> target``
+``ModalitySpec``       ``plot_*``  ``plot_samples(samples, reference, path)``, ``plot_trajectory(frames, path)``
+=====================  ==========  =====================================================
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from .state import StateSpec, projector
 class SampleResult:
     """Samples ``x`` ``[n, *shape]``; ``trajectory``: x at each sigma of the grid, noise to data
     (``steps + 1`` tensors ``[n, *shape]`` on the CPU) when asked for; ``nfe``: denoiser calls per
-    sample; ``seconds``: wall time."""
+    sample (with classifier-free guidance each call runs the network on a doubled batch);
+    ``seconds``: wall time."""
 
     x: Tensor
     trajectory: list[Tensor] | None
