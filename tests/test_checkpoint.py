@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from polydiff.checkpoint import CheckpointError, latest_checkpoint, list_checkpoints, read_checkpoint, save_checkpoint
+from polydiff.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    read_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from polydiff.config import ConfigError
 from train_script import make_trainer, params
 
 SCRIPT = Path(__file__).with_name("train_script.py")
@@ -108,6 +116,64 @@ def test_leftovers_of_a_crashed_write_are_ignored(tmp_path):
     (root / "latest").write_text("step_00000005\n")
     assert latest_checkpoint(tmp_path) == root / "step_00000007"
     assert latest_checkpoint(tmp_path / "nothing-here") is None
+
+
+def test_resuming_with_a_changed_config_names_the_key_both_values_and_the_fix(trained, tmp_path):
+    run = _copy_run(trained[0], tmp_path / "run")  # trained with lr=3e-3, seed=7, batch_size=16 up to step 12
+    with pytest.raises(ConfigError, match=r"train.lr = 0.003 in the checkpoint but 0.001 now; "
+                                          r"train.betas = \[0.9, 0.999\] in the checkpoint but \(0.5, 0.9\) now\. "
+                                          r".*start a new run with --out DIR.*or restore"):
+        make_trainer("labels", run_dir=run, steps=16, lr=1e-3, betas=(0.5, 0.9)).fit(progress=False)
+    for key, value in [("seed", 8), ("batch_size", 8), ("label_dropout", 0.0), ("ema_decay", 0.5),
+                       ("precision", "bf16"), ("warmup_steps", 0), ("grad_clip", 0.0), ("weight_decay", 0.1)]:
+        with pytest.raises(ConfigError, match=f"train.{key} = "):
+            make_trainer("labels", run_dir=run, steps=16, **{key: value}).resume()
+    assert read_checkpoint(latest_checkpoint(run)).step == 12  # nothing was overwritten
+    # what may change between sessions: the length of the run, checkpoint and log periods, the device
+    summary = make_trainer("labels", run_dir=run, steps=14, checkpoint_every=1, keep_checkpoints=5,
+                           log_every=1).fit(progress=False)
+    assert summary["resumed_from"] == 12 and summary["step"] == 14
+
+
+class Crash(BaseException):
+    """Stands for the process dying at a chosen instruction."""
+
+
+def test_a_crash_while_re_saving_a_step_keeps_its_only_copy(tmp_path, monkeypatch):
+    opt = {"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]}
+
+    def save(step: int, value: float) -> Path:
+        w = {"w": torch.full((3,), value)}
+        return save_checkpoint(tmp_path, step=step, model=w, ema=w, optimizer=opt)
+
+    def value(path: Path) -> float:
+        return float(read_checkpoint(path).model["w"][0])
+
+    save(4, 4.0)
+    save(7, 7.0)
+    root, real_replace = tmp_path / "checkpoints", os.replace
+
+    def dies_after_setting_the_old_copy_aside(src, dst):
+        real_replace(src, dst)
+        if Path(src).name == "step_00000007":
+            raise Crash
+
+    monkeypatch.setattr(os, "replace", dies_after_setting_the_old_copy_aside)
+    with pytest.raises(Crash):
+        save(7, 70.0)
+    monkeypatch.undo()
+    # the crash state: no step_00000007, the old copy set aside, the new one still a temporary
+    assert not (root / "step_00000007").exists()
+    assert sorted(p.name.rsplit("-", 1)[0] for p in root.iterdir() if p.name.startswith(".tmp-")) == [
+        ".tmp-old-step_00000007", ".tmp-step_00000007"]
+    found = latest_checkpoint(tmp_path)
+    assert found is not None and found.name.startswith(".tmp-old-step_00000007") and value(found) == 7.0
+    remove_stale_temporaries(tmp_path)  # what Trainer.fit does first: restores rather than deletes
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_00000004", "step_00000007"]
+    assert latest_checkpoint(tmp_path) == root / "step_00000007" and value(root / "step_00000007") == 7.0
+    # a re-save that completes replaces the copy and leaves nothing behind
+    assert value(save(7, 70.0)) == 70.0
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_00000004", "step_00000007"]
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):

@@ -77,12 +77,24 @@ def test_variable_length_modality_conforms_and_spec_must_match():
     ({"metric": lambda s, ref: float("nan")}, "must return a finite float"),
     ({"modality": {"plot_samples": lambda s, r, p: None}}, "plot_samples wrote no file"),
     ({"modality": {"plot_trajectory": lambda frames, p: p.write_text("not a png")}}, "not a PNG"),
-    ({"backbone_build": lambda ds: nn.Linear(1, 1)}, "default backbone 'mol_mlp' failed .* TypeError"),
+    ({"backbone_build": lambda ds: nn.Linear(1, 1)},
+     r"backbone 'mol_mlp': backbones of variable-length states receive padding=\.\.\..*accept it as a keyword"),
+    ({"backbone_build": lambda ds: Unmasked(1)}, "default backbone 'mol_mlp' failed .* RuntimeError"),
+    ({"load": lambda **k: ShortPadded(MOL, molecules().x, padding=molecules().padding)},
+     r"per-sample shape \[29\], sample_shape says \[34\]; get_batch must pad every batch to dataset.sample_shape"),
     ({"load": lambda **k: torch.zeros(3)}, "lacks the DiffusionDataset attributes"),
 ])
 def test_modality_violations_fail_clearly(kwargs, message):
     with pytest.raises(AssertionError, match=message):
         check_modality("mol", plugin_host=host_with(**kwargs))
+
+
+class ShortPadded(ArrayDataset):
+    """Pads to the longest sample in the data (5 atoms) while sample_shape says 6: the trainer's noise would not fit."""
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (6 * 3 + 6 * 2 + 4,)
 
 
 def test_unresolvable_defaults_fail():
@@ -128,14 +140,42 @@ def test_padding_check_separates_masked_from_unmasked_backbones():
 
 
 class Unmasked(nn.Module):
-    """A dense layer over the whole packed state that ignores the padding mask."""
+    """A dense layer over the whole packed state that takes the padding mask and ignores it."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.lin = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c_noise: Tensor, *, padding: Tensor | None = None) -> Tensor:
         return self.lin(x.reshape(len(x), -1)).reshape(x.shape)
+
+
+class NoPaddingKeyword(Unmasked):
+    """A backbone for fixed-size states: it cannot take ``padding=``."""
+
+    def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(x, c_noise)
+
+
+def test_padded_batches_pass_padding_like_the_core():
+    data = molecules()
+    batch = data.get_batch(torch.arange(4))
+    net = NoPaddingKeyword(batch.x[0].numel())
+    with pytest.raises(AssertionError, match=r"NoPaddingKeyword: backbones of variable-length states receive "
+                                             r"padding=\.\.\. .*; accept it as a keyword: forward\(x, c_noise\)"):
+        check_backbone(net, batch)
+    # the same backbone is fine where the core passes no padding (a batch without a padding mask)
+    assert check_backbone(net, Batch(x=batch.x * batch.padding))["independence"] < 1e-5
+    # what the kit passes is exactly the batch's mask
+    calls: list[dict[str, Tensor]] = []
+
+    class Spy(Unmasked):
+        def forward(self, x: Tensor, c_noise: Tensor, **cond: Tensor) -> Tensor:
+            calls.append(cond)
+            return super().forward(x * cond["padding"], c_noise) * cond["padding"]
+
+    check_backbone(Spy(batch.x[0].numel()), batch)
+    assert set(calls[0]) == {"padding"} and torch.equal(calls[0]["padding"], batch.padding)
 
 
 class BatchMean(nn.Module):

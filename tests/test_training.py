@@ -191,3 +191,41 @@ def test_conditional_training_with_com_free_padded_states():
     loss, _ = trainer.step_loss(0)
     assert loss.shape == (8,) and bool(torch.isfinite(loss).all())
     assert math.isfinite(trainer.fit(progress=False)["loss"])
+
+
+class Translated(nn.Module):
+    """The wrapped backbone, with every atom of field ``pos`` moved by the same vector."""
+
+    def __init__(self, inner: nn.Module, spec: StateSpec, shift: torch.Tensor) -> None:
+        super().__init__()
+        self.inner, self.spec, self.shift = inner, spec, shift
+
+    def forward(self, x, c_noise, **cond):
+        f = self.spec.unpack(self.inner(x, c_noise, **cond))
+        return self.spec.pack({**f, "pos": f["pos"] + self.shift})
+
+
+def test_the_loss_ignores_what_sampling_projects_away():
+    spec = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("h", (None, 2))))
+    g = torch.Generator().manual_seed(0)
+    pad = spec.padding_mask(torch.tensor([2, 5, 4, 3, 5, 2, 4, 3]), 5)
+    from polydiff import ArrayDataset
+
+    ds = ArrayDataset(spec, spec.project(torch.randn(8, *pad.shape[1:], generator=g), pad), padding=pad)
+    torch.manual_seed(0)
+    net = build_mlp(ds, width=16, depth=1, emb_dim=8)
+    moved = Translated(net, spec, torch.tensor([0.7, -2.0, 5.0]))
+    batch, sigma = ds.get_batch(torch.arange(8)), torch.linspace(0.05, 20.0, 8)
+    eps = spec.project(torch.randn(batch.x.shape, generator=g), pad)
+
+    def loss(backbone, project):
+        return diffusion_loss(Denoiser(backbone, Parameterization()), batch, sigma=sigma, eps=eps,
+                              weighting=Weighting(), project=project)
+
+    torch.testing.assert_close(loss(moved, spec.project), loss(net, spec.project), rtol=1e-5, atol=1e-6)
+    assert (loss(moved, None) > loss(net, None) + 1e-3).all()  # without the projection the shift would count
+    # the trainer passes its state's projection
+    cfg = TrainConfig(steps=1, batch_size=8, device="cpu")
+    losses = [Trainer(denoiser=Denoiser(b, Parameterization()), dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(),
+                      weighting=Weighting(), config=cfg).step_loss(0)[0] for b in (net, moved)]
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -60,10 +61,22 @@ def main(argv: list[str]) -> None:
         for kind in ("labels", "masked"):
             trainer = make_trainer(kind)
             trainer.fit(progress=False)
+            assert dist.is_initialized(), "a Trainer destroyed a process group it did not create"
             result.update({f"{kind}.{k}": v for k, v in params(trainer).items()})
-        if dist.get_rank() == 0:
-            save_file({k: v.contiguous() for k, v in result.items()}, argv[1])
         dist.destroy_process_group()
+        # a Trainer that creates the group destroys it when fit ends, and re-creates it for a second fit or save
+        trainer = make_trainer("labels", steps=5)
+        trainer.fit(progress=False)
+        assert not dist.is_initialized()
+        trainer.config = dataclasses.replace(trainer.config, steps=12)
+        trainer.fit(progress=False)
+        trainer.save()
+        assert dist.is_initialized()
+        trainer.close()
+        assert not dist.is_initialized()
+        result.update({f"twice.{k}": v for k, v in params(trainer).items()})
+        if trainer.dist.rank == 0:
+            save_file({k: v.contiguous() for k, v in result.items()}, argv[1])
     elif mode == "slow":
         trainer = make_trainer("masked", run_dir=argv[1], steps=int(argv[2]), checkpoint_every=10)
         get_batch = trainer.dataset.get_batch

@@ -12,6 +12,9 @@ Layout::
 A checkpoint is built in a temporary sibling directory, fsynced, then renamed into place, and only
 then does ``latest`` move (itself by an atomic rename); a crash at any point leaves either the old
 or the new checkpoint complete, never a half-written one that :func:`latest_checkpoint` returns.
+Re-saving an existing step first renames the old copy aside (``.tmp-old-step_N-PID``), renames the
+new one into place, and only then deletes the old one; a crash between the two renames leaves the
+old copy aside: :func:`latest_checkpoint` still finds it and :func:`remove_stale_temporaries` restores it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from torch import Tensor
 FILES = ("model.safetensors", "ema.safetensors", "optimizer.safetensors")
 STEP_DIR = re.compile(r"^step_(\d{8,})$")
 TMP_PREFIX = ".tmp-"
+OLD_PREFIX = f"{TMP_PREFIX}old-"  # the previous copy of a step being re-saved, until the new one is in place
+SET_ASIDE = re.compile(rf"^{re.escape(OLD_PREFIX)}(step_\d{{8,}})-\d+$")
 
 
 class CheckpointError(RuntimeError):
@@ -147,12 +152,14 @@ def save_checkpoint(run_dir: str | Path, *, step: int, model: dict[str, Tensor],
              "extra": extra or {}, "sha256": {name: _sha256(tmp / name) for name in FILES}}
     _write_json(tmp / "state.json", state)  # written last: its presence marks a complete directory
     _fsync(tmp)
-    if final.exists():  # re-saving a step (e.g. after a resume): move the old one out of the way first
-        old = root / f"{TMP_PREFIX}old-{step_name(step)}-{os.getpid()}"
-        os.replace(final, old)
-        shutil.rmtree(old)
+    old = None
+    if final.exists():  # re-saving a step (e.g. after a resume): set the old copy aside, delete it last
+        old = root / f"{OLD_PREFIX}{step_name(step)}-{os.getpid()}"
+        os.replace(final, old)  # a crash before the next rename: `old` is restored
     os.replace(tmp, final)
     _fsync(root)
+    if old is not None:
+        shutil.rmtree(old)
     pointer = root / f"{TMP_PREFIX}latest-{os.getpid()}"
     pointer.write_text(final.name + "\n")
     _fsync(pointer)
@@ -165,12 +172,31 @@ def save_checkpoint(run_dir: str | Path, *, step: int, model: dict[str, Tensor],
 
 
 # -- reading ------------------------------------------------------------------------------------
+def _step_name(path: Path) -> str:
+    """``step_N`` of a checkpoint directory, or of a copy set aside by a re-save."""
+    m = SET_ASIDE.match(path.name)
+    return m.group(1) if m else path.name
+
+
+def _step(path: Path) -> int:
+    return int(_step_name(path)[5:])
+
+
 def _complete(root: Path) -> list[Path]:
     """Complete checkpoint directories (named step_N, with a state.json), oldest first."""
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and STEP_DIR.match(p.name) and (p / "state.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+    return sorted(found, key=_step)
+
+
+def _set_aside(root: Path) -> list[Path]:
+    """Complete copies that a crashed re-save set aside while their ``step_N`` is missing, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if SET_ASIDE.match(p.name) and not (root / _step_name(p)).exists()
+             and (p / "state.json").is_file()]
+    return sorted(found, key=_step)
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -182,18 +208,19 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
     Follows the ``latest`` pointer when it names a complete checkpoint; otherwise (pointer missing,
     or its checkpoint deleted) the highest complete ``step_*`` directory. Temporary directories of
-    an interrupted write are never returned.
+    an interrupted write are never returned, with one exception: when a re-save of step N crashed
+    between its two renames, the old copy set aside (``.tmp-old-step_N-PID``) is the only copy of
+    step N and counts as step N (it is read-only here: :func:`remove_stale_temporaries` renames it back).
     """
     root = checkpoints_dir(run_dir)
+    found = sorted(_complete(root) + _set_aside(root), key=_step)
     pointer = root / "latest"
     if pointer.is_file():
         name = pointer.read_text().strip()
         cand = root / name
         if STEP_DIR.match(name) and (cand / "state.json").is_file():
-            found = _complete(root)
             # a newer complete one can exist if the pointer update was the step that crashed
-            return found[-1] if found and int(found[-1].name[5:]) > int(name[5:]) else cand
-    found = _complete(root)
+            return found[-1] if found and _step(found[-1]) > _step(cand) else cand
     return found[-1] if found else None
 
 
@@ -231,9 +258,23 @@ def read_checkpoint(path: str | Path, *, verify: bool = True) -> Checkpoint:
                       state=state, path=path)
 
 
+def _restore_set_aside(root: Path) -> None:
+    """Rename back into place the copies a crashed re-save set aside (see :func:`save_checkpoint`)."""
+    for p in _set_aside(root):
+        final = root / _step_name(p)
+        if not final.exists():  # two crashed re-saves of one step: restore one copy, sweep the other
+            os.replace(p, final)
+            _fsync(root)
+
+
 def remove_stale_temporaries(run_dir: str | Path) -> None:
-    """Delete temporary directories left by a crashed write (call on one process only)."""
+    """Delete temporary directories left by a crashed write (call on one process only).
+
+    A complete copy that an interrupted re-save set aside, while its ``step_N`` is missing, is
+    renamed back to ``step_N`` rather than deleted.
+    """
     root = checkpoints_dir(run_dir)
+    _restore_set_aside(root)  # before the sweep below: a step's only copy is never deleted
     if root.is_dir():
         for p in root.iterdir():
             if p.name.startswith(TMP_PREFIX):
@@ -241,4 +282,4 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
 
 
 __all__ = ["Checkpoint", "CheckpointError", "latest_checkpoint", "list_checkpoints", "read_checkpoint",
-           "save_checkpoint"]
+           "remove_stale_temporaries", "save_checkpoint"]

@@ -6,12 +6,17 @@ the trainer has one code path.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+# groups this process has created; every process of a job creates and destroys its groups in the
+# same order (it is a collective), so the count agrees across processes without communication
+_GENERATION = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
     """Join the ``torchrun`` job described by RANK / WORLD_SIZE / LOCAL_RANK, if any.
 
     Backend: gloo on CPU, nccl on CUDA. An already initialised process group is reused (and left
-    for its owner to destroy).
+    for its owner to destroy). A group created here can be destroyed (:func:`cleanup`) and created
+    again: each creation uses fresh keys in the job's rendezvous store.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and not (dist.is_available() and dist.is_initialized()):
@@ -62,7 +68,12 @@ def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
     if not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        store, rank, world = next(dist.rendezvous("env://"))
+        # torch names every default group's store keys "default_pg/0/": a group re-created after
+        # destroy_process_group would meet the keys of the old one and may connect to dead peers
+        store = dist.PrefixStore(f"polydiff/{next(_GENERATION)}", store)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", store=store, rank=rank,
+                                world_size=world)
         owns = True
     info = DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, owns_group=owns)
     return info, dev

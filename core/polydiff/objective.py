@@ -72,7 +72,8 @@ def _parameterization(denoiser: nn.Module | Callable[..., Tensor]) -> Parameteri
 
 def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *, sigma: Tensor, eps: Tensor,
                    weighting: Weighting, target: Tensor | None = None,
-                   parameterization: Parameterization | None = None) -> Tensor:
+                   parameterization: Parameterization | None = None,
+                   project: Callable[[Tensor, Tensor | None], Tensor] | None = None) -> Tensor:
     """Per-sample denoising loss ``[B]`` of one batch (Karras et al. 2022, Eq. 2 with weight lambda).
 
     Args:
@@ -86,6 +87,11 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
             model gets ``x_cond`` (the other observed values, 0 elsewhere) and ``cond_mask``, and only
             target entries count. ``None``: unconditional; the loss counts the observed entries
             when the batch has an observed mask (missing values are not data), else all real ones.
+        parameterization: overrides the denoiser's (needed when ``denoiser`` is a plain callable).
+        project: the state's noise-space projection ``(x, padding) -> x`` (e.g. ``StateSpec.project``),
+            applied to the denoiser output and to ``x0`` before the loss, as sampling applies it to
+            the output: components that sampling throws away (the centre of mass of a ``com_free``
+            field) then neither count in the loss nor receive gradient. ``None``: no projection.
     """
     x0 = batch.x
     x = noisy(x0, sigma, eps)
@@ -103,6 +109,8 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
         cond["cond_mask"] = given
         mask = target
     denoised = denoiser(x, sigma, **cond)
+    if project is not None:  # compare in the noise space sampling works in
+        denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)
     weight = weighting(sigma, parameterization or _parameterization(denoiser))
     return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as ddp
 from .checkpoint import latest_checkpoint, read_checkpoint, remove_stale_temporaries, save_checkpoint
+from .config import ConfigError
 from .data import DiffusionDataset
 from .losses import Weighting
 from .masking import BUILTIN_MASK_STRATEGIES
@@ -33,6 +34,10 @@ from .schedules import NoiseLevels, Schedule
 from .state import StateSpec
 
 Precision = Literal["fp32", "bf16", "fp16"]
+# TrainConfig keys that must match the checkpoint for a resumed run to equal an uninterrupted one;
+# the rest (steps, checkpoint_every, keep_checkpoints, log_every, device) may change between sessions
+RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "lr", "betas", "adam_eps",
+               "weight_decay", "warmup_steps", "ema_decay", "grad_clip", "precision")
 SIGMA_BIN_EDGES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # for the per-noise-level loss in the metrics
 
 
@@ -132,10 +137,8 @@ class Trainer:
                              "on CPU use precision = 'bf16' or 'fp32'")
         self.mask_fn = (mask_strategy or _mask_fn(config.mask_strategy)) if config.conditional else None
         self.model = denoiser.to(self.device)
-        self.net: nn.Module = self.model
-        if self.dist.enabled:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.net: nn.Module = self._wrap()
+        self._closed = False
         self.params: list[Tensor] = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, betas=config.betas, eps=config.adam_eps,
                                            weight_decay=config.weight_decay)
@@ -146,6 +149,28 @@ class Trainer:
         self.step = 0
         self._perms: dict[int, Tensor] = {}
         self._seconds = 0.0
+
+    # -- the process group ----------------------------------------------------------------------
+    def _wrap(self) -> nn.Module:
+        if not self.dist.enabled:
+            return self.model
+        return nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _open(self) -> None:
+        """Undo :meth:`close`: re-join the torchrun process group and re-wrap the model (collective)."""
+        if self._closed:
+            self.dist, _ = ddp.init_distributed(self.config.device)
+            self.net = self._wrap()
+            self._closed = False
+
+    def close(self) -> None:
+        """Destroy the process group if this Trainer created it (a group created by the caller is left
+        to the caller). :meth:`fit` calls this when it ends; a later :meth:`fit` or :meth:`save`
+        re-creates the group, on every process alike."""
+        if self.dist.owns_group and not self._closed:
+            ddp.cleanup(self.dist)
+            self._closed = True
 
     # -- data order and per-step inputs -------------------------------------------------------
     def _perm(self, epoch: int) -> Tensor:
@@ -186,7 +211,7 @@ class Trainer:
         sigma = draws.sigma[local]
         with self._autocast():
             loss = diffusion_loss(self.net, batch, sigma=sigma, eps=eps, weighting=self.weighting, target=target,
-                                  parameterization=self.model.parameterization)
+                                  parameterization=self.model.parameterization, project=self.spec.project)
         return loss, sigma
 
     def _autocast(self) -> torch.autocast:
@@ -238,6 +263,7 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path | None:
         """Checkpoint the current step (rank 0 writes, every process waits for it)."""
+        self._open()
         path = None
         if self.run_dir is not None and self.dist.is_main:
             extra = {"seconds": self._seconds, "scaler": self.scaler.state_dict() if self.scaler else None}
@@ -249,11 +275,17 @@ class Trainer:
         return path
 
     def resume(self) -> int:
-        """Load the newest checkpoint of ``run_dir`` if there is one; returns the step to start from."""
+        """Load the newest checkpoint of ``run_dir`` if there is one; returns the step to start from.
+
+        Raises:
+            ConfigError: the checkpoint was written with another value of a key in ``RESUME_KEYS``
+                (the resumed run would not equal an uninterrupted one).
+        """
         ckpt_dir = latest_checkpoint(self.run_dir) if self.run_dir is not None else None
         if ckpt_dir is None:
             return 0
         ckpt = read_checkpoint(ckpt_dir)
+        _check_resumable(ckpt.state.get("config", {}), self.config, ckpt_dir)
         self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         names = dict(self.model.named_parameters())
@@ -273,14 +305,23 @@ class Trainer:
         """Train (resuming from ``run_dir``'s newest checkpoint) up to ``config.steps``.
 
         Returns a summary: final ``step``, last logged ``loss``, ``seconds``, ``resumed_from`` and
-        the last ``checkpoint`` path.
+        the last ``checkpoint`` path. A Trainer that has already trained continues from its own
+        ``step`` (e.g. after raising ``config.steps``); a fresh one resumes from ``run_dir``. Ends with
+        :meth:`close`, also on an error; calling ``fit`` again re-joins the process group.
         """
+        self._open()
+        try:
+            return self._fit(progress)
+        finally:
+            self.close()
+
+    def _fit(self, progress: bool) -> dict[str, Any]:
         cfg, main = self.config, self.dist.is_main
         if self.run_dir is not None and main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.run_dir)
         ddp.barrier(self.dist)
-        start = self.resume()
+        start = self.step if self.step else self.resume()
         log = _MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
         acc = _Accumulator(self.device)
         summary: dict[str, Any] = {"resumed_from": start or None, "loss": None, "checkpoint": None}
@@ -306,8 +347,23 @@ class Trainer:
         finally:
             bar.close()
             log.close()
-            ddp.cleanup(self.dist)
         return summary | {"step": self.step, "seconds": self._seconds}
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """Raise :class:`ConfigError` naming every ``RESUME_KEYS`` value that differs from the checkpoint's."""
+    current = dataclasses.asdict(config)
+    diffs = []
+    for key in RESUME_KEYS:
+        if key not in saved:  # a checkpoint written without a config (or before the key existed)
+            continue
+        old, new = saved[key], current[key]
+        if (list(old) if isinstance(old, list | tuple) else old) != (list(new) if isinstance(new, tuple) else new):
+            diffs.append(f"train.{key} = {old!r} in the checkpoint but {new!r} now")
+    if diffs:
+        raise ConfigError(f"cannot resume {path}: {'; '.join(diffs)}. These values must stay fixed for the resumed "
+                          "run to equal an uninterrupted one: start a new run with --out DIR (or a new run_dir), "
+                          "or restore the checkpoint's value(s)")
 
 
 class _Accumulator:

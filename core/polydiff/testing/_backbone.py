@@ -24,7 +24,8 @@ def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: Diffusi
     depends on sample ``i`` only (changing another sample, or the batch size, changes nothing beyond
     ``atol``); entries marked padded (``padding == 0``) do not influence real outputs; a class label
     of ``-1`` ("no label", classifier-free guidance) is accepted when the backbone takes ``label``.
-    A backbone whose ``forward`` declares a ``padding`` keyword receives the packed padding mask.
+    When the batch has a padding mask the backbone receives it as ``padding=`` (as training, sampling
+    and likelihood pass it), so a backbone of a variable-length state must accept that keyword.
 
     Args:
         backbone: a module ``F(x_in, c_noise, **cond)``, or a spec (built with ``options`` for the dataset).
@@ -50,9 +51,7 @@ def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: Diffusi
     real = batch.padding if batch.padding is not None else torch.ones_like(batch.x)
     x = batch.x + torch.randn(batch.x.shape, generator=g, dtype=batch.x.dtype) * real
     c_noise = torch.log(torch.linspace(0.3, 3.0, b, dtype=batch.x.dtype)) / 4  # EDM's c_noise of distinct sigmas
-    kw = {**batch.cond, **(cond or {})}
-    if batch.padding is not None and accepts(net, "padding", var_keyword=False):
-        kw.setdefault("padding", batch.padding)  # a backbone for variable-length data may ask for the mask
+    kw = with_padding(net, name, {**batch.cond, **(cond or {})}, batch.padding)
     was_training = net.training
     try:
         report = _check(net, name, x, c_noise, kw, real, batch.padding, atol, g)
@@ -117,6 +116,24 @@ def _check(net: nn.Module, name: str, x: Tensor, c_noise: Tensor, kw: dict[str, 
                 raise AssertionError(f"backbone {name}: with label -1 the output is not a finite tensor of shape "
                                      f"{list(x.shape)}")
     return {"independence": err, "padding": pad_err, "parameters": sum(p.numel() for _, p in params)}
+
+
+def with_padding(net: nn.Module, name: str, cond: dict[str, Tensor], padding: Tensor | None) -> dict[str, Tensor]:
+    """``cond`` plus ``padding=`` exactly when the core adds it (the batch has a padding mask).
+
+    Raises:
+        AssertionError: the batch has padding and ``net.forward`` cannot take a ``padding`` keyword.
+    """
+    if padding is None:
+        return cond
+    if not accepts(net, "padding"):
+        params = inspect.signature(net.forward).parameters.values()
+        sig = ", ".join(str(p.replace(annotation=inspect.Parameter.empty)) for p in params)
+        raise AssertionError(f"backbone {name}: backbones of variable-length states receive padding=... (the packed "
+                             "padding mask, passed by training, sampling and likelihood whenever a batch has one); "
+                             f"accept it as a keyword: forward({sig}) has no `padding` "
+                             "parameter (add `*, padding: Tensor | None = None`)")
+    return {"padding": padding, **cond}  # like the core: a caller's own "padding" entry wins
 
 
 def accepts(net: nn.Module, keyword: str, *, var_keyword: bool = True) -> bool:

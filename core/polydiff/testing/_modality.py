@@ -17,7 +17,7 @@ from ..parameterization import Denoiser
 from ..plugins import PluginHost, host
 from ..specs import ModalitySpec
 from ..state import Batch
-from ._backbone import accepts
+from ._backbone import with_padding
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,9 +29,10 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
     Checks, each with a message naming what is wrong: the modality is registered (and equals the
     given spec); its default dataset and backbone resolve; a batch of ``batch_size`` samples is a
     :class:`~polydiff.state.Batch` with the packed shape of its :class:`~polydiff.state.StateSpec`
-    (``unpack``/``pack`` round trip exact, masks of packed shape with values in {0, 1}, padded
-    entries 0, finite data, labels in range); the default backbone, wrapped in
-    :class:`~polydiff.parameterization.Denoiser`, returns a finite tensor of the input's shape; the
+    (``unpack``/``pack`` round trip exact, padded to ``dataset.sample_shape``, masks of packed shape
+    with values in {0, 1}, padded entries 0, finite data, labels in range); the default backbone,
+    wrapped in :class:`~polydiff.parameterization.Denoiser`, accepts ``padding=`` when the batch has
+    a padding mask and returns a finite tensor of the input's shape; the
     primary metric is registered and gives a finite float on real samples against the dataset;
     ``plot_samples`` / ``plot_trajectory`` write non-empty PNGs and ``save_samples`` non-empty files.
 
@@ -73,9 +74,7 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
         sigma = torch.linspace(0.5, 2.0, len(batch))
         noise = dataset.spec.project(torch.randn(batch.x.shape, generator=torch.Generator().manual_seed(0)),
                                      batch.padding)
-        kw = dict(batch.cond)
-        if batch.padding is not None and accepts(net, "padding", var_keyword=False):
-            kw["padding"] = batch.padding
+        kw = with_padding(net, repr(bspec.name), dict(batch.cond), batch.padding)
         try:
             out = Denoiser(net)(batch.x + append_dims(sigma, batch.x.ndim) * noise, sigma, **kw)
         except Exception as e:
@@ -117,10 +116,10 @@ def _check_batch(batch: Batch, dataset: DiffusionDataset, what: str) -> None:
     if not torch.equal(repacked, x):
         raise AssertionError(f"{what}: pack(unpack(x)) != x for {spec!r}")
     full = tuple(dataset.sample_shape)
-    if not spec.variable and tuple(x.shape[1:]) != full:
-        raise AssertionError(f"{what}: batch has per-sample shape {list(x.shape[1:])}, sample_shape says {list(full)}")
-    if spec.variable and (len(x.shape) != 1 + len(full) or any(a > b for a, b in zip(x.shape[1:], full, strict=True))):
-        raise AssertionError(f"{what}: padded batch shape {list(x.shape[1:])} exceeds sample_shape {list(full)}")
+    if tuple(x.shape[1:]) != full:
+        raise AssertionError(f"{what}: batch has per-sample shape {list(x.shape[1:])}, sample_shape says {list(full)}; "
+                             "get_batch must pad every batch to dataset.sample_shape, however short its samples "
+                             "(the trainer draws noise of that shape)")
     for mname in ("padding", "observed"):
         m: Tensor | None = getattr(batch, mname)
         if m is None:
