@@ -34,7 +34,10 @@ class DiffusionDataset(Protocol):
     def sample_shape(self) -> tuple[int, ...]: ...
 
     def get_batch(self, indices: Tensor) -> Batch:
-        """The samples at ``indices`` (a ``[B]`` LongTensor), collated and padded."""
+        """The samples at ``indices`` (a ``[B]`` LongTensor), collated and padded.
+
+        Every batch is padded to ``sample_shape`` (``batch.x.shape[1:] == sample_shape``), however
+        short its samples: the trainer draws noise of that shape."""
         ...
 
 

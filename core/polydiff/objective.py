@@ -8,7 +8,6 @@ resumed run and an N-process run see exactly the draws of an uninterrupted 1-pro
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,20 +16,12 @@ from torch import Tensor, nn
 
 from .losses import Weighting, denoising_loss, noisy
 from .masking import cond_mask_of
+from .noise import stream_seed
 from .parameterization import Parameterization
 from .schedules import NoiseLevels, Schedule
 from .state import Batch
 
 MaskFn = Callable[[Tensor, torch.Generator], Tensor]
-
-
-def stream_seed(seed: int, stream: str, index: int) -> int:
-    """A 63-bit seed for item ``index`` of a named random stream (``"step"``, ``"epoch"``) of a run.
-
-    Hashing keeps the streams of different seeds and purposes independent (no ``seed + step``
-    collisions between run 0 step 1 and run 1 step 0)."""
-    digest = hashlib.blake2b(f"polydiff/{seed}/{stream}/{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 @dataclass

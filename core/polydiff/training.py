@@ -28,7 +28,8 @@ from .config import ConfigError
 from .data import DiffusionDataset
 from .losses import Weighting
 from .masking import BUILTIN_MASK_STRATEGIES
-from .objective import MaskFn, diffusion_loss, draw_step, prepare_batch, stream_seed
+from .noise import stream_seed
+from .objective import MaskFn, diffusion_loss, draw_step, prepare_batch
 from .parameterization import Denoiser
 from .schedules import NoiseLevels, Schedule
 from .state import StateSpec
