@@ -108,7 +108,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     res = quickstart(args.out, steps=args.steps, progress=not args.quiet)
     m = res["metrics"]
-    print(f"\nTrained the 8-Gaussian ring in {res['seconds']:.0f} s. Run directory: {res['run']}")
+    print(f"\nTrained, sampled and evaluated the 8-Gaussian ring in {res['seconds']:.0f} s.")
+    print(f"Run directory: {res['run']}")
     for key in ("sliced_w2", "true_nll", "nll_nats_per_dim"):
         if key in m and m[key] is not None:
             print(f"  {key:18s} {m[key]:.4f}")
