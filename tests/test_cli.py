@@ -112,3 +112,12 @@ def test_inconsistent_conditioning_options_fail(tiny_run, tmp_path, capsys):
     assert "model.conditional = false" in capsys.readouterr().err
     assert main(["sample", str(tiny_run), "--cfg-scale", "2", "--quiet"]) == 2
     assert "model.class_cond = false" in capsys.readouterr().err
+
+
+def test_held_out_split_does_not_depend_on_the_training_seed():
+    from polydiff.runs import load_data, resolve_config
+
+    a = load_data(resolve_config({"modality": "points", "data": {"n": 200}, "train": {"seed": 1}}))[1]
+    b = load_data(resolve_config({"modality": "points", "data": {"n": 200}, "train": {"seed": 2}}))[1]
+    c = load_data(resolve_config({"modality": "points", "data": {"n": 200, "split_seed": 3}}))[1]
+    assert a.indices.tolist() == b.indices.tolist() != c.indices.tolist()

@@ -63,6 +63,7 @@ class ModelConfig:
 class DataConfig:
     dataset: str | None = None  # None: the modality's default dataset
     holdout: float = 0.1  # fraction held out for evaluation
+    split_seed: int = 0  # fixed apart from train.seed, so runs with different seeds share a held-out set
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -110,13 +110,13 @@ def build_schedule(config: RunConfig) -> Schedule:
 
 
 def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
-    """(train, held-out) datasets, split reproducibly with the training seed."""
+    """(train, held-out) datasets, split reproducibly by ``data.split_seed``."""
     spec = plugins.get_dataset(config.modality, str(config.data.dataset))
     dataset = spec.load(**config.data.options)
     if config.data.holdout == 0:
         everything = Subset(dataset, torch.arange(len(dataset)))
         return everything, everything
-    return holdout_split(dataset, config.data.holdout, seed=config.train.seed)
+    return holdout_split(dataset, config.data.holdout, seed=config.data.split_seed)
 
 
 def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096) -> float:
