@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import itertools
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -33,13 +31,13 @@ from .objective import MaskFn, diffusion_loss, draw_step, prepare_batch
 from .parameterization import Denoiser
 from .schedules import NoiseLevels, Schedule
 from .state import StateSpec
+from .train_metrics import MetricsLog, MetricSums
 
 Precision = Literal["fp32", "bf16", "fp16"]
 # TrainConfig keys that must match the checkpoint for a resumed run to equal an uninterrupted one;
 # the rest (steps, checkpoint_every, keep_checkpoints, log_every, device) may change between sessions
 RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "lr", "betas", "adam_eps",
                "weight_decay", "warmup_steps", "ema_decay", "grad_clip", "precision")
-SIGMA_BIN_EDGES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # for the per-noise-level loss in the metrics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -323,8 +321,8 @@ class Trainer:
             remove_stale_temporaries(self.run_dir)
         ddp.barrier(self.dist)
         start = self.step if self.step else self.resume()
-        log = _MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
-        acc = _Accumulator(self.device)
+        log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
+        acc = MetricSums(self.device)
         summary: dict[str, Any] = {"resumed_from": start or None, "loss": None, "checkpoint": None}
         bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc="train", unit="step")
         t0 = time.perf_counter() - self._seconds
@@ -365,66 +363,6 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
         raise ConfigError(f"cannot resume {path}: {'; '.join(diffs)}. These values must stay fixed for the resumed "
                           "run to equal an uninterrupted one: start a new run with --out DIR (or a new run_dir), "
                           "or restore the checkpoint's value(s)")
-
-
-class _Accumulator:
-    """Running sums of the logged quantities, on the device: no host sync until a log line."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.edges = torch.log(torch.tensor(SIGMA_BIN_EDGES, device=device))
-        self.nb = len(SIGMA_BIN_EDGES) + 1
-        # per sigma bin: (sum of losses, count); the totals are their sums. Last row: grad-norm sum.
-        self.sums = torch.zeros(self.nb + 1, 2, dtype=torch.float64, device=device)
-        self.steps = 0
-        bounds = [f"{a:g}-{b:g}" for a, b in itertools.pairwise(SIGMA_BIN_EDGES)]
-        self.labels = [f"<{SIGMA_BIN_EDGES[0]:g}", *bounds, f">{SIGMA_BIN_EDGES[-1]:g}"]
-
-    def add(self, loss: Tensor, sigma: Tensor, grad_norm: Tensor) -> None:
-        bins = torch.bucketize(torch.log(sigma.float()), self.edges)
-        self.sums.index_add_(0, bins, torch.stack([loss, torch.ones_like(loss)], dim=1).double())
-        self.sums[-1, 0] += grad_norm
-        self.steps += 1
-
-    def flush(self, info: ddp.DistInfo) -> dict[str, Any]:
-        """Global averages since the last flush (one all-reduce and one host sync)."""
-        sums = ddp.all_reduce_sum(self.sums.clone(), info).tolist()
-        bins = sums[:-1]
-        by_sigma = {lab: s / c for lab, (s, c) in zip(self.labels, bins, strict=True) if c > 0}
-        total, count = sum(s for s, _ in bins), sum(c for _, c in bins)
-        row = {"loss": total / max(count, 1.0), "grad_norm": sums[-1][0] / info.world_size / max(self.steps, 1),
-               "loss_by_sigma": by_sigma}
-        self.sums.zero_()
-        self.steps = 0
-        return row
-
-
-class _MetricsLog:
-    """``metrics.jsonl`` (rank 0): one JSON line per log period; on resume, lines past the checkpoint go."""
-
-    def __init__(self, path: Path | None, start: int) -> None:
-        self.file = None
-        if path is None:
-            return
-        if path.exists():
-            keep = [line for line in path.read_text().splitlines() if line.strip() and _step_of(line) <= start]
-            path.write_text("".join(line + "\n" for line in keep))
-        self.file = path.open("a")
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.file is not None:
-            self.file.write(json.dumps(row) + "\n")
-            self.file.flush()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-def _step_of(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError):
-        return 0
 
 
 __all__ = ["Precision", "TrainConfig", "Trainer"]
