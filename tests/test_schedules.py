@@ -101,6 +101,10 @@ def test_noise_level_distributions():
     t = s.t_from_sigma(NoiseLevels(kind="uniform_t").sample(s, u))
     assert abs(float(t.mean()) - (s.t_min + s.t_max) / 2) < 0.01
     assert abs(float(t.std()) - (s.t_max - s.t_min) / math.sqrt(12)) < 0.01
+    lam = s.logsnr(s.t_from_sigma(NoiseLevels(kind="uniform_logsnr").sample(s, u)))
+    lam_lo, lam_hi = -2 * math.log(s.sigma_max), -2 * math.log(s.sigma_min)
+    assert abs(float(lam.min()) - lam_lo) < 0.01 and abs(float(lam.max()) - lam_hi) < 0.01
+    assert abs(float(lam.mean()) - (lam_lo + lam_hi) / 2) < 0.05  # uniform in logSNR
     f = RectifiedFlow()
     t = f.t_from_sigma(NoiseLevels(kind="logit_normal").sample(f, u))
     assert abs(float(torch.logit(t).mean())) < 0.02

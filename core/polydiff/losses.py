@@ -31,7 +31,7 @@ class Weighting:
     * ``edm``: (sigma^2 + sd^2) / (sigma sd)^2 (Karras et al. 2022, Eq. 8 with the lambda of Table 1);
     * ``sigmoid``: SNR * sigmoid(b - logSNR) (Kingma & Gao 2023, Sec. 4), bias b an option. Their
       objective also weights by -dlambda/dt / p(t); here the weight multiplies whatever noise-level
-      distribution training draws from, so it equals theirs only for a draw uniform in logSNR.
+      distribution training draws from, so it equals theirs with ``noise_levels.kind = uniform_logsnr``.
     """
 
     kind: WeightingKind = "uniform"

@@ -233,8 +233,8 @@ def sigma_grid(schedule: Schedule, steps: int, kind: GridKind = "karras", *, rho
 
 
 # -- training noise-level distributions ---------------------------------------------------------
-NoiseLevelKind = Literal["uniform_t", "lognormal", "logit_normal"]
-NOISE_LEVELS: tuple[str, ...] = ("uniform_t", "lognormal", "logit_normal")
+NoiseLevelKind = Literal["uniform_t", "lognormal", "logit_normal", "uniform_logsnr"]
+NOISE_LEVELS: tuple[str, ...] = ("uniform_t", "lognormal", "logit_normal", "uniform_logsnr")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,7 +243,9 @@ class NoiseLevels:
 
     * ``uniform_t``: t ~ U[t_min, t_max], then sigma = sigma_ve(t) (DDPM / VDM practice);
     * ``lognormal``: ln sigma ~ N(p_mean, p_std^2) (EDM, Karras et al. 2022, Sec. 5);
-    * ``logit_normal``: t = sigmoid(N(m, s^2)) (Esser et al. 2024, SD3, Eq. 19).
+    * ``logit_normal``: t = sigmoid(N(m, s^2)) (Esser et al. 2024, SD3, Eq. 19);
+    * ``uniform_logsnr``: logSNR uniform between the schedule's end points, so a loss weighting
+      w(lambda) is exactly Kingma & Gao's (2023) weighted ELBO whatever the schedule.
     """
 
     kind: NoiseLevelKind = "uniform_t"
@@ -263,6 +265,9 @@ class NoiseLevels:
         seeded normal per sample fixes its level whatever the batch layout)."""
         if self.kind == "lognormal":
             return torch.exp(self.p_mean + self.p_std * u)
+        if self.kind == "uniform_logsnr":  # log sigma_ve = -lambda / 2, uniform between the end points
+            lo, hi = math.log(schedule.sigma_min), math.log(schedule.sigma_max)
+            return torch.exp(lo + 0.5 * (1 + torch.erf(u / math.sqrt(2))) * (hi - lo))
         if self.kind == "logit_normal":
             t = torch.sigmoid(self.m + self.s * u)
         elif self.kind == "uniform_t":
