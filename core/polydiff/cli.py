@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -25,18 +26,17 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    infos = [_plugin_row(p) for p in plugins.plugins()]
+    infos = [_plugin_row(p, full=args.json) for p in plugins.plugins()]
     columns = ("name", "version", "source", "status", "provides")
     print(json.dumps(infos, indent=2) if args.json else _table(infos, columns))
     return 0
 
 
-def _plugin_row(info: Any) -> dict[str, Any]:
+def _plugin_row(info: Any, *, full: bool) -> dict[str, Any]:
     row = info.as_dict() if hasattr(info, "as_dict") else dict(vars(info))
     provides = row.get("provides")
-    if isinstance(provides, dict):
-        row["provides"] = ", ".join(f"{k}: {', '.join(v) if isinstance(v, list | tuple) else v}"
-                                    for k, v in provides.items() if v) or "-"
+    if isinstance(provides, dict) and not full:  # the table shows counts; --json keeps the names
+        row["provides"] = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in provides.items() if v) or "-"
     return row
 
 
@@ -51,7 +51,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [{"name": b.name, "modality": b.modality or "any", "description": b.description}
                 for b in plugins.backbones()]
     elif what == "schedules":
-        rows = [{"name": s.name, "description": s.description} for s in plugins.schedules()]
+        rows = [{"name": s.name, "options": ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(s.cls)
+                                                      if f.init and f.default is not dataclasses.MISSING),
+                 "description": s.description} for s in plugins.schedules()]
     elif what == "samplers":
         rows = [{"name": s.name, "stochastic": "yes" if s.stochastic else "no", "nfe/step": str(s.evals_per_step),
                  "options": ", ".join(f"{k}={v}" for k, v in s.options.items()) or "-",

@@ -117,7 +117,7 @@ class VPSigmoid(Schedule):
 
 @dataclass(frozen=True, kw_only=True)
 class VE(Schedule):
-    """VE SDE: geometric sigma(t) = sigma_min (sigma_max / sigma_min)^t, alpha = 1 (Song et al. 2021)."""
+    """VE SDE: geometric sigma(t) = sigma_lo (sigma_hi / sigma_lo)^t, alpha = 1 (Song et al. 2021)."""
 
     name = "ve"
     sigma_lo: float = 0.01
