@@ -121,3 +121,15 @@ def test_held_out_split_does_not_depend_on_the_training_seed():
     b = load_data(resolve_config({"modality": "points", "data": {"n": 200}, "train": {"seed": 2}}))[1]
     c = load_data(resolve_config({"modality": "points", "data": {"n": 200, "split_seed": 3}}))[1]
     assert a.indices.tolist() == b.indices.tolist() != c.indices.tolist()
+
+
+def test_config_file_with_overrides_and_no_modality(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "examples" / "points.toml"
+    out = tmp_path / "ex"
+    assert main(["train", "--config", str(example), "train.steps=20", "train.log_every=10", "data.n=256",
+                 "model.width=16", "--out", str(out), "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["steps"] == 20 and cfg["schedule"]["name"] == "vp_cosine" and cfg["model"]["width"] == 16
+    assert cfg["model"]["parameterization"] == "v" and cfg["weighting"]["kind"] == "min_snr"

@@ -73,7 +73,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .workflows import train
 
-    run = train(args.modality, config_file=args.config, overrides=tuple(args.overrides), out=args.out,
+    modality, overrides = args.modality, list(args.overrides)
+    if modality is not None and "=" in modality:  # `train --config F k=v`: argparse took k=v for MODALITY
+        modality, overrides = None, [modality, *overrides]
+    run = train(modality, config_file=args.config, overrides=tuple(overrides), out=args.out,
                 resume=args.resume, progress=not args.quiet)
     print(f"run directory: {run.path}")
     print(f"next: polydiff sample {run.path}   then: polydiff evaluate {run.path}")
