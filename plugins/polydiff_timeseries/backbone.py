@@ -1,0 +1,137 @@
+"""CSDI's two-axis transformer (Tashiro et al. 2021, Sec. 5 and Fig. 6) as a polydiff backbone.
+
+``F(x_in[B, K, L], c_noise[B], *, x_cond, cond_mask, padding) -> [B, K, L]``. Every residual layer
+attends along time (per feature) and then along features (per time step); side information is a
+sinusoidal time embedding, a learnt feature embedding and the conditional mask; the observed values
+enter as a second input channel. Where ``cond_mask = 1`` the noisy input is dropped (the value is
+given exactly through ``x_cond``), and ``x_cond`` is read only where ``cond_mask = 1``, so neither a
+missing value nor the noise on a given one reaches the network.
+
+Padding (series shorter than ``L``): padded steps are zeroed on input, never attended to as keys
+along time, and zeroed on output, so they cannot change a real output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from polydiff.nets import FourierEmbedding
+
+
+def time_embedding(length: int, dim: int, device: torch.device) -> Tensor:
+    """Transformer sinusoids of the step index ``[length, dim]`` (Vaswani et al. 2017; CSDI's time embedding)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, device=device, dtype=torch.float32) / dim)
+    emb = torch.zeros(length, dim, device=device)
+    emb[:, 0::2] = torch.sin(pos * freq)
+    emb[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return emb
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer layer over the token axis of ``h[N, T, C]``; ``keep[N, T]`` masks keys."""
+
+    def __init__(self, channels: int, heads: int) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(channels), nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.ff = nn.Sequential(nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels))
+
+    def forward(self, h: Tensor, keep: Tensor | None = None) -> Tensor:
+        n, t, c = h.shape
+        q, k, v = self.qkv(self.norm1(h)).reshape(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        mask = None
+        if keep is not None:  # a row with no real key (a fully padded series) attends to itself only
+            keep = keep | ~keep.any(dim=1, keepdim=True)
+            mask = keep[:, None, None, :]
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        h = h + self.proj(a.transpose(1, 2).reshape(n, t, c))
+        return h + self.ff(self.norm2(h))
+
+
+class ResidualLayer(nn.Module):
+    """CSDI's residual layer: + noise embedding, time attention, feature attention, + side info,
+    gated activation, split into residual and skip (Fig. 6)."""
+
+    def __init__(self, channels: int, heads: int, side_dim: int, emb_dim: int) -> None:
+        super().__init__()
+        self.noise = nn.Linear(emb_dim, channels)
+        self.time_attn = AttentionBlock(channels, heads)
+        self.feature_attn = AttentionBlock(channels, heads)
+        self.mid = nn.Linear(channels, 2 * channels)
+        self.side = nn.Linear(side_dim, 2 * channels)
+        self.out = nn.Linear(channels, 2 * channels)
+
+    def forward(self, h: Tensor, emb: Tensor, side: Tensor, keep_t: Tensor | None) -> tuple[Tensor, Tensor]:
+        b, k, length, c = h.shape
+        y = h + self.noise(emb)[:, None, None, :]
+        keep = None if keep_t is None else keep_t[:, None, :].expand(b, k, length).reshape(b * k, length)
+        y = self.time_attn(y.reshape(b * k, length, c), keep).reshape(b, k, length, c)
+        if k > 1:  # with one feature there is nothing to attend to (CSDI skips it too)
+            y = self.feature_attn(y.transpose(1, 2).reshape(b * length, k, c)).reshape(b, length, k, c).transpose(1, 2)
+        gate, filt = (self.mid(y) + self.side(side)).chunk(2, dim=-1)
+        residual, skip = self.out(torch.sigmoid(gate) * torch.tanh(filt)).chunk(2, dim=-1)
+        return (h + residual) / math.sqrt(2.0), skip
+
+
+class CSDIBackbone(nn.Module):
+    """The denoiser network of CSDI for ``[B, K, L]`` series.
+
+    Args:
+        features: K.
+        channels, layers, heads: width, residual layers and attention heads (CSDI: 64, 4, 8).
+        time_dim, feature_dim: sizes of the time and feature embeddings (CSDI: 128, 16).
+        emb_dim: size of the noise-level embedding.
+
+    ``x_cond`` / ``cond_mask`` missing means "nothing given" (unconditional generation), so the same
+    network trains conditionally (CSDI) or unconditionally.
+    """
+
+    def __init__(self, features: int, *, channels: int = 64, layers: int = 4, heads: int = 8, time_dim: int = 128,
+                 feature_dim: int = 16, emb_dim: int = 128) -> None:
+        super().__init__()
+        if features < 1 or layers < 1:
+            raise ValueError(f"need features >= 1 and layers >= 1, got {features}, {layers}")
+        self.features, self.time_dim = features, time_dim
+        self.feature_emb = nn.Embedding(features, feature_dim)
+        self.noise_emb = nn.Sequential(FourierEmbedding(emb_dim), nn.Linear(emb_dim, emb_dim), nn.SiLU(),
+                                       nn.Linear(emb_dim, emb_dim), nn.SiLU())
+        self.inp = nn.Linear(2, channels)
+        side_dim = time_dim + feature_dim + 1
+        self.layers = nn.ModuleList(ResidualLayer(channels, heads, side_dim, emb_dim) for _ in range(layers))
+        last = nn.Linear(channels, 1)
+        nn.init.zeros_(last.weight)  # F starts at 0, as CSDI's output projection does
+        nn.init.zeros_(last.bias)
+        self.head = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), last)
+
+    def forward(self, x: Tensor, c_noise: Tensor, *, x_cond: Tensor | None = None, cond_mask: Tensor | None = None,
+                padding: Tensor | None = None) -> Tensor:
+        if x.ndim != 3 or x.shape[1] != self.features:
+            raise ValueError(f"expected series [B, {self.features}, L], got {list(x.shape)}")
+        b, k, length = x.shape
+        mask = torch.zeros_like(x) if cond_mask is None else cond_mask.to(x.dtype)
+        given = torch.zeros_like(x) if x_cond is None else torch.where(mask > 0, x_cond, torch.zeros_like(x_cond))
+        real = torch.ones_like(x) if padding is None else padding.to(x.dtype)
+        noisy = torch.where(mask > 0, torch.zeros_like(x), x) * real  # a given entry's noise is not information
+        h = self.inp(torch.stack([noisy, given * real], dim=-1))  # [B, K, L, C]
+        side = torch.cat([
+            time_embedding(length, self.time_dim, x.device)[None, None].expand(b, k, length, self.time_dim),
+            self.feature_emb.weight[None, :, None, :].expand(b, k, length, -1),
+            (mask * real)[..., None],
+        ], dim=-1)
+        emb = self.noise_emb(c_noise.reshape(b))
+        keep_t = None if padding is None else padding[:, 0, :] > 0
+        skips = torch.zeros_like(h)
+        for layer in self.layers:
+            h, skip = layer(h, emb, side, keep_t)
+            skips = skips + skip
+        out = self.head(skips / math.sqrt(len(self.layers)))[..., 0]
+        return out * real

@@ -1,0 +1,112 @@
+"""Target-mask strategies for series ``[B, K, L]`` (CSDI, Tashiro et al. 2021, Sec. 4.2 and App. B).
+
+Each is ``fn(observed, generator, **options) -> target`` with ``target <= observed``; randomness comes
+only from ``generator`` (on its device), so a training step or an evaluation mask is reproducible from
+its seed. Training strategies: ``historical``, ``block``, ``mix`` (the core has ``random_ratio``);
+evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values) and ``forecast``
+(the last ``horizon`` steps).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from polydiff import MaskStrategySpec
+from polydiff.masking import random_ratio
+
+
+def _check(observed: Tensor) -> Tensor:
+    if observed.ndim != 3:
+        raise ValueError(f"time-series mask strategies need [B, K, L] masks, got shape {list(observed.shape)}")
+    return observed.float()
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -> Tensor:
+    return torch.rand(shape, generator=generator, device=generator.device).to(like.device)
+
+
+def random_fixed(observed: Tensor, generator: torch.Generator, *, ratio: float = 0.1) -> Tensor:
+    """Exactly ``round(ratio * n_observed)`` observed entries per series, chosen uniformly."""
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"random_fixed: ratio must be in [0, 1], got {ratio}")
+    obs = _check(observed)
+    b = obs.shape[0]
+    flat = obs.reshape(b, -1)
+    scores = torch.where(flat > 0, _uniform(tuple(flat.shape), generator, flat), torch.full_like(flat, -1.0))
+    ranks = scores.argsort(dim=1, descending=True).argsort(dim=1)
+    k = torch.round(ratio * flat.sum(dim=1, keepdim=True))
+    return ((ranks < k).float() * flat).reshape(obs.shape)
+
+
+def historical(observed: Tensor, generator: torch.Generator) -> Tensor:
+    """CSDI's historical strategy: the missing pattern of another series of the batch (a random
+    one) is laid over this one, so targets look like real gaps. A series whose borrowed pattern hides
+    nothing falls back to the random strategy."""
+    obs = _check(observed)
+    b = obs.shape[0]
+    shift = 1 + int(torch.randint(max(b - 1, 1), (1,), generator=generator, device=generator.device)) if b > 1 else 0
+    other = obs.roll(shift, dims=0)
+    target = obs * (1 - other)
+    fallback = random_ratio(obs, generator)
+    empty = target.reshape(b, -1).sum(dim=1) == 0
+    return torch.where(empty[:, None, None], fallback, target)
+
+
+def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
+          feature_prob: float = 0.5) -> Tensor:
+    """Sequence gaps: each feature of each series, with probability ``feature_prob``, loses one
+    contiguous block of ``U[1, max_fraction * L]`` steps (at least one feature per series does)."""
+    if not 0 < max_fraction <= 1 or not 0 <= feature_prob <= 1:
+        raise ValueError(f"block: need 0 < max_fraction <= 1 and 0 <= feature_prob <= 1, got {max_fraction}, "
+                         f"{feature_prob}")
+    obs = _check(observed)
+    b, k, length = obs.shape
+    longest = max(1, round(max_fraction * length))
+    size = 1 + (_uniform((b, k), generator, obs) * longest).long().clamp(max=longest - 1)
+    start = (_uniform((b, k), generator, obs) * (length - size + 1).float()).long()
+    chosen = _uniform((b, k), generator, obs) < feature_prob
+    forced = (_uniform((b, k), generator, obs).argmax(dim=1, keepdim=True) == torch.arange(k, device=obs.device))
+    chosen = chosen | (forced & ~chosen.any(dim=1, keepdim=True))
+    t = torch.arange(length, device=obs.device)
+    inside = (t >= start[..., None]) & (t < (start + size)[..., None]) & chosen[..., None]
+    return inside.float() * obs
+
+
+def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
+    """Per series one of ``random_ratio``, ``historical`` and ``block``, chosen uniformly (CSDI mixes
+    random and historical; blocks add sequence gaps)."""
+    obs = _check(observed)
+    options = torch.stack([random_ratio(obs, generator), historical(obs, generator), block(obs, generator)])
+    pick = (_uniform((obs.shape[0],), generator, obs) * 3).long().clamp(max=2)
+    return options[pick, torch.arange(obs.shape[0], device=obs.device)]
+
+
+def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) -> Tensor:
+    """Forecasting as imputation: every observed value in the last ``horizon`` real steps of each
+    series (its last step with any observed value ends the series; padding never counts)."""
+    if horizon < 1:
+        raise ValueError(f"forecast: horizon must be >= 1, got {horizon}")
+    obs = _check(observed)
+    length = obs.shape[2]
+    if horizon >= length:
+        raise ValueError(f"forecast: horizon {horizon} leaves no history in series of {length} steps")
+    t = torch.arange(length, device=obs.device)
+    any_obs = obs.amax(dim=1) > 0
+    last = torch.where(any_obs, t, torch.full_like(t, -1)).amax(dim=1)  # [B]
+    future = t[None, :] > (last[:, None] - horizon)
+    return obs * future[:, None, :].float()
+
+
+MASK_STRATEGIES = [
+    MaskStrategySpec(name="random_fixed", fn=random_fixed, options={"ratio": 0.1},
+                     description="exactly `ratio` of each series' observed values, uniformly (evaluation)"),
+    MaskStrategySpec(name="historical", fn=historical,
+                     description="the missing pattern of another series in the batch (CSDI; series [B, K, L])"),
+    MaskStrategySpec(name="block", fn=block, options={"max_fraction": 0.5, "feature_prob": 0.5},
+                     description="contiguous gaps of up to max_fraction * L steps per feature (series)"),
+    MaskStrategySpec(name="mix", fn=mix,
+                     description="per series one of random_ratio, historical and block (training, series)"),
+    MaskStrategySpec(name="forecast", fn=forecast, options={"horizon": 8},
+                     description="every observed value of the last `horizon` steps (forecasting, series)"),
+]
