@@ -122,7 +122,8 @@ def test_good_third_party_plugin_provides_everything(site):
     assert host.get_dataset("blobs", "ring") is not host.get_dataset("points", "ring")  # namespaced per modality
     assert host.get_backbone("blob_mlp").options == {"width": 16}
     assert "jitter" in [s.name for s in host.samplers()]
-    assert [m.name for m in host.metrics("ghost")] == ["ghost_metric", "sliced_w2"]  # no over-validation
+    generate = [m.name for m in host.metrics("ghost") if m.task == "generate"]
+    assert generate == ["ghost_metric", "sliced_w2"]  # no over-validation
     assert "ghost_metric" not in [m.name for m in host.metrics("points")]
     info = {i.name: i for i in host.plugins()}["good"]
     assert (info.version, info.source, info.status) == ("1.2.3", "entry point", "ok")
@@ -162,7 +163,7 @@ def test_deny_list_disables_entry_points(site, monkeypatch):
     assert status(host, "good") == "disabled" and status(host, "broken") == "disabled"
     assert status(host, "crash").startswith("unavailable")
     assert "pdtest_good" not in sys.modules
-    with pytest.raises(UnknownNameError, match="valid: points"):
+    with pytest.raises(UnknownNameError, match=r"unknown modality 'blobs'; valid: .*points"):
         host.get_modality("blobs")
     monkeypatch.setenv("POLYDIFF_DISABLE_PLUGINS", "*")
     assert {i.status for i in PluginHost().plugins() if i.source == "entry point"} == {"disabled"}
@@ -223,7 +224,7 @@ def test_unknown_names_list_valid_names(site):
         host.get_dataset("points", "rnig")
     with pytest.raises(UnknownNameError, match="no datasets registered for modality 'audio'"):
         host.get_dataset("audio", "x")
-    with pytest.raises(UnknownNameError, match="unknown mask strategy 'blocks'; valid: random_ratio"):
+    with pytest.raises(UnknownNameError, match="unknown mask strategy 'blocks'; valid: .*random_ratio"):
         host.get_mask_strategy("blocks")
 
 
@@ -303,7 +304,7 @@ def test_module_level_functions_use_a_resettable_default_host(site):
     plugins.reset()
     assert "nb" not in [s.name for s in plugins.samplers()]
     assert {s.name for s in plugins.schedules()} >= {"edm", "ve", "vp_linear", "flow", "ddpm"}
-    assert plugins.mask_strategies()[0].name == "random_ratio" and plugins.modalities()
+    assert "random_ratio" in [m.name for m in plugins.mask_strategies()] and plugins.modalities()
 
 
 @pytest.mark.parametrize("name,deps", [("image", ["sklearn"]), ("video", ["imageio", "sklearn"]),

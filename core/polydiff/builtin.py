@@ -33,9 +33,10 @@ def polydiff_register_backbones() -> list[BackboneSpec]:
 
 @hookimpl
 def polydiff_register_metrics() -> list[MetricSpec]:
+    from .imputation import IMPUTE_METRICS
     from .points import METRICS
 
-    return list(METRICS)
+    return [*METRICS, *IMPUTE_METRICS]
 
 
 @hookimpl

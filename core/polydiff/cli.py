@@ -59,10 +59,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                  "options": ", ".join(f"{k}={v}" for k, v in s.options.items()) or "-",
                  "description": s.description} for s in plugins.samplers()]
     elif what == "metrics":
-        rows = [{"name": m.name, "modality": m.modality or "any", "better": m.direction,
+        rows = [{"name": m.name, "modality": m.modality or "any", "task": m.task, "better": m.direction,
                  "description": m.description} for m in plugins.metrics()]
     else:
-        rows = [{"name": m.name, "description": m.description} for m in plugins.mask_strategies()]
+        rows = [{"name": m.name, "options": ", ".join(f"{k}={v!r}" for k, v in m.options.items()) or "-",
+                 "description": m.description} for m in plugins.mask_strategies()]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -99,12 +100,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import Run
     from .workflows import evaluate_run
 
-    results = evaluate_run(Run.open(args.run), samples=args.samples, progress=not args.quiet)
+    results = evaluate_run(Run.open(args.run), samples=args.samples, imputations=args.imputations,
+                           progress=not args.quiet)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(_table([{"metric": k, "value": f"{v:.5g}" if isinstance(v, float) else v}
                       for k, v in results.items()], ("metric", "value")))
+    return 0
+
+
+def cmd_impute(args: argparse.Namespace) -> int:
+    from .config import ConfigError, parse_value
+    from .impute_workflow import impute_run
+    from .runs import Run
+
+    options = {}
+    for item in args.mask_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--mask-option takes KEY=VALUE, got {item!r}")
+        options[key] = parse_value(value)
+    path, pictures = impute_run(Run.open(args.run), mask=args.mask, mask_options=options, n=args.n,
+                                n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, seed=args.seed,
+                                progress=not args.quiet)
+    print(f"imputations: {path}")
+    for p in pictures:
+        print(f"picture: {p}")
+    print(f"next: polydiff evaluate {args.run} --imputations {path}")
     return 0
 
 
@@ -165,9 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="metrics of a run's samples and its likelihood on held-out data")
     s.add_argument("run")
     s.add_argument("--samples", help="a samples .safetensors file (default: the newest in RUN/samples)")
+    s.add_argument("--imputations", help="an imputation file from `polydiff impute`: score it instead")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("impute", help="hide entries of held-out data (a mask strategy) and sample them S times")
+    s.add_argument("run")
+    s.add_argument("--mask", default="random_ratio", help="mask strategy (polydiff list mask-strategies)")
+    s.add_argument("--mask-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the mask strategy, e.g. ratio=0.5 (repeatable)")
+    s.add_argument("--n", type=int, help="held-out items to impute (default 64)")
+    s.add_argument("--n-samples", type=int, default=10, help="samples per item (default 10)")
+    s.add_argument("--sampler")
+    s.add_argument("--steps", type=int)
+    s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_impute)
 
     s = sub.add_parser("quickstart", help="train the 2-D toy in about a minute, sample and draw pictures")
     s.add_argument("--out", default="runs/quickstart")

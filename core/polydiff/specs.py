@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 if TYPE_CHECKING:
     from .data import DiffusionDataset
+    from .imputation import Imputation
     from .schedules import Schedule
     from .state import Batch
 
@@ -34,6 +35,9 @@ class ModalitySpec:
             list of batches from noise to data.
         save_samples: ``(samples, directory) -> list[Path]`` writes samples in the modality's own
             formats (WAV, SDF, PNG...); ``None``: only the core's safetensors file.
+        plot_imputation: ``(imputation, path) -> None`` pictures an
+            :class:`~polydiff.imputation.Imputation`: what was given, the held-out truth and the
+            samples (inpainting before/after, forecast bands...).
     """
 
     name: str
@@ -44,6 +48,7 @@ class ModalitySpec:
     plot_samples: Callable[[Batch, Batch | None, Path], None] | None = None
     plot_trajectory: Callable[[list[Batch], Path], None] | None = None
     save_samples: Callable[[Batch, Path], list[Path]] | None = None
+    plot_imputation: Callable[[Imputation, Path], None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,8 +121,12 @@ class SamplerSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class MetricSpec:
-    """A sample-quality metric: ``fn(samples, reference) -> float``; ``reference`` is the dataset
-    the samples should match (usually held-out data).
+    """A quality metric, for one of two tasks:
+
+    * ``task="generate"``: ``fn(samples, reference) -> float`` scores a :class:`~polydiff.state.Batch`
+      of samples against the dataset they should match (usually held-out data);
+    * ``task="impute"``: ``fn(imputation, reference) -> float`` scores an
+      :class:`~polydiff.imputation.Imputation` (S samples per item) on its held-out target entries.
 
     ``direction``: whether lower or higher is better. ``modality=None``: any modality.
     """
@@ -125,20 +134,34 @@ class MetricSpec:
     name: str
     modality: str | None
     description: str
-    fn: Callable[[Batch, DiffusionDataset], float]
+    fn: Callable[[Any, DiffusionDataset], float]
     direction: Literal["lower", "higher"] = "lower"
+    task: Literal["generate", "impute"] = "generate"
 
 
 @dataclass(frozen=True, kw_only=True)
 class MaskStrategySpec:
-    """How conditional training picks target entries among the observed ones.
+    """How target entries are picked among the observed ones: in conditional training (the loss
+    counts the targets) and in evaluation (``polydiff impute`` hides the targets and scores them).
 
-    ``fn(observed, generator) -> target``: both packed-shape float masks; target <= observed.
+    ``fn(observed, generator, **options) -> target``: both packed-shape float masks, target <=
+    observed; ``options`` lists the accepted keyword options with their defaults.
     """
 
     name: str
     description: str
-    fn: Callable[[Tensor, Any], Tensor]
+    fn: Callable[..., Tensor]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def bind(self, options: Mapping[str, Any] | None = None) -> Callable[[Tensor, Any], Tensor]:
+        """``fn`` with ``options`` (checked against the accepted ones; defaults filled in)."""
+        given = dict(options or {})
+        bad = sorted(set(given) - set(self.options))
+        if bad:
+            valid = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
+            raise ValueError(f"mask strategy {self.name!r} has no option(s) {', '.join(bad)}; valid options: {valid}")
+        opts = {**self.options, **given}
+        return lambda observed, generator: self.fn(observed, generator, **opts)
 
 
 __all__ = ["BackboneSpec", "DatasetSpec", "MaskStrategySpec", "MetricSpec", "ModalitySpec",

@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,14 +30,15 @@ from .noise import stream_seed
 from .objective import MaskFn, diffusion_loss, draw_step, prepare_batch
 from .parameterization import Denoiser
 from .schedules import NoiseLevels, Schedule
+from .specs import MaskStrategySpec
 from .state import StateSpec
 from .train_metrics import MetricsLog, MetricSums
 
 Precision = Literal["fp32", "bf16", "fp16"]
 # TrainConfig keys that must match the checkpoint for a resumed run to equal an uninterrupted one;
 # the rest (steps, checkpoint_every, keep_checkpoints, log_every, device) may change between sessions
-RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "lr", "betas", "adam_eps",
-               "weight_decay", "warmup_steps", "ema_decay", "grad_clip", "precision")
+RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "mask_options", "lr", "betas",
+               "adam_eps", "weight_decay", "warmup_steps", "ema_decay", "grad_clip", "precision")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +59,7 @@ class TrainConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         label_dropout: probability that a class label becomes -1 (classifier-free guidance).
         conditional: train a masked conditional model (CSDI-style) with ``mask_strategy``.
+        mask_strategy, mask_options: the target-mask strategy (a name in the registry) and its options.
     """
 
     steps: int = 1000
@@ -78,6 +80,7 @@ class TrainConfig:
     label_dropout: float = 0.1
     conditional: bool = False
     mask_strategy: str = "random_ratio"
+    mask_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
@@ -99,13 +102,13 @@ class TrainConfig:
             raise ValueError(f"train.precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
 
 
-def _mask_fn(name: str) -> MaskFn:
+def _mask_fn(name: str, options: dict[str, Any]) -> MaskFn:
     for spec in BUILTIN_MASK_STRATEGIES:
         if spec.name == name:
-            return spec.fn
+            return spec.bind(options)
     # third-party strategies come through the plugin registry (imported late: it loads plugins)
-    fn: MaskFn = importlib.import_module("polydiff.plugins").get_mask_strategy(name).fn
-    return fn
+    found: MaskStrategySpec = importlib.import_module("polydiff.plugins").get_mask_strategy(name)
+    return found.bind(options)
 
 
 class Trainer:
@@ -134,7 +137,9 @@ class Trainer:
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ValueError("train.precision = 'fp16' needs a CUDA device (fp16 autocast with a GradScaler); "
                              "on CPU use precision = 'bf16' or 'fp32'")
-        self.mask_fn = (mask_strategy or _mask_fn(config.mask_strategy)) if config.conditional else None
+        self.mask_fn = None
+        if config.conditional:
+            self.mask_fn = mask_strategy or _mask_fn(config.mask_strategy, config.mask_options)
         self.model = denoiser.to(self.device)
         self.net: nn.Module = self._wrap()
         self._closed = False

@@ -82,8 +82,8 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     train_ds, _ = load_data(run.config)
     denoiser = load_denoiser(run, train_ds)
     if run.config.train.conditional:
-        raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values, "
-                          "through polydiff.sample(..., x_obs=, observed=, conditional_model=True)")
+        raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "
+                          f"use `polydiff impute {run.path} --mask NAME` (or polydiff.impute in Python)")
     cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
                   schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale)
@@ -151,9 +151,19 @@ def _pictures(run: Run, stem: str, samples: Batch, dataset: DiffusionDataset,
     return out
 
 
-def evaluate_run(run: Run, *, samples: str | None = None, likelihood_n: int = 256,
+def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | None = None, likelihood_n: int = 256,
                  progress: bool = True) -> dict[str, Any]:
-    """Metrics of a run's samples against held-out data, plus probability-flow likelihood."""
+    """Metrics of a run's samples against held-out data, plus probability-flow likelihood; with
+    ``imputations`` (a file from ``polydiff impute``), the imputation metrics of that file instead."""
+    if imputations is not None:
+        from .impute_workflow import evaluate_imputation
+
+        scores = evaluate_imputation(run, imputations)
+        (run.path / "eval-imputation.json").write_text(json.dumps(scores, indent=2) + "\n")
+        return scores
+    if run.config.train.conditional:
+        raise ConfigError(f"{run.path} is a conditional (masked) model: evaluate its imputations "
+                          f"(`polydiff impute {run.path}`, then `polydiff evaluate {run.path} --imputations FILE`)")
     path = Path(samples) if samples else _latest_samples(run)
     if path is None:
         path = sample_run(run, progress=progress).path
@@ -165,7 +175,8 @@ def evaluate_run(run: Run, *, samples: str | None = None, likelihood_n: int = 25
     train_ds, held_out = load_data(run.config)
     results: dict[str, Any] = {"samples": str(path), "n": len(batch)}
     for spec in plugins.metrics(run.config.modality):
-        results[spec.name] = spec.fn(batch, held_out)
+        if spec.task == "generate":
+            results[spec.name] = spec.fn(batch, held_out)
     denoiser = load_denoiser(run, train_ds)
     ref = held_out.get_batch(torch.arange(min(likelihood_n, len(held_out))))
     dim = math.prod(train_ds.sample_shape)

@@ -1,0 +1,96 @@
+"""``polydiff impute``: hide entries of held-out items with a mask strategy, sample them S times,
+save every sample and draw the picture; ``polydiff evaluate --imputations`` scores the file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from . import plugins
+from .config import ConfigError
+from .imputation import Imputation, impute
+from .runs import Run, build_schedule, load_data
+
+
+def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
+               n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
+               grid: str | None = None, seed: int | None = None, progress: bool = True) -> tuple[Path, list[Path]]:
+    """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
+
+    The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
+    same entries, so models and baselines are scored on identical masks). Conditional (CSDI-trained)
+    runs get the given entries as conditioning; unconditional runs are steered by replacement.
+    """
+    from .workflows import load_denoiser  # workflows imports this module's results lazily too
+
+    cfg = run.config.sample
+    sampler, steps, grid = sampler or cfg.sampler, steps or cfg.steps, grid or cfg.grid
+    seed = cfg.seed if seed is None else seed
+    try:
+        strategy = plugins.get_mask_strategy(mask).bind(mask_options)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    train_ds, held_out = load_data(run.config)
+    if len(held_out) == 0:
+        raise ConfigError(f"{run.path} has no held-out data to impute (data.holdout = 0); "
+                          "retrain with data.holdout > 0")
+    n = min(n or 64, len(held_out))
+    batch = held_out.get_batch(torch.arange(n))
+    observed = batch.observed if batch.observed is not None else (
+        batch.padding if batch.padding is not None else torch.ones_like(batch.x))
+    target = strategy(observed, torch.Generator().manual_seed(seed)).to(batch.x.dtype) * observed
+    if not target.any():
+        raise ConfigError(f"mask strategy {mask!r} with options {dict(mask_options or {})} hid no entry of the "
+                          f"{n} held-out items; choose options that hide something")
+    denoiser = load_denoiser(run, train_ds)
+    with torch.no_grad():
+        imp = impute(denoiser, batch, target, n_samples=n_samples, seed=seed, sampler=plugins.get_sampler(sampler),
+                     schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec,
+                     conditional_model=run.config.train.conditional, progress=progress,
+                     batch_size=cfg.batch_size)
+    opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
+    stem = f"{mask}{opts}-{sampler}-{steps}steps-S{n_samples}-seed{seed}"
+    out_dir = run.path / "imputations"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"{stem}.safetensors"
+    meta = {"mask": mask, "mask_options": json.dumps(dict(mask_options or {})), "sampler": sampler,
+            "steps": str(steps), "grid": grid, "seed": str(seed), "n_samples": str(n_samples),
+            "nfe": str(imp.nfe), "seconds": f"{imp.seconds:.6f}"}
+    save_file(imp.to_tensors(), str(path), metadata=meta)
+    pictures: list[Path] = []
+    modality = plugins.get_modality(run.config.modality)
+    if modality.plot_imputation is not None:
+        pictures.append(out_dir / f"{stem}.png")
+        modality.plot_imputation(imp, pictures[-1])
+    return path, pictures
+
+
+def read_imputation(path: str | Path) -> tuple[Imputation, dict[str, str]]:
+    """An imputation file written by :func:`impute_run`, with its metadata."""
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    imp = Imputation.from_tensors(load_file(str(path)), nfe=int(meta.get("nfe", 0)),
+                                  seconds=float(meta.get("seconds", 0.0)))
+    return imp, meta
+
+
+def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
+    """Every ``task="impute"`` metric of the run's modality on an imputation file."""
+    imp, meta = read_imputation(path)
+    _, held_out = load_data(run.config)
+    results: dict[str, Any] = {"imputations": str(path), "n": len(imp), "n_samples": imp.n_samples,
+                               "targets": int(imp.target.sum()), "mask": meta.get("mask"),
+                               "nfe": imp.nfe, "seconds_per_sample": imp.seconds / max(len(imp) * imp.n_samples, 1)}
+    for spec in plugins.metrics(run.config.modality):
+        if spec.task == "impute":
+            results[spec.name] = spec.fn(imp, held_out)
+    return results
+
+
+__all__ = ["evaluate_imputation", "impute_run", "read_imputation"]
