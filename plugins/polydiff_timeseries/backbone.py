@@ -70,16 +70,26 @@ class ResidualLayer(nn.Module):
         self.side = nn.Linear(side_dim, 2 * channels)
         self.out = nn.Linear(channels, 2 * channels)
 
-    def forward(self, h: Tensor, emb: Tensor, side: Tensor, keep_t: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, emb: Tensor, side: tuple[Tensor, Tensor, Tensor],
+                keep_t: Tensor | None) -> tuple[Tensor, Tensor]:
         b, k, length, c = h.shape
         y = h + self.noise(emb)[:, None, None, :]
         keep = None if keep_t is None else keep_t[:, None, :].expand(b, k, length).reshape(b * k, length)
         y = self.time_attn(y.reshape(b * k, length, c), keep).reshape(b, k, length, c)
         if k > 1:  # with one feature there is nothing to attend to (CSDI skips it too)
             y = self.feature_attn(y.transpose(1, 2).reshape(b * length, k, c)).reshape(b, length, k, c).transpose(1, 2)
-        gate, filt = (self.mid(y) + self.side(side)).chunk(2, dim=-1)
+        gate, filt = (self.mid(y) + self.side_projection(*side)).chunk(2, dim=-1)
         residual, skip = self.out(torch.sigmoid(gate) * torch.tanh(filt)).chunk(2, dim=-1)
         return (h + residual) / math.sqrt(2.0), skip
+
+    def side_projection(self, time: Tensor, feature: Tensor, mask: Tensor) -> Tensor:
+        """``side([time_emb[l], feature_emb[k], cond_mask[b, k, l]])`` for every (b, k, l): one linear map of
+        the concatenation, evaluated as a broadcast sum of its three column blocks (no [B, K, L, side] copy)."""
+        w = self.side.weight
+        td, fd = time.shape[-1], feature.shape[-1]
+        by_time = F.linear(time, w[:, :td], self.side.bias)[None, None]  # [1, 1, L, 2C]
+        by_feature = F.linear(feature, w[:, td:td + fd])[None, :, None]  # [1, K, 1, 2C]
+        return by_time + by_feature + mask[..., None] * w[:, td + fd]
 
 
 class CSDIBackbone(nn.Module):
@@ -116,17 +126,13 @@ class CSDIBackbone(nn.Module):
                 padding: Tensor | None = None) -> Tensor:
         if x.ndim != 3 or x.shape[1] != self.features:
             raise ValueError(f"expected series [B, {self.features}, L], got {list(x.shape)}")
-        b, k, length = x.shape
+        b, length = x.shape[0], x.shape[2]
         mask = torch.zeros_like(x) if cond_mask is None else cond_mask.to(x.dtype)
         given = torch.zeros_like(x) if x_cond is None else torch.where(mask > 0, x_cond, torch.zeros_like(x_cond))
         real = torch.ones_like(x) if padding is None else padding.to(x.dtype)
         noisy = torch.where(mask > 0, torch.zeros_like(x), x) * real  # a given entry's noise is not information
         h = self.inp(torch.stack([noisy, given * real], dim=-1))  # [B, K, L, C]
-        side = torch.cat([
-            time_embedding(length, self.time_dim, x.device)[None, None].expand(b, k, length, self.time_dim),
-            self.feature_emb.weight[None, :, None, :].expand(b, k, length, -1),
-            (mask * real)[..., None],
-        ], dim=-1)
+        side = (time_embedding(length, self.time_dim, x.device).to(x.dtype), self.feature_emb.weight, mask * real)
         emb = self.noise_emb(c_noise.reshape(b))
         keep_t = None if padding is None else padding[:, 0, :] > 0
         skips = torch.zeros_like(h)

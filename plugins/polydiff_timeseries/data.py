@@ -110,7 +110,8 @@ class TimeSeriesDataset(ArrayDataset):
         return train, test
 
     def __repr__(self) -> str:
-        miss = 1 - float(self.observed_mask.sum()) / float(self.x.numel() if self.padding is None else self.padding.sum())
+        real = float(self.x.numel() if self.padding is None else self.padding.sum())
+        miss = 1 - float(self.observed_mask.sum()) / real
         return (f"TimeSeriesDataset({self.name!r}, n={len(self)}, features={self.num_features}, "
                 f"length={self.length}, missing={miss:.1%})")
 
