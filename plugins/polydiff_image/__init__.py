@@ -1,4 +1,10 @@
-"""polydiff_image: the image modality (filled by the "Image modality" issue; registers no hooks yet).
+"""polydiff_image: the image modality.
+
+Registers the ``image`` modality (``[B, C, H, W]`` in [-1, 1]), the datasets ``digits``,
+``fashion_mnist`` and ``folder``, the ``unet`` backbone, the ``classifier_fd`` and
+``classifier_accuracy`` metrics and the mask strategies ``center_box``, ``half``, ``random_boxes``
+and ``image_mixed``. The building blocks are importable for other plugins:
+:mod:`polydiff_image.unet` (``UNet``, ``ResBlock``, ``Attention``, ``Downsample``, ``Upsample``).
 
 Importing it checks the ``image`` extra, so a missing extra shows as
 ``unavailable: ... pip install 'polydiff[image]'`` in ``polydiff plugins`` rather than failing later.
@@ -6,4 +12,45 @@ Importing it checks the ``image`` extra, so a missing extra shows as
 
 from __future__ import annotations
 
-import sklearn  # noqa: F401  (the extra's dependency: digits dataset, metrics)
+import PIL  # noqa: F401  (the extra's dependencies: folder loader, PNG/GIF files)
+import sklearn  # noqa: F401  (the extra's dependency: the digits dataset)
+
+from polydiff.hookspecs import hookimpl
+from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def polydiff_register_modalities() -> list[ModalitySpec]:
+    from .registry import MODALITY
+
+    return [MODALITY]
+
+
+@hookimpl
+def polydiff_register_datasets() -> list[DatasetSpec]:
+    from .registry import DATASETS
+
+    return list(DATASETS)
+
+
+@hookimpl
+def polydiff_register_backbones() -> list[BackboneSpec]:
+    from .registry import BACKBONES
+
+    return list(BACKBONES)
+
+
+@hookimpl
+def polydiff_register_metrics() -> list[MetricSpec]:
+    from .registry import METRICS
+
+    return list(METRICS)
+
+
+@hookimpl
+def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
+    from .registry import MASK_STRATEGIES
+
+    return list(MASK_STRATEGIES)
