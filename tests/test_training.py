@@ -229,3 +229,16 @@ def test_the_loss_ignores_what_sampling_projects_away():
     losses = [Trainer(denoiser=Denoiser(b, Parameterization()), dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(),
                       weighting=Weighting(), config=cfg).step_loss(0)[0] for b in (net, moved)]
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+
+
+def test_max_minutes_stops_early_with_a_checkpoint(tmp_path):
+    trainer = make_trainer("labels", steps=100_000, max_minutes=0.5 / 60, log_every=10_000, checkpoint_every=10_000,
+                           run_dir=tmp_path)
+    summary = trainer.fit(progress=False)
+    assert 0 < summary["step"] < 100_000 and "max_minutes" in summary["stopped"]
+    assert 0.5 <= summary["seconds"] < 5
+    assert summary["checkpoint"] is not None  # the budget's last step is saved, whatever checkpoint_every says
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == summary["step"]
+    with pytest.raises(ValueError, match="max_minutes must be > 0"):
+        TrainConfig(max_minutes=0)

@@ -60,6 +60,8 @@ class TrainConfig:
         label_dropout: probability that a class label becomes -1 (classifier-free guidance).
         conditional: train a masked conditional model (CSDI-style) with ``mask_strategy``.
         mask_strategy, mask_options: the target-mask strategy (a name in the registry) and its options.
+        max_minutes: stop early after this much training wall time (a checkpoint is written at the
+            stop; ``None``: train to ``steps``). For budgets in time, e.g. comparison grids.
     """
 
     steps: int = 1000
@@ -81,12 +83,15 @@ class TrainConfig:
     conditional: bool = False
     mask_strategy: str = "random_ratio"
     mask_options: dict[str, Any] = field(default_factory=dict)
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"train.max_minutes must be > 0 (or unset), got {self.max_minutes}")
         for name in ("steps", "warmup_steps", "weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
@@ -305,6 +310,13 @@ class Trainer:
         return ckpt.step
 
     # -- the loop -------------------------------------------------------------------------------
+    def _out_of_time(self) -> bool:
+        if self.config.max_minutes is None:
+            return False
+        flag = torch.tensor([float(self._seconds >= 60 * self.config.max_minutes)], device=self.device)
+        # every process must stop at the same step: stop when any of them is out of time
+        return bool(ddp.all_reduce_sum(flag, self.dist).item() > 0)
+
     def fit(self, progress: bool = True) -> dict[str, Any]:
         """Train (resuming from ``run_dir``'s newest checkpoint) up to ``config.steps``.
 
@@ -336,7 +348,8 @@ class Trainer:
                 acc.add(*self.train_step(step))
                 done = step + 1
                 self._seconds = time.perf_counter() - t0
-                if done % cfg.log_every == 0 or done == cfg.steps:
+                out_of_time = self._out_of_time()
+                if done % cfg.log_every == 0 or done == cfg.steps or out_of_time:
                     row = acc.flush(self.dist) | {"step": done, "lr": self.lr_at(step),
                                                   "seconds": round(self._seconds, 3)}
                     if not math.isfinite(row["loss"]):
@@ -345,9 +358,12 @@ class Trainer:
                     log.write(row)
                     summary["loss"] = row["loss"]
                     bar.set_postfix(loss=f"{row['loss']:.4g}")
-                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
                     summary["checkpoint"] = self.save()
                 bar.update(1)
+                if out_of_time:
+                    summary["stopped"] = f"train.max_minutes = {cfg.max_minutes} reached at step {done}"
+                    break
         finally:
             bar.close()
             log.close()
