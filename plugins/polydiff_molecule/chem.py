@@ -155,14 +155,14 @@ def _sanitised_smiles(mol: Chem.Mol) -> tuple[bool, str | None]:
         largest = max(frags, key=lambda f: f.GetNumAtoms())
         if any(a.GetNumRadicalElectrons() for a in largest.GetAtoms()):
             return False, None  # open-shell: RDKit accepts radicals, chemistry datasets hold none
-        return True, Chem.MolToSmiles(Chem.RemoveHs(largest))
+        return True, Chem.MolToSmiles(Chem.RemoveHs(largest), isomericSmiles=False)
     except Exception:  # RDKit raises several types (AtomValenceException, KekulizeException...)
         return False, None
 
 
 def canonical_smiles(mol: Chem.Mol) -> str:
-    """Canonical SMILES without explicit hydrogens (for novelty against a training set)."""
-    return Chem.MolToSmiles(Chem.RemoveHs(mol))
+    """Canonical SMILES without hydrogens or stereo (3D perception assigns no stereo tags)."""
+    return Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False)
 
 
 def heavy_atom_rmsd(probe: Chem.Mol, ref: Chem.Mol) -> float:

@@ -57,6 +57,8 @@ class MoleculeDataset:
             raise MoleculeError(f"{name}: no molecules left (check max_heavy_atoms and the element vocabulary "
                                 f"{', '.join(ELEMENTS)})")
         self.molecules, self.smiles, self.name = list(molecules), list(smiles), name
+        self.skipped: list[str] = []  # source records that could not be read
+        self._perceived: set[str] | None = None
         self.max_atoms = max_atoms or max(len(m) for m in molecules)
         fields = encode(self.molecules, self.max_atoms)
         self.lengths = torch.tensor([len(m) for m in self.molecules])
@@ -72,6 +74,15 @@ class MoleculeDataset:
 
     def get_batch(self, indices: Tensor) -> Batch:
         return Batch(x=self.x[indices], padding=self.padding[indices])
+
+    def perceived_smiles(self) -> set[str]:
+        """Canonical SMILES of every molecule as bond perception from its 3D coordinates sees it (the
+        form generated molecules take; novelty compares against these and :attr:`smiles`)."""
+        if self._perceived is None:
+            from .chem import perceive
+
+            self._perceived = {p.smiles for p in map(perceive, self.molecules) if p.smiles}
+        return self._perceived
 
     def __repr__(self) -> str:
         return f"MoleculeDataset({self.name!r}, n={len(self)}, max_atoms={self.max_atoms}, {SPEC!r})"
@@ -212,8 +223,15 @@ def load_chemical_structures(*, max_heavy_atoms: int = 9, root: str = str(CML_RO
     if not files:
         raise MoleculeError(f"no CML files under {root}: install them with "
                             "`apt-get install chemical-structures-data`")
-    mols = [read_cml(f) for f in files]
-    return from_mols(mols, max_heavy_atoms=max_heavy_atoms, name="chemical_structures")
+    mols, skipped = [], []
+    for f in files:
+        try:
+            mols.append(read_cml(f))
+        except MoleculeError:  # a few files draw nitro groups without charges: RDKit rejects them
+            skipped.append(f.name)
+    dataset = from_mols(mols, max_heavy_atoms=max_heavy_atoms, name="chemical_structures")
+    dataset.skipped = skipped
+    return dataset
 
 
 def load_freesolv(*, max_heavy_atoms: int = 9, seed: int = 0, n_conformers: int = 1) -> MoleculeDataset:

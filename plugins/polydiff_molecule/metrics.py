@@ -59,7 +59,9 @@ def uniqueness(samples: Batch, reference: DiffusionDataset | None = None) -> flo
 def novelty(samples: Batch, reference: DiffusionDataset) -> float:
     """Fraction of the unique valid SMILES that appear nowhere in the dataset (training molecules
     included: a held-out subset passes the whole dataset's ``smiles`` through)."""
-    known = {Chem.CanonSmiles(s) for s in getattr(reference, "smiles", [])}
+    known = {Chem.CanonSmiles(s, useChiral=False) for s in getattr(reference, "smiles", [])}
+    if hasattr(reference, "perceived_smiles"):
+        known |= reference.perceived_smiles()
     unique = {x.smiles for x in perceived(samples) if x.valid}
     return len(unique - known) / len(unique) if unique else 0.0
 

@@ -1,0 +1,216 @@
+"""Molecule benchmark: unconditional 3D generation (EDM metrics) and conformer generation (COV/MAT).
+
+Part 1 trains the ``e3nn`` backbone on small real molecules (Debian chemical-structures-data, <= 9
+heavy atoms, hydrogens explicit) for a CPU time budget, evaluating at three checkpoints: atom and
+molecule stability, validity, uniqueness, novelty, distance / bond-length W1, for 2 samplers x 2 NFE
+at the last checkpoint. Reference rows: held-out data (ceiling) and data atom types on random
+coordinates (floor). Part 2 trains ``e3nn_conformer`` on ETKDG conformers of the built-in molecules
+and scores generated conformers of held-out molecules against ETKDG references (COV-R / MAT-R at
+0.5 A, heavy atoms), next to ETKDG's own self-consistency (another seed against the references).
+
+    flock /tmp/polydiff-heavy.lock python benchmarks/molecule.py --minutes 17 --conformer-minutes 5
+    python benchmarks/molecule.py --smoke     # a minute, checks the script end to end
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from polydiff import plugins
+from polydiff.data import Subset
+from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
+from polydiff.sampling import sample
+from polydiff.state import Batch
+from polydiff.training import Trainer
+from polydiff.workflows import load_denoiser
+from polydiff_molecule import metrics as mm
+from polydiff_molecule.chem import embed, mol_from_smiles
+from polydiff_molecule.conformers import ConformerDataset, generate_conformers
+from polydiff_molecule.data import SPEC, embed_smiles
+from polydiff_molecule.smiles_list import SMALL_MOLECULES
+
+RESULTS = Path(__file__).parent / "results"
+METRICS = ["atom_stability", "molecule_stability", "validity", "uniqueness", "novelty", "distance_w1",
+           "bond_length_w1"]
+
+
+def score(batch: Batch, reference: Any) -> dict[str, float]:
+    return {name: getattr(mm, name)(batch, reference) for name in METRICS}
+
+
+def random_coordinates(data: Batch, seed: int) -> Batch:
+    """Data atom types and sizes on Gaussian coordinates of the data's spread (the floor)."""
+    fields = SPEC.unpack(data.x.clone())
+    mask = SPEC.unpack(data.padding)["pos"]
+    std = float(fields["pos"][mask > 0].std())
+    fields["pos"] = torch.randn(fields["pos"].shape, generator=torch.Generator().manual_seed(seed)) * std
+    return Batch(x=SPEC.project(SPEC.pack(fields), data.padding), padding=data.padding)
+
+
+def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    raw = {"modality": "molecule", "data": {"dataset": args.dataset, "holdout": 0.1},
+           "model": {"backbone": "e3nn", "scalars": args.scalars, "vectors": args.vectors, "layers": args.layers,
+                     "width": args.width},
+           "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
+                     "ema_decay": 0.995, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu"}}
+    run = Run.create(resolve_config(raw), out / "unconditional")
+    train_ds, held = load_data(run.config)
+    run.fix_sigma_data(train_ds)
+    trainer = Trainer(denoiser=build_denoiser(run.config, train_ds), dataset=train_ds,
+                      schedule=build_schedule(run.config), noise_levels=run.config.noise_levels,
+                      weighting=run.config.weighting, config=run.config.train, run_dir=run.path)
+    print(f"data: {train_ds.dataset!r}: {len(train_ds)} train / {len(held)} held out; sigma_data "
+          f"{run.config.model.sigma_data}")
+    ref = held.get_batch(torch.arange(len(held)))
+    n = args.n
+    sizes = train_ds.get_batch(torch.randint(len(train_ds), (n,), generator=torch.Generator().manual_seed(1)))
+    rows: list[dict[str, Any]] = [
+        {"checkpoint": "held-out data", **score(ref, held)},
+        {"checkpoint": "random coords", **score(random_coordinates(ref, 0), held)}]
+    schedule = build_schedule(run.config)
+    budgets = [args.minutes * k / 3 for k in (1, 2, 3)]
+    for k, minutes in enumerate(budgets):
+        trainer.config = dataclasses.replace(run.config.train, max_minutes=minutes)
+        summary = trainer.fit(progress=not args.quiet)
+        denoiser = load_denoiser(run, train_ds)
+        combos = ([(s, nfe) for s in args.samplers for nfe in args.nfe] if k == len(budgets) - 1
+                  else [(args.samplers[0], args.nfe[0])])
+        for sampler, nfe in combos:
+            spec = plugins.get_sampler(sampler)
+            steps = spec.steps_for_nfe(nfe)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                res = sample(denoiser, shape=train_ds.sample_shape, n=n, seed=args.seed, sampler=spec,
+                             schedule=schedule, steps=steps, spec=SPEC, padding=sizes.padding, batch_size=100)
+            row = {"checkpoint": f"{summary['step']} steps ({summary['seconds'] / 60:.1f} min)", "sampler": sampler,
+                   "nfe": res.nfe, "sample_s": round(time.perf_counter() - t0, 1),
+                   **score(Batch(x=res.x, padding=sizes.padding), held)}
+            rows.append(row)
+            print(_fmt(row))
+    return {"rows": rows, "train_molecules": len(train_ds), "held_out": len(held),
+            "dataset": args.dataset, "model": run.config.model.options}
+
+
+def conformers(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    small = [s for s in SMALL_MOLECULES if mol_from_smiles(s).GetNumHeavyAtoms() >= 4]
+    rng = random.Random(0)
+    test = sorted(rng.sample(small, args.test_molecules))
+    train = [s for s in SMALL_MOLECULES if s not in test]
+    mols = embed_smiles(train, seed=0, n_conformers=args.conformers, progress=not args.quiet)
+    dataset = ConformerDataset(mols, max_atoms=max(m.GetNumAtoms() for m in mols) + 4)
+    raw = {"modality": "conformer", "data": {"dataset": "conformers", "holdout": 0.0},
+           "model": {"backbone": "e3nn_conformer", "scalars": args.scalars, "vectors": args.vectors,
+                     "layers": args.layers, "width": args.width},
+           "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
+                     "ema_decay": 0.995, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu",
+                     "max_minutes": args.conformer_minutes}}
+    config = resolve_config(raw)
+    model = dataclasses.replace(config.model, sigma_data=1.0)
+    config = dataclasses.replace(config, model=model)
+    denoiser = build_denoiser(config, dataset)
+    trainer = Trainer(denoiser=denoiser, dataset=dataset, schedule=build_schedule(config),
+                      noise_levels=config.noise_levels, weighting=config.weighting, config=config.train,
+                      run_dir=out / "conformer")
+    summary = trainer.fit(progress=not args.quiet)
+    ema = trainer.ema_state_dict() if hasattr(trainer, "ema_state_dict") else None
+    if ema is not None:
+        denoiser.load_state_dict(ema)
+    denoiser.eval()
+    k = args.conformers
+    per: dict[str, list[tuple[float, float]]] = {"e3nn_conformer": [], "ETKDG (other seed)": [], "ETKDG no MMFF": []}
+    for i, smi in enumerate(test):
+        refs = _confs(embed(mol_from_smiles(smi), seed=1000 + i, n_conformers=k))
+        base = embed(mol_from_smiles(smi), seed=5000 + i, n_conformers=2 * k)
+        raw_etkdg = embed(mol_from_smiles(smi), seed=9000 + i, n_conformers=2 * k, mmff=False)
+        with torch.no_grad():
+            gen = generate_conformers(denoiser, base, 2 * k, max_atoms=dataset.max_atoms, seed=i,
+                                      sampler="heun", steps=args.conformer_steps, schedule=build_schedule(config))
+        per["e3nn_conformer"].append(mm.coverage_matching(_confs(gen), refs, threshold=args.threshold))
+        per["ETKDG (other seed)"].append(mm.coverage_matching(_confs(base), refs, threshold=args.threshold))
+        per["ETKDG no MMFF"].append(mm.coverage_matching(_confs(raw_etkdg), refs, threshold=args.threshold))
+    rows = [{"method": name, "COV-R": float(np.mean([c for c, _ in v])), "COV-R median": float(np.median([c for c, _ in v])),
+             "MAT-R": float(np.mean([m for _, m in v])), "MAT-R median": float(np.median([m for _, m in v]))}
+            for name, v in per.items()]
+    for r in rows:
+        print(_fmt(r))
+    return {"rows": rows, "test_molecules": test, "threshold": args.threshold, "train_steps": summary["step"],
+            "train_minutes": round(summary["seconds"] / 60, 2), "conformers_per_reference": k}
+
+
+def _confs(mol: Any) -> list[Any]:
+    from rdkit import Chem
+
+    out = []
+    for conf in mol.GetConformers():
+        m = Chem.Mol(mol)
+        m.RemoveAllConformers()
+        m.AddConformer(Chem.Conformer(conf), assignId=True)
+        out.append(m)
+    return out
+
+
+def _fmt(row: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+
+
+def table(rows: list[dict[str, Any]], keys: list[str]) -> str:
+    cols = [k for k in keys if any(k in r for r in rows)]
+    cells = [[(f"{r[k]:.3f}" if isinstance(r.get(k), float) else str(r.get(k, "-"))) for k in cols] for r in rows]
+    width = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, width, strict=True))]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(cells_row, width, strict=True)) for cells_row in cells]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=17.0, help="CPU training budget, unconditional model")
+    ap.add_argument("--conformer-minutes", type=float, default=5.0, help="CPU training budget, conformer model")
+    ap.add_argument("--dataset", default="chemical_structures")
+    ap.add_argument("--n", type=int, default=128, help="samples per evaluation")
+    ap.add_argument("--samplers", nargs="+", default=["heun", "dpmpp_2m"])
+    ap.add_argument("--nfe", type=int, nargs="+", default=[15, 30])
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--scalars", type=int, default=24)
+    ap.add_argument("--vectors", type=int, default=6)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--test-molecules", type=int, default=20)
+    ap.add_argument("--conformers", type=int, default=5, help="reference conformers per molecule (generate 2x)")
+    ap.add_argument("--conformer-steps", type=int, default=20)
+    ap.add_argument("--threshold", type=float, default=0.5, help="COV-R RMSD threshold (A)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/benchmark-molecule")
+    ap.add_argument("--smoke", action="store_true", help="tiny budgets: checks the script, numbers mean nothing")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.minutes, args.conformer_minutes, args.n, args.nfe, args.test_molecules = 0.3, 0.2, 16, [3, 5], 3
+        args.dataset = "smiles"
+    torch.set_num_threads(2)
+    out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
+    start = time.perf_counter()
+    result = {"unconditional": unconditional(args, out), "conformers": conformers(args, out),
+              "args": vars(args), "torch_threads": torch.get_num_threads()}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    print("\nUnconditional generation (" + result["unconditional"]["dataset"] + ")")
+    print(table(result["unconditional"]["rows"], ["checkpoint", "sampler", "nfe", *METRICS, "sample_s"]))
+    print(f"\nConformer generation: {args.test_molecules} held-out molecules, COV-R at {args.threshold} A")
+    print(table(result["conformers"]["rows"], ["method", "COV-R", "COV-R median", "MAT-R", "MAT-R median"]))
+    name = "molecule-smoke.json" if args.smoke else "molecule.json"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nwrote {RESULTS / name} in {result['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
