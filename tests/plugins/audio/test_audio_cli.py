@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("torchaudio", reason="the audio plugin needs torchaudio (pip install 'polydiff[audio]': "
                                          "torch==2.11.0 torchaudio==2.11.0)")
 
-import soundfile  # noqa: E402
+import soundfile
 
-from polydiff.cli import main  # noqa: E402
+from polydiff.cli import main
 
 TINY = ["data.n=32", "model.width=32", "model.depth=2", "model.class_cond=true", "train.steps=30",
         "train.batch_size=16", "train.log_every=10", "train.checkpoint_every=30", "sample.n=8", "sample.steps=4",

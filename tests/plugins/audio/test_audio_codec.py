@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("torchaudio", reason="the audio plugin needs torchaudio (pip install 'polydiff[audio]': "
                                          "torch==2.11.0 torchaudio==2.11.0)")
 
-import torch  # noqa: E402
+import torch
 
-from polydiff_audio.data import load_folder, load_tones  # noqa: E402
-from polydiff_audio.io import AudioError, read_wav, write_wav  # noqa: E402
-from polydiff_audio.spectrogram import (  # noqa: E402
+from polydiff_audio.data import load_folder, load_tones
+from polydiff_audio.io import AudioError, read_wav, write_wav
+from polydiff_audio.spectrogram import (
     MelCodec,
     log_spectral_distance,
     round_trip_error,

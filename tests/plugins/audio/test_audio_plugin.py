@@ -5,16 +5,16 @@ import pytest
 pytest.importorskip("torchaudio", reason="the audio plugin needs torchaudio (pip install 'polydiff[audio]': "
                                          "torch==2.11.0 torchaudio==2.11.0)")
 
-import torch  # noqa: E402
+import torch
 
-from polydiff import plugins  # noqa: E402
-from polydiff.imputation import Imputation  # noqa: E402
-from polydiff.testing import check_backbone, check_modality  # noqa: E402
-from polydiff_audio.data import load_tones  # noqa: E402
-from polydiff_audio.io import AudioError  # noqa: E402
-from polydiff_audio.masks import continuation, time_gap  # noqa: E402
-from polydiff_audio.metrics import impute_lsd, impute_sc, linear_interpolation  # noqa: E402
-from polydiff_audio.speech import load_asterisk_digits, load_espeak_digits  # noqa: E402
+from polydiff import plugins
+from polydiff.imputation import Imputation
+from polydiff.testing import check_backbone, check_modality
+from polydiff_audio.data import load_tones
+from polydiff_audio.io import AudioError
+from polydiff_audio.masks import continuation, time_gap
+from polydiff_audio.metrics import impute_lsd, impute_sc, linear_interpolation
+from polydiff_audio.speech import load_asterisk_digits, load_espeak_digits
 
 TINY = {"n": 24, "classes": 4}
 

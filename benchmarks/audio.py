@@ -1,0 +1,187 @@
+"""Audio benchmark: class-conditional spoken digits and inpainting a time gap, on the CPU.
+
+Data: spoken digits 0-9 synthesised by espeak-ng (4 accents x 4 voice variants x 3 speeds x 3
+pitches = 1440 clips; ``apt-get install espeak-ng``), 8 kHz, 32 mel bands x 64 frames of 16 ms; 10%
+held out. Each backbone (``mel_conv1d``, ``mel_unet``) is trained class-conditionally (label
+dropout 0.1, EDM) for a wall-clock budget, then:
+
+* generation: 50 samples per digit with classifier-free guidance; accuracy of the dataset's reference
+  classifier on them (chance 10%) and Fréchet distance in its features (FAD-like, NOT VGGish FAD),
+  beside a Gaussian fitted to the training spectrograms and the held-out data itself;
+* inpainting: a 200 ms gap (``time_gap``) in held-out clips, imputed WITHOUT the label (label -1),
+  log-spectral distance of the sample median vs linear interpolation of the spectrogram; and
+  continuation of the last 250 ms vs repeating the last given frame;
+* the Griffin-Lim round trip of real audio (Asterisk recordings and espeak clips) as the floor.
+
+Prints a table and writes ``benchmarks/results/audio.json`` (pictures and a few WAVs beside it).
+Run it under the shared lock::
+
+    flock /tmp/polydiff-heavy.lock python benchmarks/audio.py --budget 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
+from polydiff.data import holdout_split
+from polydiff.imputation import impute
+from polydiff.sampling import sample
+from polydiff_audio import masks
+from polydiff_audio.data import AudioDataset
+from polydiff_audio.metrics import (
+    audio_accuracy,
+    audio_fd,
+    gaussian_baseline,
+    impute_lsd,
+    impute_sc,
+    linear_interpolation,
+    reference_classifier,
+)
+from polydiff_audio.plots import plot_imputation, plot_samples, plot_trajectory, save_samples
+from polydiff_audio.spectrogram import round_trip_error
+from polydiff_audio.speech import load_asterisk_digits, load_espeak_digits
+
+RESULTS = Path(__file__).parent / "results"
+MODELS: dict[str, dict[str, Any]] = {
+    "mel_conv1d": {"width": 128, "depth": 8, "attention_every": 4, "class_cond": True},
+    "mel_unet": {"channels": 32, "channel_mult": "1,2,2", "class_cond": True},
+}
+
+
+def train(name: str, ds: Any, minutes: float, seed: int, batch_size: int) -> tuple[Denoiser, dict[str, Any]]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = plugins.get_backbone(name).build(ds, **MODELS[name])
+    denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=0.5))
+    cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=100, ema_decay=0.999, grad_clip=1.0,
+                      label_dropout=0.1, device="cpu", seed=seed, log_every=50, checkpoint_every=10**9,
+                      max_minutes=minutes)
+    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
+                      weighting=Weighting(kind="edm"), config=cfg)
+    out = trainer.fit(progress=True)
+    for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
+        p.data.copy_(e)
+    return denoiser.eval(), {"steps": out["step"], "minutes": out["seconds"] / 60, "final_loss": out["loss"],
+                             "parameters": sum(p.numel() for p in net.parameters()), "options": MODELS[name]}
+
+
+def generate(denoiser: Denoiser, train_ds: Any, held: Any, args: argparse.Namespace) -> dict[str, Any]:
+    n = 10 * args.per_class
+    label = torch.arange(n) % 10
+    idx = torch.randint(len(train_ds), (n,), generator=torch.Generator().manual_seed(args.seed))
+    padding = train_ds.get_batch(idx).padding  # sample lengths drawn from the training clips
+    with torch.no_grad():
+        res = sample(denoiser, shape=train_ds.sample_shape, n=n, seed=args.seed, sampler="heun", schedule=EDM(),
+                     steps=args.steps, spec=train_ds.spec, padding=padding, cond={"label": label},
+                     cfg_scale=args.cfg, keep_trajectory=False)
+    batch = Batch(x=res.x, padding=padding, cond={"label": label})
+    return {"batch": batch, "nfe": res.nfe, "seconds": res.seconds, "accuracy": audio_accuracy(batch, held),
+            "fd": audio_fd(batch, held)}
+
+
+def inpaint(denoiser: Denoiser, held: Any, args: argparse.Namespace, mask: str, ms: float) -> dict[str, Any]:
+    b = held.get_batch(torch.arange(min(args.impute_n, len(held))))
+    b = Batch(x=b.x, padding=b.padding, cond={"label": torch.full((len(b),), -1)})  # no label: fair vs baseline
+    target = getattr(masks, mask)(b.padding, torch.Generator().manual_seed(1234), ms=ms)
+    with torch.no_grad():
+        imp = impute(denoiser, b, target, n_samples=args.impute_samples, seed=args.seed, sampler="heun",
+                     schedule=EDM(), steps=args.steps, spec=held.spec)
+    lin = linear_interpolation(imp.truth, imp.given)
+    base = type(imp)(samples=lin[:, None], truth=imp.truth, given=imp.given, target=imp.target, padding=imp.padding)
+    return {"imputation": imp, "lsd_db": impute_lsd(imp, held), "sc": impute_sc(imp, held),
+            "baseline_lsd_db": impute_lsd(base, held), "baseline_sc": impute_sc(base, held),
+            "targets": int(imp.target.sum()), "seconds": imp.seconds}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    RESULTS.mkdir(exist_ok=True)
+    pics = RESULTS / "audio"
+    pics.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    ds: AudioDataset = load_espeak_digits(**({"variants": "m1,f2", "speeds": "175"} if args.quick else {}))
+    train_ds, held = holdout_split(ds, 0.1, seed=0)
+    clf = reference_classifier(ds, progress=True)
+    out: dict[str, Any] = {"dataset": {"name": "espeak_digits", "clips": len(ds), "held_out": len(held),
+                                       "codec": repr(ds.codec), "load_seconds": time.perf_counter() - t0},
+                           "classifier_val_accuracy": clf.info["val_accuracy"], "args": vars(args)}
+    real = load_asterisk_digits()
+    out["griffin_lim_floor"] = {"asterisk": round_trip_error(real.codec, real.waves or []),
+                                "espeak": round_trip_error(ds.codec, (ds.waves or [])[:: max(1, len(ds) // 60)])}
+    gauss = gaussian_baseline(train_ds, 10 * args.per_class, seed=args.seed)
+    held_all = held.get_batch(torch.arange(len(held)))
+    out["baselines"] = {"gaussian_fd": audio_fd(gauss, held), "held_out_vs_train_fd": audio_fd(held_all, train_ds),
+                        "held_out_accuracy": audio_accuracy(held_all, held)}
+    out["models"] = {}
+    for name in args.backbones:
+        denoiser, info = train(name, train_ds, args.budget, args.seed, args.batch)
+        gen = generate(denoiser, train_ds, held, args)
+        gap = inpaint(denoiser, held, args, "time_gap", 200.0)
+        cont = inpaint(denoiser, held, args, "continuation", 250.0)
+        out["models"][name] = {"train": info, "generate": {k: v for k, v in gen.items() if k != "batch"},
+                               "time_gap_200ms": {k: v for k, v in gap.items() if k != "imputation"},
+                               "continuation_250ms": {k: v for k, v in cont.items() if k != "imputation"}}
+        plot_samples(gen["batch"], held_all, pics / f"{name}-samples.png")
+        plot_imputation(gap["imputation"], pics / f"{name}-time_gap.png")
+        plot_imputation(cont["imputation"], pics / f"{name}-continuation.png")
+        with torch.no_grad():
+            traj = sample(denoiser, shape=train_ds.sample_shape, n=2, seed=args.seed, sampler="heun", schedule=EDM(),
+                          steps=args.steps, spec=train_ds.spec, padding=gen["batch"].padding[:2],
+                          cond={"label": torch.arange(2)}, cfg_scale=args.cfg, keep_trajectory=True).trajectory
+        plot_trajectory([Batch(x=x, padding=gen["batch"].padding[:2]) for x in traj or []],
+                        pics / f"{name}-trajectory.png")
+        first = gen["batch"]
+        save_samples(Batch(x=first.x[:10], padding=first.padding[:10], cond={"label": first.cond["label"][:10]}),
+                     pics / f"{name}-wav")
+        print(json.dumps(out["models"][name], indent=1, default=str), flush=True)
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    b = r["baselines"]
+    lines = [f"reference classifier val accuracy {r['classifier_val_accuracy']:.3f}; held-out data: accuracy "
+             f"{b['held_out_accuracy']:.3f}, FD vs train {b['held_out_vs_train_fd']:.3g}; Gaussian fit FD "
+             f"{b['gaussian_fd']:.3g}",
+             "Griffin-Lim round trip (floor): " + "; ".join(
+                 f"{k} LSD {v['lsd_db']:.2f} dB, SC {v['spectral_convergence']:.3f}"
+                 for k, v in r["griffin_lim_floor"].items()),
+             "backbone | params | steps | min | NFE | acc | FD | gap LSD | linear LSD | gap SC | linear SC | "
+             "cont LSD | repeat LSD"]
+    for name, m in r["models"].items():
+        g, gap, c = m["generate"], m["time_gap_200ms"], m["continuation_250ms"]
+        lines.append(" | ".join(str(v) for v in (
+            name, m["train"]["parameters"], m["train"]["steps"], f"{m['train']['minutes']:.1f}", g["nfe"],
+            f"{g['accuracy']:.3f}", f"{g['fd']:.3g}", f"{gap['lsd_db']:.2f}", f"{gap['baseline_lsd_db']:.2f}",
+            f"{gap['sc']:.3f}", f"{gap['baseline_sc']:.3f}", f"{c['lsd_db']:.2f}", f"{c['baseline_lsd_db']:.2f}")))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", type=float, default=5.0, help="training minutes per backbone (CPU wall clock)")
+    p.add_argument("--backbones", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=18, help="Heun steps (NFE = 2 * steps - 1, x2 with CFG)")
+    p.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance scale")
+    p.add_argument("--per-class", type=int, default=50)
+    p.add_argument("--impute-n", type=int, default=64)
+    p.add_argument("--impute-samples", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a smoke run on 200 clips (use a tiny --budget)")
+    args = p.parse_args()
+    results = run(args)
+    print("\n" + table(results))
+    name = "audio-quick.json" if args.quick else "audio.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
