@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
 from polydiff.imputation import IMPUTE_METRICS, Imputation, impute, in_data_units
 from polydiff_timeseries import CSDIBackbone, TimeSeriesDataset, load_ambient_nox, load_basic_motions
@@ -26,27 +29,32 @@ from polydiff_timeseries.baselines import BASELINES
 from polydiff_timeseries.masks import random_fixed
 from polydiff_timeseries.metrics import METRICS as TS_METRICS
 from polydiff_timeseries.plots import plot_imputation
-from tqdm.auto import tqdm
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLERS = (("ddpm", 50), ("ddim", 10), ("dpmpp_2m", 10))  # 50-step ancestral vs low-NFE solvers
 MODEL = {"channels": 32, "layers": 3, "heads": 4, "time_dim": 32, "feature_dim": 16, "emb_dim": 64}
 
 
-def datasets(quick: bool) -> dict[str, tuple[TimeSeriesDataset, TimeSeriesDataset]]:
-    # BasicMotions at every 2nd step (50 steps of 5 Hz) keeps CPU sampling affordable; its test part
-    # is aeon's own test split, of which the first 16 recordings are imputed
-    n_bm = 4 if quick else 16
+def datasets(args: argparse.Namespace) -> dict[str, tuple[TimeSeriesDataset, TimeSeriesDataset]]:
+    # CPU sampling cost limits the test windows: NOx test windows start every `nox_stride` days of the
+    # last 20% of 2004; BasicMotions runs at every 2nd step (50 steps at 5 Hz) and its test part is the
+    # first `bm_windows` recordings of aeon's own test split
     bm_test = load_basic_motions(part="test", every=2)
-    return {"ambient_nox": (load_ambient_nox(part="train"), load_ambient_nox(part="test")),
-            "basic_motions": (load_basic_motions(part="train", every=2), bm_test.subset(range(n_bm)))}
+    nox_test = load_ambient_nox(part="test", test_stride=args.nox_stride)
+    return {"ambient_nox": (load_ambient_nox(part="train"), nox_test),
+            "basic_motions": (load_basic_motions(part="train", every=2), bm_test.subset(range(args.bm_windows)))}
 
 
-def train(ds: TimeSeriesDataset, minutes: float, seed: int) -> tuple[Denoiser, dict[str, Any]]:
-    """Conditional (CSDI) training for a wall-clock budget, in chunks of steps."""
+def train(ds: TimeSeriesDataset, minutes: float, seed: int, reuse: bool) -> tuple[Denoiser, dict[str, Any]]:
+    """Conditional (CSDI) training for a wall-clock budget, in chunks of steps; the EMA weights are saved
+    (``--reuse`` loads them instead of training again)."""
     torch.manual_seed(seed)
     net = CSDIBackbone(ds.num_features, **MODEL)
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))  # the data is normalised per feature
+    weights, info_file = RESULTS / f"timeseries-{ds.name}.safetensors", RESULTS / f"timeseries-{ds.name}-train.json"
+    if reuse and weights.is_file():
+        denoiser.load_state_dict(load_file(str(weights)))
+        return denoiser.eval(), {**json.loads(info_file.read_text()), "reused": True}
     cfg = TrainConfig(steps=0, batch_size=32, lr=2e-3, warmup_steps=50, ema_decay=0.99, grad_clip=1.0,
                       conditional=True, mask_strategy="random_ratio", label_dropout=0.0, device="cpu", seed=seed,
                       log_every=25, checkpoint_every=10**9)
@@ -66,6 +74,9 @@ def train(ds: TimeSeriesDataset, minutes: float, seed: int) -> tuple[Denoiser, d
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": cfg.batch_size,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": losses[-1], "model": MODEL,
             "mask_strategy": cfg.mask_strategy}
+    RESULTS.mkdir(exist_ok=True)
+    save_file({k: v.contiguous() for k, v in denoiser.state_dict().items()}, str(weights))
+    info_file.write_text(json.dumps(info) + "\n")
     return denoiser.eval(), info
 
 
@@ -87,8 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)  # on a shared 2-core machine one thread is several times faster
     results: dict[str, Any] = {"samples": args.samples, "budget_minutes": args.budget, "threads": args.threads,
                                "datasets": {}}
-    for name, (train_ds, test) in datasets(args.quick).items():
-        denoiser, info = train(train_ds, args.budget, args.seed)
+    for name, (train_ds, test) in datasets(args).items():
+        denoiser, info = train(train_ds, args.budget, args.seed, args.reuse)
         entry: dict[str, Any] = {"train": info, "test_windows": len(test), "rows": []}
         batch = test.get_batch(torch.arange(len(test)))
         for ratio in (0.1, 0.5):
@@ -126,18 +137,22 @@ def _line(name: str, r: dict[str, Any]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=6.5, help="training minutes per dataset (CPU wall clock)")
-    p.add_argument("--samples", type=int, default=16, help="samples per series (S)")
+    p.add_argument("--samples", type=int, default=32, help="samples per series (S)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-seed", type=int, default=1234, help="seed of the held-out masks (same for all methods)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=512, help="series per denoiser batch when sampling")
-    p.add_argument("--quick", action="store_true", help="a smoke run: few test windows (use a tiny --budget)")
+    p.add_argument("--nox-stride", type=int, default=12, help="days between ambient NOx test windows")
+    p.add_argument("--bm-windows", type=int, default=5, help="BasicMotions test recordings imputed")
+    p.add_argument("--reuse", action="store_true", help="load the weights a previous run saved instead of training")
+    p.add_argument("--quick", action="store_true", help="smoke run: writes timeseries-quick.json (tiny --budget)")
     args = p.parse_args()
     results = run(args)
     print("\n" + " | ".join(COLUMNS))
     for name, entry in results["datasets"].items():
         t = entry["train"]
-        print(f"# {name}: {t['steps']} steps x {t['batch_size']} in {t['minutes']:.1f} min, "
+        reused = " (reused weights)" if t.get("reused") else ""
+        print(f"# {name}: {t['steps']} steps x {t['batch_size']} in {t['minutes']:.1f} min{reused}, "
               f"{t['parameters']} parameters, {entry['test_windows']} test windows, S = {args.samples}")
         for r in entry["rows"]:
             print(_line(name, r))

@@ -202,6 +202,6 @@ def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_c
     col = time_column or str(df.columns[0])
     if col not in df.columns:
         raise ValueError(f"time column {col!r} is not in {p.name}; columns: {list(df.columns)}")
-    df = df.set_index(pd.to_datetime(df[col], errors="raise") if not np.issubdtype(df[col].dtype, np.number)
-                      else df[col]).drop(columns=[col])
+    index = df[col] if pd.api.types.is_numeric_dtype(df[col]) else pd.to_datetime(df[col], errors="raise")
+    df = df.set_index(index).drop(columns=[col])
     return from_dataframe(df, length=length, stride=stride, columns=columns, name=p.stem)

@@ -14,28 +14,26 @@ import torch
 from torch import Tensor
 
 from polydiff import MetricSpec
+from polydiff.imputation import Imputation, in_data_units
 
 QUANTILES = tuple(round(0.05 * i, 2) for i in range(1, 20))  # CSDI's 0.05, 0.10, ..., 0.95
 PIT_BINS = 10
 
 
-def data_units(imputation: Any, reference: Any) -> tuple[Tensor, Tensor, Tensor]:
+def data_units(imputation: Imputation, reference: Any) -> tuple[Tensor, Tensor, Tensor]:
     """``(samples [n, S, K, L], truth [n, K, L], target [n, K, L])`` as float64, in data units when
-    ``reference`` can denormalise."""
-    samples, truth = imputation.samples.double(), imputation.truth.double()
-    target = imputation.target.double()
+    ``reference`` can denormalise (the core's :func:`~polydiff.imputation.in_data_units`)."""
+    imp = in_data_units(imputation, reference)
+    samples, truth, target = imp.samples.double(), imp.truth.double(), imp.target.double()
     if samples.ndim != 4 or truth.shape != samples.shape[:1] + samples.shape[2:]:
         raise ValueError(f"time-series metrics need samples [n, S, K, L] and truth [n, K, L], got "
                          f"{list(samples.shape)} and {list(truth.shape)}")
     if int(target.sum()) == 0:
         raise ValueError("the imputation has no target entry to score (did the mask hide nothing?)")
-    denorm = getattr(reference, "denormalize", None)
-    if denorm is not None:
-        samples, truth = denorm(samples), denorm(truth)
     return samples, truth, target
 
 
-def crps_sum(imputation: Any, reference: Any) -> float:
+def crps_sum(imputation: Imputation, reference: Any) -> float:
     """CSDI's CRPS-sum (Tashiro et al. 2021, App. E.2): the quantile CRPS of the feature-summed series,
     at every time step, weighted by the fraction of features scored there, normalised by sum |y|."""
     samples, truth, target = data_units(imputation, reference)
@@ -63,14 +61,14 @@ def energy_crps_values(samples: Tensor, truth: Tensor) -> Tensor:
     return first - pairs / (2 * s * (s - 1))
 
 
-def crps_energy(imputation: Any, reference: Any) -> float:
+def crps_energy(imputation: Imputation, reference: Any) -> float:
     """Mean sample (energy-form) CRPS over the target entries, in data units (lower is better)."""
     samples, truth, target = data_units(imputation, reference)
     values = energy_crps_values(samples, truth)
     return float((values * target).sum() / target.sum())
 
 
-def pit_values(imputation: Any, *, seed: int = 0) -> Tensor:
+def pit_values(imputation: Imputation, *, seed: int = 0) -> Tensor:
     """Randomised probability integral transform of every target entry: ``(#{samples < y} + U) / (S + 1)``,
     exactly uniform on [0, 1] when the truth is exchangeable with the samples (a calibrated model)."""
     samples, truth, target = imputation.samples.double(), imputation.truth.double(), imputation.target > 0
@@ -85,7 +83,7 @@ def pit_histogram(pit: Tensor, bins: int = PIT_BINS) -> Tensor:
     return counts / counts.sum().clamp_min(1)
 
 
-def pit_error(imputation: Any, reference: Any) -> float:
+def pit_error(imputation: Imputation, reference: Any) -> float:
     """Calibration error: total-variation distance between the 10-bin PIT histogram and the uniform one,
     ``0.5 * sum_b |f_b - 1/10|`` in [0, 1] (0: calibrated; a U shape means too narrow, a hump too wide).
     Monotone maps (normalisation) leave the PIT unchanged, so ``reference`` is not needed."""

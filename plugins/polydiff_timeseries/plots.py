@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from polydiff import Batch
+from polydiff.imputation import Imputation
 
 from .metrics import pit_histogram, pit_values
 
@@ -23,13 +25,13 @@ def _pyplot() -> Any:
     return plt
 
 
-def _real(x: Tensor, padding: Tensor | None) -> Tensor:
-    """NaN on padded steps so lines stop where a series ends."""
+def _real(x: Tensor, padding: Tensor | None) -> np.ndarray:
+    """As numpy (matplotlib takes no tensors), NaN on padded steps so lines stop where a series ends."""
     x = x.double().cpu()
-    return x if padding is None else torch.where(padding.cpu() > 0, x, torch.full_like(x, float("nan")))
+    return (x if padding is None else torch.where(padding.cpu() > 0, x, torch.full_like(x, float("nan")))).numpy()
 
 
-def plot_imputation(imputation: Any, path: Path, *, series: int = 3, features: int = 3) -> None:
+def plot_imputation(imputation: Imputation, path: Path, *, series: int = 3, features: int = 3) -> None:
     """Up to ``series`` x ``features`` panels: given points (black), held-out truth (red crosses), the
     sample median with 50% and 90% bands; a last row shows the PIT histogram of all targets."""
     plt = _pyplot()
@@ -41,7 +43,7 @@ def plot_imputation(imputation: Any, path: Path, *, series: int = 3, features: i
     qs = torch.quantile(samples, torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=samples.dtype), dim=1)
     cols = min(k, features)
     fig, axes = plt.subplots(len(rows) + 1, cols, figsize=(4.2 * cols, 2.4 * (len(rows) + 1)), squeeze=False)
-    t = torch.arange(length)
+    t = np.arange(length)
     for r, i in enumerate(rows):
         # the features with the most held-out values are the interesting ones
         order = target[i].sum(-1).argsort(descending=True)[:cols].tolist()
@@ -51,16 +53,17 @@ def plot_imputation(imputation: Any, path: Path, *, series: int = 3, features: i
             ax.fill_between(t, q[0], q[4], color="C0", alpha=0.2, lw=0, label="90%")
             ax.fill_between(t, q[1], q[3], color="C0", alpha=0.4, lw=0, label="50%")
             ax.plot(t, q[2], color="C0", lw=1.2, label=f"median of {s}")
-            ax.plot(t[given[i, f]], truth[i, f][given[i, f]], "k.", ms=3, label="given")
-            ax.plot(t[target[i, f]], truth[i, f][target[i, f]], "rx", ms=4, label="held out")
+            y, shown, held = truth[i, f].numpy(), given[i, f].numpy(), target[i, f].numpy()
+            ax.plot(t[shown], y[shown], "k.", ms=3, label="given")
+            ax.plot(t[held], y[held], "rx", ms=4, label="held out")
             ax.set_title(f"series {i}, feature {f}", fontsize=9)
             if r == 0 and c == 0:
                 ax.legend(fontsize=6, loc="best")
         for c in range(len(order), cols):
             axes[r][c].axis("off")
-    hist = pit_histogram(pit_values(imputation)) if bool(target.any()) else torch.zeros(10)
+    hist = (pit_histogram(pit_values(imputation)) if bool(target.any()) else torch.zeros(10)).numpy()
     ax = axes[-1][0]
-    ax.bar((torch.arange(len(hist)) + 0.5) / len(hist), hist, width=1 / len(hist), color="C2", edgecolor="k")
+    ax.bar((np.arange(len(hist)) + 0.5) / len(hist), hist, width=1 / len(hist), color="C2", edgecolor="k")
     ax.axhline(1 / len(hist), color="k", ls="--", lw=1)
     ax.set(title=f"PIT histogram ({int(target.sum())} targets; flat = calibrated)", xlim=(0, 1))
     for c in range(1, cols):
