@@ -131,6 +131,28 @@ def cmd_impute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import load_grid, run_grid, shard, write_report
+
+    if args.list:
+        grid = load_grid(args.grid)
+        for cell in shard(grid.cells, args.shard):
+            print(f"{cell.index}\t{cell.slug}")
+        print(f"{len(grid.cells)} training cells x {grid.measurements_per_cell()} (sampler, NFE) measurements each")
+        return 0
+    out = run_grid(args.grid, args.out, shard_spec=args.shard, progress=not args.quiet)
+    if args.shard is None:  # a shard worker leaves the report to whoever merges the shards
+        print(f"report: {write_report(out)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .compare import write_report
+
+    print(f"report: {write_report(args.out)}")
+    return 0
+
+
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from .workflows import quickstart
 
@@ -192,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("compare", help="train and measure a schedule x sampler x weighting x NFE grid across "
+                                       "modalities; writes measurements and a report")
+    s.add_argument("grid", help="grid file (TOML, YAML or JSON), e.g. examples/grids/small.toml")
+    s.add_argument("--out", required=True, help="results directory (rerun the same command to resume)")
+    s.add_argument("--shard", metavar="I/N", help="run only cells with index %% N == I (one job-array task)")
+    s.add_argument("--list", action="store_true", help="list the training cells (of --shard) and exit")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(fn=cmd_compare)
+
+    s = sub.add_parser("report", help="rebuild a comparison's CSV, Markdown report and plots from its results")
+    s.add_argument("out")
+    s.set_defaults(fn=cmd_report)
 
     s = sub.add_parser("impute", help="hide entries of held-out data (a mask strategy) and sample them S times")
     s.add_argument("run")
