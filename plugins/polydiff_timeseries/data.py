@@ -29,6 +29,8 @@ class TimeSeriesDataset(ArrayDataset):
             NaN or 0 in ``values`` and are never observed.
         features: names of the K features (default ``x0, x1, ...``).
         mean, std: per-feature statistics ``[K]`` (default: fitted on the observed values of ``values``).
+        log: model ``log(1 + x)`` instead of ``x`` (non-negative, right-skewed data such as pollutant
+            concentrations); :meth:`denormalize` then ends with ``exp(y) - 1``, so samples stay >= 0.
         name: a label for reprs and pictures.
 
     Attributes:
@@ -38,7 +40,7 @@ class TimeSeriesDataset(ArrayDataset):
 
     def __init__(self, values: Tensor | np.ndarray, *, padding: Tensor | None = None,
                  features: Sequence[str] | None = None, mean: Tensor | None = None, std: Tensor | None = None,
-                 name: str = "series") -> None:
+                 log: bool = False, name: str = "series") -> None:
         raw = torch.as_tensor(np.asarray(values, dtype=np.float64))
         if raw.ndim != 3:
             raise ValueError(f"time series values must be [N, K, L] (series, features, time steps), got shape "
@@ -50,6 +52,11 @@ class TimeSeriesDataset(ArrayDataset):
             raise ValueError("time series values contain +-inf; mark missing values with NaN")
         real = torch.ones_like(raw) if padding is None else padding.to(torch.float64)
         observed = (~torch.isnan(raw)).to(torch.float64) * real
+        self.log = log
+        if log:
+            if (raw[observed > 0] < 0).any():
+                raise ValueError("log=True needs non-negative values (it models log(1 + x)); got negative ones")
+            raw = torch.log1p(raw)
         self.features = list(features) if features is not None else [f"x{i}" for i in range(k)]
         if len(self.features) != k:
             raise ValueError(f"{len(self.features)} feature names for {k} features")
@@ -77,11 +84,13 @@ class TimeSeriesDataset(ArrayDataset):
 
     def normalize(self, x: Tensor) -> Tensor:
         """Data units -> model space; ``x`` is ``[..., K, L]``."""
+        x = torch.log1p(x) if self.log else x
         return (x - self.mean[:, None].to(x)) / self.std[:, None].to(x)
 
     def denormalize(self, x: Tensor) -> Tensor:
         """Model space -> data units; ``x`` is ``[..., K, L]`` (e.g. samples ``[n, S, K, L]``)."""
-        return x * self.std[:, None].to(x) + self.mean[:, None].to(x)
+        y = x * self.std[:, None].to(x) + self.mean[:, None].to(x)
+        return torch.expm1(y) if self.log else y
 
     def raw(self) -> Tensor:
         """The data in data units with NaN where nothing was observed (the inverse of the constructor)."""
@@ -93,7 +102,7 @@ class TimeSeriesDataset(ArrayDataset):
         idx = torch.as_tensor(indices, dtype=torch.long)
         stats = {} if refit else {"mean": self.mean, "std": self.std}
         return TimeSeriesDataset(self.raw()[idx], padding=None if self.padding is None else self.padding[idx],
-                                 features=self.features, name=self.name, **stats)
+                                 features=self.features, name=self.name, log=self.log, **stats)
 
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
         """Chronological (train, test): the last ``fraction`` of the windows are the test set, and the
@@ -104,7 +113,7 @@ class TimeSeriesDataset(ArrayDataset):
         if n_test >= len(self):
             raise ValueError(f"{len(self)} windows are too few to hold out {fraction:.0%}")
         train = self.subset(range(len(self) - n_test), refit=True)
-        test = TimeSeriesDataset(self.raw()[len(self) - n_test:], features=self.features, name=self.name,
+        test = TimeSeriesDataset(self.raw()[len(self) - n_test:], features=self.features, name=self.name, log=self.log,
                                  padding=None if self.padding is None else self.padding[len(self) - n_test:],
                                  mean=train.mean, std=train.std)
         return train, test

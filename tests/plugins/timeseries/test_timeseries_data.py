@@ -94,3 +94,15 @@ def test_missing_optional_package_names_the_pip_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "aeon.datasets", None)  # what an uninstalled package looks like to import
     with pytest.raises(ImportError, match="pip install aeon"):
         load_basic_motions()
+
+
+def test_log_transform_round_trips_and_rejects_negative_values() -> None:
+    raw = np.abs(_series())
+    windows = sliding_windows(raw, 20, 20)
+    ds = TimeSeriesDataset(windows, log=True)
+    np.testing.assert_allclose(ds.mean.numpy(), np.nanmean(np.log1p(windows), axis=(0, 2)), rtol=1e-10)
+    back = ds.raw().numpy()
+    np.testing.assert_allclose(back[~np.isnan(back)], windows[~np.isnan(windows)], rtol=1e-5)
+    assert (ds.denormalize(torch.full((1, 3, 20), -50.0)) >= -1).all()  # exp(y) - 1 > -1: never below the floor
+    with pytest.raises(ValueError, match="non-negative"):
+        TimeSeriesDataset(-windows, log=True)
