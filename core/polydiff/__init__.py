@@ -16,6 +16,7 @@ from .checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from .config import ConfigError
 from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
 from .guidance import classifier_free_guidance, repaint, with_conditioning, with_observed
+from .hookspecs import hookimpl
 from .imputation import Imputation, impute
 from .likelihood import LikelihoodResult, log_likelihood
 from .losses import Weighting, denoising_loss
@@ -48,7 +49,8 @@ __all__ = [
     "ModalitySpec", "NoiseLevels", "NoiseSource", "Parameterization", "RectifiedFlow", "SampleResult",
     "SamplerSpec", "Schedule", "ScheduleSpec", "StateSpec", "Subset", "TrainConfig", "Trainer",
     "UnknownNameError", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "__version__",
-    "classifier_free_guidance", "convert", "denoising_loss", "from_prediction", "from_x0", "holdout_split", "impute",
+    "classifier_free_guidance", "convert", "denoising_loss", "from_prediction", "from_x0", "holdout_split", "hookimpl",
+    "impute",
     "latest_checkpoint", "log_likelihood", "read_checkpoint", "register", "repaint", "sample", "sigma_grid",
     "to_x0", "unregister", "with_conditioning", "with_observed",
 ]
