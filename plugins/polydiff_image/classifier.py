@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-RECIPE = {"version": 1, "epochs": 12, "batch_size": 128, "lr": 2e-3, "seed": 0, "width": 32, "features": 64}
+RECIPE = {"version": 1, "epochs": 12, "max_steps": 1500, "batch_size": 128, "lr": 2e-3, "seed": 0, "width": 32,
+          "features": 64}
 
 
 def cache_dir() -> Path:
@@ -124,7 +125,9 @@ def train_classifier(x: Tensor, labels: Tensor, num_classes: int, *,
     val, train = perm[:n_val], perm[n_val:]
     opt = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), weight_decay=1e-4)
     bs, epochs = int(r["batch_size"]), int(r["epochs"])
-    steps = epochs * ((len(train) + bs - 1) // bs)
+    per_epoch = (len(train) + bs - 1) // bs
+    epochs = min(epochs, max(1, int(r["max_steps"]) // per_epoch))  # large datasets: a few epochs suffice
+    steps = epochs * per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(r["lr"]), total_steps=steps)
     bar = tqdm(total=steps, desc="reference classifier", unit="step", disable=not progress)
     net.train()

@@ -22,12 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from polydiff import ArrayDataset, Batch, Field, StateSpec
+from polydiff import ArrayDataset, Batch, ConfigError, Field, StateSpec
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class ImageDataError(ConfigError):
+    """Image files are missing or unreadable; a :class:`~polydiff.ConfigError`, so the CLI prints the
+    message (which names the fix) instead of a traceback."""
 
 
 class ImageDataset(ArrayDataset):
@@ -116,7 +121,7 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+        raise ImageDataError(f"{path} is not an IDX file of unsigned bytes")
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -138,7 +143,7 @@ def load_fashion_mnist(*, split: str = "train", n: int = 0, size: int = 28, lowr
             continue
         img, lab = base / f"{stem}-images-idx3-ubyte.gz", base / f"{stem}-labels-idx1-ubyte.gz"
         if not img.is_file() or not lab.is_file():
-            raise FileNotFoundError(f"Fashion-MNIST not found at {img}: install it with "
+            raise ImageDataError(f"Fashion-MNIST not found at {img}: install it with "
                                     "`apt-get install -y dataset-fashion-mnist` (or pass data.root=DIR holding "
                                     f"{img.name} and {lab.name})")
         xs.append(torch.from_numpy(read_idx(img).copy()).float()[:, None] / 127.5 - 1.0)
@@ -156,7 +161,7 @@ def load_folder(*, path: str = "", size: int = 32, channels: int = 3, n: int = 0
 
     root = Path(path).expanduser()
     if not path or not root.is_dir():
-        raise FileNotFoundError(f"image folder {str(root)!r} does not exist; set data.path=DIR (one sub-folder "
+        raise ImageDataError(f"image folder {str(root)!r} does not exist; set data.path=DIR (one sub-folder "
                                 "of images per class, or images directly in DIR)")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
@@ -164,7 +169,7 @@ def load_folder(*, path: str = "", size: int = 32, channels: int = 3, n: int = 0
     files = [(f, i) for i, c in enumerate(classes) for f in _images_in(root / c)] if classes else \
         [(f, -1) for f in _images_in(root)]
     if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root} or its sub-folders")
+        raise ImageDataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root} or its sub-folders")
     files = files[:n] if n else files
     arrays = []
     for f, _ in files:
@@ -172,7 +177,7 @@ def load_folder(*, path: str = "", size: int = 32, channels: int = 3, n: int = 0
             with Image.open(f) as im:
                 arrays.append(np.asarray(_square(im.convert("L" if channels == 1 else "RGB"), size)))
         except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read image {f}: {e}") from e
+            raise ImageDataError(f"cannot read image {f}: {e}") from e
     x = torch.from_numpy(np.stack(arrays)).float().reshape(len(arrays), size, size, channels)
     x = x.permute(0, 3, 1, 2).contiguous() / 127.5 - 1.0
     labels = torch.tensor([i for _, i in files]) if classes else None
@@ -194,5 +199,5 @@ def _square(im: Any, size: int) -> Any:
     return im.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.BICUBIC)
 
 
-__all__ = ["FASHION_CLASSES", "ImageDataset", "load_digits", "load_fashion_mnist", "load_folder", "lowres_of",
-           "read_idx"]
+__all__ = ["FASHION_CLASSES", "ImageDataError", "ImageDataset", "load_digits", "load_fashion_mnist", "load_folder",
+           "lowres_of", "read_idx"]

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from polydiff import Batch, Schedule, sample, sigma_grid
 from polydiff.guidance import classifier_free_guidance
-from polydiff.noise import NoiseSource
+from polydiff.noise import NoiseSource, seeds_for
 from polydiff.parameterization import DenoiserLike
 
 from .data import lowres_of
@@ -64,7 +64,8 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
                 points: int = 8, sampler: str = "heun", schedule: Schedule | None = None, steps: int = 32,
                 grid: str = "karras", label: int | None = None, cfg_scale: float | None = None) -> Tensor:
     """Images ``[points, *shape]`` decoded with a deterministic sampler from ``slerp`` of two seeds'
-    initial noise, t = 0..1. With ``label`` (class-conditional models) every point gets that class."""
+    initial noise, t = 0..1. With ``label`` (class-conditional models) every point gets that class.
+    The end points are exactly ``polydiff.sample(..., n=1, seed=seeds[k])`` with the same sampler."""
     from polydiff.plugins import get_sampler
     from polydiff.schedules import EDM
 
@@ -72,7 +73,7 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
     if spec.stochastic:
         raise ValueError(f"interpolation needs a deterministic sampler (euler, heun, dpmpp_2m, ...), got {sampler!r}")
     sigmas = sigma_grid(schedule or EDM(), steps, grid)  # type: ignore[arg-type]
-    z = NoiseSource(list(seeds))(torch.empty(2, *shape))
+    z = NoiseSource([seeds_for(1, s)[0] for s in seeds])(torch.empty(2, *shape))
     t = torch.linspace(0, 1, points, dtype=torch.float64)
     x = slerp(z[:1].expand(points, *shape), z[1:].expand(points, *shape), t) * float(sigmas[0])
     cond = {} if label is None else {"label": torch.full((points,), label)}

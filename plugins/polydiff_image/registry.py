@@ -14,8 +14,7 @@ MODALITY = ModalitySpec(
     name="image", description="images [B, C, H, W] in [-1, 1]: generation, CFG, inpainting, super-resolution",
     default_dataset="digits", default_backbone="unet", primary_metric="classifier_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    **({"plot_imputation": plots.plot_imputation}
-       if "plot_imputation" in ModalitySpec.__dataclass_fields__ else {}))  # core impute API (newer cores)
+    plot_imputation=plots.plot_imputation)
 
 DATASETS = [
     DatasetSpec(name="digits", modality="image", load=data.load_digits,
@@ -69,8 +68,7 @@ BACKBONES = [
 
 def _mask_spec(name: str) -> MaskStrategySpec:
     fn, options, description = masks.STRATEGIES[name]
-    kw: dict[str, Any] = {"options": options} if "options" in MaskStrategySpec.__dataclass_fields__ else {}
-    return MaskStrategySpec(name=name, fn=fn, description=description, **kw)
+    return MaskStrategySpec(name=name, fn=fn, description=description, options=options)
 
 
 MASK_STRATEGIES = [_mask_spec(name) for name in masks.STRATEGIES]
