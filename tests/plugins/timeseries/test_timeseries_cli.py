@@ -14,7 +14,7 @@ from polydiff.cli import main
 from polydiff.imputation import Imputation
 from polydiff.impute_workflow import read_imputation
 from polydiff_timeseries import load_co2
-from polydiff_timeseries.baselines import linear_interpolation, locf, mean_fill
+from polydiff_timeseries.baselines import RidgeImputer, linear_interpolation, locf, mean_fill
 from polydiff_timeseries.metrics import crps_energy, crps_sum, energy_crps_values, pit_error
 from polydiff_timeseries.plots import plot_imputation
 
@@ -89,3 +89,16 @@ def test_baselines_on_known_series(tmp_path) -> None:
     imp = Imputation(samples=samples, truth=x, given=given, target=1 - given)
     plot_imputation(imp, tmp_path / "imp.png")
     assert (tmp_path / "imp.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ridge_baseline_learns_a_cross_feature_relation() -> None:
+    g = torch.Generator().manual_seed(0)
+    walk = torch.randn(64, 1, 30, generator=g, dtype=torch.float64).cumsum(-1)
+    x = torch.cat([walk, 2 * walk + 1], dim=1)  # feature 1 is a linear function of feature 0
+    ridge = RidgeImputer(l2=1e-6).fit(x[:48], torch.ones_like(x[:48]))
+    given = torch.ones_like(x[48:])
+    given[:, 1, 5:25] = 0  # a long gap in feature 1 only
+    hidden = given == 0
+    err_ridge = (ridge(x[48:], given) - x[48:]).abs()[hidden].mean()
+    err_linear = (linear_interpolation(x[48:], given) - x[48:]).abs()[hidden].mean()
+    assert err_ridge < 0.05 * err_linear
