@@ -1,20 +1,19 @@
-"""Audio tests write their reference classifiers and espeak-ng clips into a per-session cache."""
+"""Audio tests write reference classifiers and espeak-ng clips into a per-session cache and run torch
+on one thread."""
 
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _audio_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("POLYDIFF_CACHE", str(tmp_path_factory.getbasetemp() / "polydiff-cache"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine small FFTs and convolutions run several times
-    faster than with two contending threads (restored after each test)."""
+@pytest.fixture(scope="module", autouse=True)
+def _audio_environment(tmp_path_factory):
+    """``$POLYDIFF_CACHE`` in the session's temporary directory, and one torch thread: on a shared
+    2-core machine small FFTs and convolutions run several times faster than with two contending
+    threads. Both are restored after each module (module scope: module-level fixtures see them too)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POLYDIFF_CACHE", str(tmp_path_factory.getbasetemp() / "polydiff-cache"))
+        yield
     torch.set_num_threads(before)
