@@ -1,10 +1,59 @@
-"""polydiff_video: the video modality (filled by the "Video modality" issue; registers no hooks yet).
+"""polydiff_video: the video modality.
 
-Importing it checks the ``video`` extra, so a missing extra shows as
-``unavailable: ... pip install 'polydiff[video]'`` in ``polydiff plugins`` rather than failing later.
+Registers the ``video`` modality (clips ``[B, T, C, H, W]`` in [-1, 1]); the datasets
+``moving_digits`` (scikit-learn digits bouncing, seeded), ``opencv_sample`` (OpenCV's ``vtest.avi``
+street footage, Debian ``opencv-doc``) and ``files`` (your videos or frame folders); the
+``video_unet`` backbone (the image plugin's U-Net per frame + temporal attention or convolution);
+the metrics ``frame_fd``, ``frame_accuracy``, ``frame_diff_w1`` and, for predicted frames,
+``digit_identity`` and ``centroid_error``; the mask strategies ``future_frames`` (frame
+prediction), ``middle_frames`` (interpolation) and ``video_mixed``.
+
+Importing it checks the ``video`` extra (and the image plugin whose U-Net and classifier it reuses),
+so a missing extra shows as ``unavailable: ... pip install 'polydiff[video]'`` in ``polydiff plugins``.
 """
 
 from __future__ import annotations
 
-import imageio  # noqa: F401  (the extra's dependency: writing clips)
+import av  # noqa: F401  (the extra's dependency: PyAV decodes and encodes video for imageio)
+import imageio  # noqa: F401  (the extra's dependency: reading and writing clips)
+import polydiff_image  # noqa: F401  (the U-Net, reference classifier and plotting helpers)
 import sklearn  # noqa: F401  (the extra's dependency: digits frames)
+from polydiff.hookspecs import hookimpl
+from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def polydiff_register_modalities() -> list[ModalitySpec]:
+    from .registry import MODALITY
+
+    return [MODALITY]
+
+
+@hookimpl
+def polydiff_register_datasets() -> list[DatasetSpec]:
+    from .registry import DATASETS
+
+    return list(DATASETS)
+
+
+@hookimpl
+def polydiff_register_backbones() -> list[BackboneSpec]:
+    from .registry import BACKBONES
+
+    return list(BACKBONES)
+
+
+@hookimpl
+def polydiff_register_metrics() -> list[MetricSpec]:
+    from .registry import METRICS
+
+    return list(METRICS)
+
+
+@hookimpl
+def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
+    from .registry import MASK_STRATEGIES
+
+    return list(MASK_STRATEGIES)
