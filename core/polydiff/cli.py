@@ -135,12 +135,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import load_grid, run_grid, shard, write_report
 
     if args.list:
-        grid = load_grid(args.grid)
+        grid = load_grid(args.grid, args.overrides)
         for cell in shard(grid.cells, args.shard):
             print(f"{cell.index}\t{cell.slug}")
         print(f"{len(grid.cells)} training cells x {grid.measurements_per_cell()} (sampler, NFE) measurements each")
         return 0
-    out = run_grid(args.grid, args.out, shard_spec=args.shard, progress=not args.quiet)
+    out = run_grid(args.grid, args.out, overrides=args.overrides, shard_spec=args.shard, progress=not args.quiet)
     if args.shard is None:  # a shard worker leaves the report to whoever merges the shards
         print(f"report: {write_report(out)}")
     return 0
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compare", help="train and measure a schedule x sampler x weighting x NFE grid across "
                                        "modalities; writes measurements and a report")
     s.add_argument("grid", help="grid file (TOML, YAML or JSON), e.g. examples/grids/small.toml")
+    s.add_argument("overrides", nargs="*", help="key.path=value, e.g. train.steps=50 modalities.points.model.width=32")
     s.add_argument("--out", required=True, help="results directory (rerun the same command to resume)")
     s.add_argument("--shard", metavar="I/N", help="run only cells with index %% N == I (one job-array task)")
     s.add_argument("--list", action="store_true", help="list the training cells (of --shard) and exit")

@@ -12,17 +12,15 @@ so hooks can gain arguments without breaking plugins.
 
 What each spec's callable is called and how the core calls it:
 
-=====================  ==========  =====================================================
-spec                   attribute   called as
-=====================  ==========  =====================================================
-``DatasetSpec``        ``load``    ``load(**options) -> DiffusionDataset``
-``BackboneSpec``       ``build``   ``build(dataset, **options) -> nn.Module`` (F(x_in, c_noise, **cond))
-``ScheduleSpec``       ``cls``     ``cls(**options) -> Schedule`` (a frozen dataclass)
-``SamplerSpec``        ``fn``      ``fn(denoiser, x, sigmas, *, noise, callback, **options)``
-``MetricSpec``         ``fn``      ``fn(samples: Batch, reference: DiffusionDataset) -> float``
-``MaskStrategySpec``   ``fn``      ``fn(observed, generator) -> target``
-``ModalitySpec``       ``plot_*``  ``plot_samples(samples, reference, path)``, ``plot_trajectory(frames, path)``
-=====================  ==========  =====================================================
+| spec | attribute | called as |
+|---|---|---|
+| `DatasetSpec` | `load` | `load(**options) -> DiffusionDataset` |
+| `BackboneSpec` | `build` | `build(dataset, **options) -> nn.Module` (`F(x_in, c_noise, **cond)`) |
+| `ScheduleSpec` | `cls` | `cls(**options) -> Schedule` (a frozen dataclass) |
+| `SamplerSpec` | `fn` | `fn(denoiser, x, sigmas, *, noise, callback, **options)` |
+| `MetricSpec` | `fn` | `fn(samples: Batch, reference) -> float`; with `task="impute"`: `fn(imputation, reference)` |
+| `MaskStrategySpec` | `fn` | `fn(observed, generator, **options) -> target` |
+| `ModalitySpec` | `plot_*` | `plot_samples(samples, ref, path)`, `plot_trajectory(frames, path)`, ... |
 """
 
 from __future__ import annotations
@@ -98,23 +96,25 @@ def polydiff_register_samplers() -> list[SamplerSpec]:
 
 @hookspec
 def polydiff_register_metrics() -> list[MetricSpec]:
-    """Return sample-quality metrics ``fn(samples, reference) -> float`` with their direction.
+    """Return quality metrics with their direction: for generation, ``fn(samples, reference) -> float``;
+    for imputation (``task="impute"``), ``fn(imputation, reference) -> float`` on the held-out entries.
 
     :return: a list of :class:`~polydiff.specs.MetricSpec`; ``modality=None`` for metrics that
         apply to any modality.
 
-    ``versionadded:: 0.1``
+    ``versionadded:: 0.1`` (``task`` in 0.2)
     """
     raise NotImplementedError
 
 
 @hookspec
 def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
-    """Return strategies that choose the target entries of conditional training (which observed
-    values are hidden from the model and must be predicted: random ratio, blocks, ...).
+    """Return strategies that choose target entries among the observed ones: in conditional training
+    (values hidden from the model that it must predict: random ratio, blocks, ...) and in evaluation
+    (``polydiff impute`` hides them, samples them and scores them: inpainting, forecasting...).
 
-    :return: a list of :class:`~polydiff.specs.MaskStrategySpec`.
+    :return: a list of :class:`~polydiff.specs.MaskStrategySpec` (with their ``options``).
 
-    ``versionadded:: 0.1``
+    ``versionadded:: 0.1`` (``options`` in 0.2)
     """
     raise NotImplementedError

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import plugins
-from ..config import ConfigError, load_file
+from ..config import ConfigError, load_file, parse_value
 from ..runs import RunConfig, resolve_config
 
 GRID_KEYS = {"seeds", "schedules", "parameterizations", "weightings", "samplers", "nfe", "n_samples", "likelihood",
@@ -92,10 +92,28 @@ def _listed(raw: Mapping[str, Any], key: str, default: list[Any]) -> list[Any]:
     return value
 
 
-def load_grid(source: str | Mapping[str, Any]) -> Grid:
-    """Parse and validate a grid file (or dict): every cell's run config is resolved up front, so a
-    typo fails before hours of training rather than in the middle."""
-    raw = dict(load_file(source)) if isinstance(source, str) else dict(source)
+def override(raw: Mapping[str, Any], items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``key.path=value`` overrides at any depth, e.g. ``train.steps=50`` or
+    ``modalities.points.model.width=32`` (values parse as TOML literals: numbers, lists, strings)."""
+    out = json.loads(json.dumps(dict(raw)))
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"grid override {item!r} must look like key.path=value (e.g. train.steps=50)")
+        *parents, leaf = key.strip().split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"grid override {item!r}: {part!r} is not a table")
+        node[leaf] = parse_value(text)
+    return out
+
+
+def load_grid(source: str | Mapping[str, Any], overrides: tuple[str, ...] | list[str] = ()) -> Grid:
+    """Parse and validate a grid file (or dict), with optional ``key.path=value`` overrides: every
+    cell's run config is resolved up front, so a typo fails before hours of training, not in the middle."""
+    raw = override(dict(load_file(source)) if isinstance(source, str) else dict(source), overrides)
     unknown = sorted(set(raw) - GRID_KEYS)
     if unknown:
         raise ConfigError(f"unknown grid key(s) {', '.join(unknown)}; valid: {', '.join(sorted(GRID_KEYS))}")
@@ -154,4 +172,4 @@ def shard(cells: tuple[TrainCell, ...], spec: str | None) -> Iterator[TrainCell]
     yield from (c for c in cells if c.index % n == i)
 
 
-__all__ = ["Grid", "TrainCell", "load_grid", "shard"]
+__all__ = ["Grid", "TrainCell", "load_grid", "override", "shard"]

@@ -95,11 +95,12 @@ def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path)
     return result
 
 
-def run_grid(grid_file: str, out: str | Path, *, shard_spec: str | None = None, progress: bool = True) -> Path:
+def run_grid(grid_file: str, out: str | Path, *, overrides: tuple[str, ...] | list[str] = (),
+             shard_spec: str | None = None, progress: bool = True) -> Path:
     """Run (or resume) the grid's cells (those of ``shard_spec``) under ``out``; returns ``out``."""
     out = Path(out)
+    grid = load_grid(grid_file, overrides)
     out.mkdir(parents=True, exist_ok=True)
-    grid = load_grid(grid_file)
     saved = out / "grid.json"
     if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(dict(grid.raw), default=str)):
         raise ConfigError(f"{out} holds results of a different grid (see {saved}); choose another --out "
