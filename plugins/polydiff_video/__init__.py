@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import av  # noqa: F401  (the extra's dependency: PyAV decodes and encodes video for imageio)
 import imageio  # noqa: F401  (the extra's dependency: reading and writing clips)
-import polydiff_image  # noqa: F401  (the U-Net, reference classifier and plotting helpers)
 import sklearn  # noqa: F401  (the extra's dependency: digits frames)
+
+import polydiff_image  # noqa: F401  (the U-Net, reference classifier and plotting helpers)
 from polydiff.hookspecs import hookimpl
 from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
 

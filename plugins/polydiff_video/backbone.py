@@ -10,9 +10,10 @@ exposes ``embed`` / ``inputs`` / ``body``; this module only adds the temporal mi
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812
-from polydiff_image.unet import PositionalEmbedding, UNet, groups_for, zero_init
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from polydiff_image.unet import PositionalEmbedding, UNet, groups_for, zero_init
 
 TEMPORAL = ("attention", "conv", "both")
 
@@ -21,7 +22,8 @@ def _per_pixel(h: Tensor, frames: int) -> tuple[Tensor, tuple[int, int, int, int
     """``[B*T, C, H, W]`` -> ``[B*H*W, T, C]`` (one sequence over time per pixel)."""
     bt, c, hh, ww = h.shape
     b = bt // frames
-    return h.reshape(b, frames, c, hh, ww).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, frames, c), (b, frames, c, hh, ww)
+    seq = h.reshape(b, frames, c, hh, ww).permute(0, 3, 4, 1, 2).reshape(b * hh * ww, frames, c)
+    return seq, (b, frames, c, hh, ww)
 
 
 def _back(s: Tensor, shape: tuple[int, int, int, int, int]) -> Tensor:

@@ -21,15 +21,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
-from polydiff import ArrayDataset, Field, StateSpec
+import torch.nn.functional as F
 from torch import Tensor
+
+from polydiff import ArrayDataset, ConfigError, Field, StateSpec
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SEGMENTS = 10  # pseudo-classes of unlabelled footage for the reference classifier: parts of the video
 MAX_CLASSIFIER_FRAMES = 6000  # frames the reference classifier trains on (CPU minutes, not hours)
+
+
+class VideoDataError(ConfigError):
+    """Video files are missing, unreadable or too short; a :class:`~polydiff.ConfigError`, so the CLI
+    prints the message (which names the fix) instead of a traceback."""
 
 
 class VideoDataset(ArrayDataset):
@@ -98,7 +104,7 @@ def root_dataset(dataset: Any) -> Any:
 def _positive(**values: int) -> None:
     for k, v in values.items():
         if int(v) < 1:
-            raise ValueError(f"{k} must be >= 1, got {v}")
+            raise VideoDataError(f"{k} must be >= 1, got {v}")
 
 
 # ---- moving digits -----------------------------------------------------------------------------
@@ -127,9 +133,9 @@ def load_moving_digits(*, n: int = 1000, frames: int = 8, size: int = 32, digit_
 
     _positive(n=n, frames=frames, size=size, digit_size=digit_size)
     if digit_size > size:
-        raise ValueError(f"digit_size {digit_size} does not fit in a canvas of size {size}")
+        raise VideoDataError(f"digit_size {digit_size} does not fit in a canvas of size {size}")
     if speed < 0:
-        raise ValueError(f"speed must be >= 0 pixels per frame, got {speed}")
+        raise VideoDataError(f"speed must be >= 0 pixels per frame, got {speed}")
     d = load_digits()
     digits = torch.from_numpy(d.images).float()[:, None] / 16.0  # [1797, 1, 8, 8] in [0, 1]
     digits = F.interpolate(digits, size=(digit_size, digit_size), mode="bilinear", align_corners=False).clamp(0, 1)
@@ -173,35 +179,35 @@ def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1
 
     p = Path(path).expanduser()
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+        raise VideoDataError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
     _positive(size=size, every=every)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
         if not files:
-            raise ValueError(f"{p} holds no frame images ({', '.join(FRAME_SUFFIXES)})")
+            raise VideoDataError(f"{p} holds no frame images ({', '.join(FRAME_SUFFIXES)})")
         out = []
         for f in files[::every]:
             try:
                 with Image.open(f) as im:
                     out.append(_square(im, size, channels))
             except (UnidentifiedImageError, OSError) as e:
-                raise ValueError(f"cannot read frame image {f}: {e}") from e
+                raise VideoDataError(f"cannot read frame image {f}: {e}") from e
         return _to_tensor(out)
     if not p.is_file():
-        raise FileNotFoundError(f"video {str(p)!r} does not exist; set data.path to a video file or a folder of "
+        raise VideoDataError(f"video {str(p)!r} does not exist; set data.path to a video file or a folder of "
                                 "frame images")
     import imageio.v3 as iio
 
     frames = []
     try:
-        for i, f in enumerate(iio.imiter(p, plugin="pyav")):
+        for i, img in enumerate(iio.imiter(p, plugin="pyav")):
             if i % every == 0:
-                frames.append(_square(Image.fromarray(f), size, channels))
+                frames.append(_square(Image.fromarray(img), size, channels))
     except Exception as e:  # imageio / PyAV raise OSError, ValueError or av.error.* on a bad file
-        raise ValueError(f"cannot read video {p}: {type(e).__name__}: {e} (is it a video file PyAV can decode? "
+        raise VideoDataError(f"cannot read video {p}: {type(e).__name__}: {e} (is it a video file PyAV can decode? "
                          "`pip install av` provides the decoder)") from e
     if not frames:
-        raise ValueError(f"video {p} has no frames")
+        raise VideoDataError(f"video {p} has no frames")
     return _to_tensor(frames)
 
 
@@ -209,7 +215,7 @@ def clips_of(video: Tensor, frames: int, stride: int, *, source: str = "video") 
     """Overlapping windows ``[K, frames, C, H, W]`` of a ``[T, C, H, W]`` video, every ``stride`` frames."""
     _positive(frames=frames, stride=stride)
     if len(video) < frames:
-        raise ValueError(f"{source} has {len(video)} frames (after data.every), fewer than one clip of "
+        raise VideoDataError(f"{source} has {len(video)} frames (after data.every), fewer than one clip of "
                          f"data.frames={frames}: lower data.frames or data.every, or use a longer video")
     starts = range(0, len(video) - frames + 1, stride)
     return torch.stack([video[s:s + frames] for s in starts])
@@ -233,7 +239,7 @@ def load_opencv_sample(*, frames: int = 8, size: int = 32, channels: int = 1, ev
     frame centre-cropped and downscaled to ``size``, cut into clips of ``frames`` every ``stride``."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"OpenCV sample video not found at {p}: install it with "
+        raise VideoDataError(f"OpenCV sample video not found at {p}: install it with "
                                 "`apt-get install -y --no-install-recommends opencv-doc` (or pass data.path=FILE)")
     video = read_video(p, size=size, channels=channels, every=every)
     return _footage([(str(p), video)], frames=frames, stride=stride, name="opencv_sample", fps=10.0 / every,
@@ -247,13 +253,13 @@ def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int
     and/or frame folders (each one source); clips of ``frames`` every ``stride`` frames."""
     root = Path(path).expanduser()
     if not path or not root.exists():
-        raise FileNotFoundError(f"video path {str(root)!r} does not exist; set data.path to a video file, a folder "
+        raise VideoDataError(f"video path {str(root)!r} does not exist; set data.path to a video file, a folder "
                                 "of frame images, or a folder of videos")
     if root.is_dir() and not any(f.suffix.lower() in FRAME_SUFFIXES for f in root.iterdir()):
         sources = sorted(f for f in root.iterdir()
                          if (f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES) or f.is_dir())
         if not sources:
-            raise ValueError(f"{root} holds no videos ({', '.join(VIDEO_SUFFIXES)}), frame images or frame folders")
+            raise VideoDataError(f"{root} holds no videos ({', '.join(VIDEO_SUFFIXES)}), frame images or frame folders")
     else:
         sources = [root]
     videos = [(str(s), read_video(s, size=size, channels=channels, every=every)) for s in sources]
@@ -262,5 +268,5 @@ def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int
                              "every": every, "stride": stride})
 
 
-__all__ = ["VTEST", "VideoDataset", "bounce", "clips_of", "load_files", "load_moving_digits", "load_opencv_sample",
-           "read_video", "root_dataset"]
+__all__ = ["VTEST", "VideoDataError", "VideoDataset", "bounce", "clips_of", "load_files", "load_moving_digits",
+           "load_opencv_sample", "read_video", "root_dataset"]

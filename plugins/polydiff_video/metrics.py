@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
+
 from polydiff import Batch, DiffusionDataset
 from polydiff.imputation import Imputation
-from torch import Tensor
 
 from .data import root_dataset
 

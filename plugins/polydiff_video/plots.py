@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from polydiff import Batch
 from polydiff_image.plots import tile, to_uint8
-from torch import Tensor
 
 ROWS_MAX = 16  # clips shown per strip picture
 SAVE_MAX = 64  # GIF files written by save_samples (the safetensors file keeps every clip)
