@@ -70,3 +70,16 @@ def test_every_hook_feeds_a_registry_with_its_documented_type():
     for kind, (hook, cls, _) in plugins.KINDS.items():
         assert inspect.signature(specs[hook]).return_annotation == f"list[{cls.__name__}]", kind
         assert cls.__name__ in (inspect.getdoc(specs[hook]) or ""), f"{hook} docstring should name {cls.__name__}"
+
+
+def test_every_first_party_plugin_has_a_docs_page_in_the_site():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    entry_points = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"]["polydiff"]
+    nav = (root / "mkdocs.yml").read_text()
+    for name in [*entry_points, "points"]:
+        page = root / "docs" / "plugins" / f"{name}.md"
+        assert page.is_file() and len(page.read_text()) > 500, f"docs/plugins/{name}.md is missing or a stub"
+        assert f"plugins/{name}.md" in nav, f"docs/plugins/{name}.md is not in the mkdocs.yml nav"

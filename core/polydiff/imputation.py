@@ -98,8 +98,9 @@ def impute(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, n_samples: i
         n_samples: samples per item (S).
         conditional_model: the model was trained with masks (``x_cond`` / ``cond_mask``, CSDI);
             otherwise observed-value replacement steers an unconditional model.
-        Other arguments as in :func:`~polydiff.sampling.sample`; item i's s-th sample uses the
-        seed of row ``i * S + s``, so results do not depend on ``batch_size``.
+        seed, sampler, schedule, steps, grid, spec, options, progress, batch_size: as in
+            :func:`~polydiff.sampling.sample`; item i's s-th sample uses the seed of row ``i * S + s``,
+            so results do not depend on ``batch_size``.
     """
     if target.shape != batch.x.shape:
         raise ValueError(f"target mask has shape {list(target.shape)} but the batch has {list(batch.x.shape)}")
