@@ -15,7 +15,7 @@ from __future__ import annotations
 import PIL  # noqa: F401  (the extra's dependencies: folder loader, PNG/GIF files)
 import sklearn  # noqa: F401  (the extra's dependency: the digits dataset)
 
-from polydiff.hookspecs import hookimpl
+from polydiff import hookimpl
 from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
 
 __version__ = "0.1.0"

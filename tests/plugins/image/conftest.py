@@ -27,3 +27,15 @@ def randomize(net):
             if not p.abs().sum():
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
     return net
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tiny networks gain nothing from a second thread, and on a busy machine OpenMP threads
+    spinning in wait make them several times slower; restored after each test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
