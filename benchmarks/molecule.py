@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from polydiff import plugins
-from polydiff.data import Subset
 from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
 from polydiff.sampling import sample
 from polydiff.state import Batch
@@ -136,7 +136,8 @@ def conformers(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         per["e3nn_conformer"].append(mm.coverage_matching(_confs(gen), refs, threshold=args.threshold))
         per["ETKDG (other seed)"].append(mm.coverage_matching(_confs(base), refs, threshold=args.threshold))
         per["ETKDG no MMFF"].append(mm.coverage_matching(_confs(raw_etkdg), refs, threshold=args.threshold))
-    rows = [{"method": name, "COV-R": float(np.mean([c for c, _ in v])), "COV-R median": float(np.median([c for c, _ in v])),
+    rows = [{"method": name, "COV-R": float(np.mean([c for c, _ in v])),
+             "COV-R median": float(np.median([c for c, _ in v])),
              "MAT-R": float(np.mean([m for _, m in v])), "MAT-R median": float(np.median([m for _, m in v]))}
             for name, v in per.items()]
     for r in rows:
@@ -180,9 +181,10 @@ def main() -> None:
     ap.add_argument("--nfe", type=int, nargs="+", default=[15, 30])
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--scalars", type=int, default=24)
-    ap.add_argument("--vectors", type=int, default=6)
-    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--scalars", type=int, default=16)
+    ap.add_argument("--vectors", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded machine)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--test-molecules", type=int, default=20)
     ap.add_argument("--conformers", type=int, default=5, help="reference conformers per molecule (generate 2x)")
@@ -190,25 +192,36 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.5, help="COV-R RMSD threshold (A)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/benchmark-molecule")
+    ap.add_argument("--part", choices=["all", "unconditional", "conformers"], default="all",
+                    help="run one part; its rows replace that part in an existing results file")
     ap.add_argument("--smoke", action="store_true", help="tiny budgets: checks the script, numbers mean nothing")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     if args.smoke:
         args.minutes, args.conformer_minutes, args.n, args.nfe, args.test_molecules = 0.3, 0.2, 16, [3, 5], 3
         args.dataset = "smiles"
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)  # 1: a shared machine stalls multi-threaded ops
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
-    result = {"unconditional": unconditional(args, out), "conformers": conformers(args, out),
-              "args": vars(args), "torch_threads": torch.get_num_threads()}
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    print("\nUnconditional generation (" + result["unconditional"]["dataset"] + ")")
-    print(table(result["unconditional"]["rows"], ["checkpoint", "sampler", "nfe", *METRICS, "sample_s"]))
-    print(f"\nConformer generation: {args.test_molecules} held-out molecules, COV-R at {args.threshold} A")
-    print(table(result["conformers"]["rows"], ["method", "COV-R", "COV-R median", "MAT-R", "MAT-R median"]))
     name = "molecule-smoke.json" if args.smoke else "molecule.json"
+    previous = json.loads((RESULTS / name).read_text()) if (RESULTS / name).is_file() and args.part != "all" else {}
+    result: dict[str, Any] = {**previous, "torch_threads": torch.get_num_threads()}
+    for part, fn in (("unconditional", unconditional), ("conformers", conformers)):
+        if args.part in ("all", part):
+            result[part] = fn(args, out)
+            result[f"{part}_args"] = vars(args)
+            result[f"{part}_seconds"] = round(time.perf_counter() - start, 1)
+            start = time.perf_counter()
+    if "unconditional" in result:
+        print("\nUnconditional generation (" + result["unconditional"]["dataset"] + ")")
+        print(table(result["unconditional"]["rows"], ["checkpoint", "sampler", "nfe", *METRICS, "sample_s"]))
+    if "conformers" in result:
+        c = result["conformers"]
+        print(f"\nConformer generation: {len(c['test_molecules'])} held-out molecules, COV-R at {c['threshold']} A")
+        print(table(c["rows"], ["method", "COV-R", "COV-R median", "MAT-R", "MAT-R median"]))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    result["seconds"] = sum(v for k, v in result.items() if k.endswith("_seconds"))
     print(f"\nwrote {RESULTS / name} in {result['seconds']:.0f} s")
 
 

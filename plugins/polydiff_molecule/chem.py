@@ -6,14 +6,15 @@ plain arrays (elements, positions, formal charges) the diffusion state is built 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rdkit import Chem, RDLogger
-from rdkit.Chem import AllChem, rdDetermineBonds
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdDetermineBonds, rdDistGeom, rdForceFieldHelpers
 
-RDLogger.DisableLog("rdApp.*")  # RDKit prints to stderr for every rejected generated molecule
+rdBase.DisableLog("rdApp.*")  # RDKit prints to stderr for every rejected generated molecule
 
 # Allowed total bond orders (sum over bonds, aromatic = 1.5) of a neutral atom, as EDM's stability
 # tables (Hoogeboom et al. 2022, App. C); a formal charge q shifts them (N+ -> 4, O- -> 1).
@@ -62,14 +63,15 @@ def embed(mol: Chem.Mol, *, seed: int, n_conformers: int = 1, mmff: bool = True)
         MoleculeError: when ETKDG finds no conformer.
     """
     mh = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
-    params.numThreads = 1
-    ids = list(AllChem.EmbedMultipleConfs(mh, numConfs=n_conformers, params=params))
+    params = rdDistGeom.ETKDGv3()
+    # RDKit's seed 0 gives every conformer the same coordinates: shift seeds by one
+    params.randomSeed = int(seed) + 1  # type: ignore[assignment]
+    params.numThreads = 1  # type: ignore[assignment]
+    ids = list(rdDistGeom.EmbedMultipleConfs(mh, numConfs=n_conformers, params=params))
     if not ids:
         raise MoleculeError(f"ETKDG could not embed {Chem.MolToSmiles(mol)!r} in 3D (seed {seed})")
-    if mmff and AllChem.MMFFHasAllMoleculeParams(mh):
-        AllChem.MMFFOptimizeMoleculeConfs(mh, numThreads=1, maxIters=500)
+    if mmff and rdForceFieldHelpers.MMFFHasAllMoleculeParams(mh):
+        rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(mh, numThreads=1, maxIters=500)
     return mh
 
 
@@ -89,7 +91,7 @@ def atoms_only(arrays: AtomArrays) -> Chem.RWMol:
     for i, (el, q) in enumerate(zip(arrays.elements, arrays.charges, strict=True)):
         atom = Chem.Atom(el)
         # a charge above the atomic number (H2+ from a noisy sample) breaks RDKit's writers
-        atom.SetFormalCharge(min(int(round(float(q))), atom.GetAtomicNum()))
+        atom.SetFormalCharge(min(round(float(q)), atom.GetAtomicNum()))
         atom.SetNoImplicit(True)  # generated atoms carry their hydrogens explicitly
         mol.AddAtom(atom)
         conf.SetAtomPosition(i, [float(v) for v in arrays.positions[i]])
@@ -133,11 +135,10 @@ def perceive(arrays: AtomArrays) -> Perceived:
                      or d > max(allowed_valences(a.GetSymbol(), a.GetFormalCharge()))
                      for a, d in zip(mol.GetAtoms(), degrees, strict=True))
     if not overbonded:
-        try:
-            rdDetermineBonds.DetermineBondOrders(mol, charge=int(round(float(arrays.charges.sum()))),
+        # no consistent assignment: keep single bonds, the valence check below reports it
+        with contextlib.suppress(ValueError, RuntimeError):
+            rdDetermineBonds.DetermineBondOrders(mol, charge=round(float(arrays.charges.sum())),
                                                  allowChargedFragments=False, embedChiral=False)
-        except (ValueError, RuntimeError):
-            pass  # no consistent assignment: keep single bonds, the valence check below reports it
     stable = np.zeros(n, dtype=bool)
     for a in mol.GetAtoms():
         order = sum(b.GetBondTypeAsDouble() for b in a.GetBonds())

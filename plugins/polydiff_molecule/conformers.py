@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from polydiff.state import Batch, Field, StateSpec, remove_com
 from rdkit import Chem
 from torch import Tensor
+
+from polydiff.state import Batch, Field, StateSpec, remove_com
 
 from .chem import MoleculeError, arrays_of, canonical_smiles, with_positions
 from .data import ELEMENTS, element_index, embed_smiles
@@ -49,8 +50,8 @@ class ConformerDataset:
         mols: RDKit molecules (explicit H) with their conformers; ``mol_index[k]``: molecule of sample k.
     """
 
-    spec = POS_SPEC
-    num_classes = None
+    spec: StateSpec = POS_SPEC
+    num_classes: int | None = None
 
     def __init__(self, mols: Sequence[Chem.Mol], *, max_atoms: int | None = None) -> None:
         if not mols:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from polydiff.state import Batch, Field, StateSpec, remove_com
 from rdkit import Chem
 from torch import Tensor
+
+from polydiff.state import Batch, Field, StateSpec, remove_com
 
 from .chem import AtomArrays, MoleculeError, arrays_of, canonical_smiles, embed, mol_from_smiles
 from .smiles_list import SMALL_MOLECULES
@@ -31,6 +32,7 @@ MAX_CHARGE = 2  # decoded formal charges are clipped to [-2, 2] (a noisy sample 
 SPEC = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("atom_types", (None, len(ELEMENTS))),
                   Field("charges", (None, 1))))
 CML_ROOT = Path("/usr/share/chemical-structures")
+CACHE_VERSION = 2  # bump when embedding changes, so stale caches are not reused
 
 
 def cache_dir() -> Path:
@@ -48,8 +50,8 @@ class MoleculeDataset:
         max_atoms: padded length ``N``.
     """
 
-    spec = SPEC
-    num_classes = None
+    spec: StateSpec = SPEC
+    num_classes: int | None = None
 
     def __init__(self, molecules: Sequence[AtomArrays], smiles: Sequence[str], *, max_atoms: int | None = None,
                  name: str = "molecules") -> None:
@@ -123,7 +125,8 @@ def decode(batch: Batch) -> list[AtomArrays]:
         keep = real[i]
         types = fields["atom_types"][i][keep].argmax(-1).tolist()
         out.append(AtomArrays(elements=tuple(ELEMENTS[t] for t in types), positions=fields["pos"][i][keep].numpy(),
-                              charges=torch.round(fields["charges"][i][keep, 0] / CHARGE_SCALE).clamp(-MAX_CHARGE, MAX_CHARGE).numpy()))
+                              charges=torch.round(fields["charges"][i][keep, 0] / CHARGE_SCALE)
+                              .clamp(-MAX_CHARGE, MAX_CHARGE).numpy()))
     return out
 
 
@@ -142,7 +145,8 @@ def embed_smiles(smiles: Sequence[str], *, seed: int = 0, n_conformers: int = 1,
         MoleculeError: an invalid SMILES (naming it), or one ETKDG cannot embed.
     """
     mols = [mol_from_smiles(s) for s in smiles]  # validates before any expensive work
-    key = hashlib.sha256(json.dumps([list(smiles), seed, n_conformers, mmff, Chem.rdBase.rdkitVersion]).encode())
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, list(smiles), seed, n_conformers, mmff,
+                                     Chem.rdBase.rdkitVersion]).encode())
     path = cache_dir() / f"etkdg-{key.hexdigest()[:16]}.sdf"
     if cache and path.is_file():
         from .io import read_sdf

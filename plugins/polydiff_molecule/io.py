@@ -26,11 +26,12 @@ def _exists(path: str | Path) -> Path:
     return p
 
 
-def read_sdf(path: str | Path, *, remove_hs: bool = False) -> list[Chem.Mol]:
-    """All records of an SDF (or a single MOL block), hydrogens kept, each with its 3D conformer."""
+def read_sdf(path: str | Path, *, remove_hs: bool = False, sanitize: bool = True) -> list[Chem.Mol]:
+    """All records of an SDF (or a single MOL block), hydrogens kept, each with its 3D conformer.
+    ``sanitize=False`` reads chemically invalid records too (generated samples are written as they are)."""
     p = _exists(path)
     mols = []
-    supplier = Chem.SDMolSupplier(str(p), removeHs=remove_hs, sanitize=True)
+    supplier = Chem.SDMolSupplier(str(p), removeHs=remove_hs, sanitize=sanitize)
     for i, mol in enumerate(supplier):
         if mol is None:
             raise MoleculeError(f"{p}: record {i + 1} is not a valid MOL block (RDKit could not parse or "

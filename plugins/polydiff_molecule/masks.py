@@ -8,8 +8,9 @@ and generating the targets is scaffold-constrained generation (given atoms stay 
 from __future__ import annotations
 
 import torch
-from polydiff import MaskStrategySpec
 from torch import Tensor
+
+from polydiff import MaskStrategySpec
 
 from .data import SPEC
 

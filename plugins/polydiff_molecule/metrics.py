@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from rdkit import Chem
+
 from polydiff.data import DiffusionDataset
 from polydiff.state import Batch
-from rdkit import Chem
 
 from .chem import AtomArrays, Perceived, heavy_atom_rmsd, perceive
 from .data import decode

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polydiff.state import Batch
 from rdkit import Chem
 from rdkit.Chem import Draw
 from rdkit.Chem.Draw import rdMolDraw2D
+
+from polydiff.state import Batch
 
 from .chem import perceive
 from .data import decode
