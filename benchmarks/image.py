@@ -23,13 +23,16 @@ from typing import Any
 import torch
 
 from polydiff import plugins
+from polydiff.imputation import impute
 from polydiff.runs import Run, build_schedule, load_data, resolve_config
 from polydiff.sampling import sample
 from polydiff.state import Batch
 from polydiff.workflows import load_denoiser, train
 from polydiff_image.classifier import reference_classifier
+from polydiff_image.generate import interpolate, plot_interpolation
+from polydiff_image.masks import STRATEGIES
 from polydiff_image.metrics import classifier_accuracy, classifier_fd, gaussian_baseline
-from polydiff_image.plots import plot_samples
+from polydiff_image.plots import plot_imputation, plot_samples, save_trajectory_gif
 
 MODELS: dict[str, dict[str, Any]] = {
     # small enough to take a few thousand steps in minutes on 2 shared CPU cores
@@ -73,7 +76,7 @@ def evaluate(run: Run, *, n: int, samplers: list[str], nfes: list[int], cfg_scal
               f"({row['seconds']:.0f} s)", flush=True)
         if name == "heun" and nfe == 20:
             plot_samples(batch, held_out.get_batch(torch.arange(min(64, len(held_out)))),
-                         pictures / f"{run.config.data.dataset}-heun20-cfg{scale}.png")
+                         pictures / f"image-{run.config.data.dataset}-heun20-cfg{scale}.png")
     return rows
 
 
@@ -85,6 +88,42 @@ def baselines(run: Run, n: int, seed: int) -> list[dict[str, Any]]:
              "accuracy": None},
             {"method": "training images (floor)", "nfe": 0, "fd": classifier_fd(real, held_out),
              "accuracy": classifier_accuracy(real, held_out)}]
+
+
+def _hidden_mae(x: torch.Tensor, truth: torch.Tensor, target: torch.Tensor) -> float:
+    return float(((x - truth).abs() / 2 * target).sum() / target.sum())  # /2: [-1, 1] -> [0, 1] units
+
+
+def extras(run: Run, pictures: Path, seed: int, cfg_scale: float) -> dict[str, Any]:
+    """Inpainting / outpainting errors on held-out images (median of 4 samples vs the truth on hidden
+    pixels, [0, 1] units) beside filling with the training mean image; interpolation and GIF pictures."""
+    train_ds, held_out = load_data(run.config)
+    denoiser = load_denoiser(run, train_ds)
+    schedule, name = build_schedule(run.config), run.config.data.dataset
+    batch = held_out.get_batch(torch.arange(min(32, len(held_out))))
+    mean_image = train_ds.get_batch(torch.arange(min(len(train_ds), 20000))).x.mean(0, keepdim=True)
+    out: dict[str, Any] = {}
+    for mask in ("center_box", "half"):
+        fn, options, _ = STRATEGIES[mask]
+        target = fn(torch.ones_like(batch.x), torch.Generator().manual_seed(seed), **options)
+        with torch.no_grad():
+            imp = impute(denoiser, batch, target, n_samples=4, sampler="heun", schedule=schedule, steps=11,
+                         seed=seed)
+        out[mask] = {"mae_model": _hidden_mae(imp.median(), batch.x, target),
+                     "mae_mean_image": _hidden_mae(mean_image.expand_as(batch.x), batch.x, target)}
+        plot_imputation(imp, pictures / f"image-{name}-{mask}.png")
+        print(f"  inpainting {mask:10s}: MAE {out[mask]['mae_model']:.4f} (mean-image fill "
+              f"{out[mask]['mae_mean_image']:.4f})", flush=True)
+    rows = [interpolate(denoiser, shape=train_ds.sample_shape, seeds=(seed, seed + k), points=8, sampler="heun",
+                        schedule=schedule, steps=11, label=k % int(train_ds.num_classes or 1), cfg_scale=cfg_scale)
+            for k in (1, 2, 3)]
+    plot_interpolation(torch.cat(rows), pictures / f"image-{name}-interpolation.png")
+    with torch.no_grad():
+        traj = sample(denoiser, shape=train_ds.sample_shape, n=16, seed=seed, sampler="heun", schedule=schedule,
+                      steps=11, cond={"label": torch.arange(16) % int(train_ds.num_classes or 1)},
+                      cfg_scale=cfg_scale, keep_trajectory=True).trajectory or []
+    save_trajectory_gif([Batch(x=x) for x in traj], pictures / f"image-{name}-trajectory.gif")
+    return out
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -127,6 +166,7 @@ def main() -> None:
     rows = evaluate(run, n=args.n, samplers=args.samplers.split(","), nfes=[int(v) for v in args.nfe.split(",")],
                     cfg_scale=args.cfg_scale, seed=args.seed, pictures=pictures)
     rows += baselines(run, args.n, args.seed)
+    inpainting = extras(run, pictures, args.seed, args.cfg_scale)
     print(table(rows))
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
@@ -137,7 +177,7 @@ def main() -> None:
         "model": run.config.to_dict()["model"], "batch_size": args.batch_size, "n_samples": args.n,
         "n_reference": len(held_out), "classifier_val_accuracy": clf.info.get("val_accuracy"),
         "metric_note": "FD in the features of a small CNN trained on the same dataset; NOT Inception FID",
-        "rows": rows, "total_seconds": round(time.perf_counter() - start, 1),
+        "rows": rows, "inpainting": inpainting, "total_seconds": round(time.perf_counter() - start, 1),
     }
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
