@@ -117,7 +117,7 @@ def extras(run: Run, pictures: Path, seed: int, cfg_scale: float) -> dict[str, A
     rows = [interpolate(denoiser, shape=train_ds.sample_shape, seeds=(seed, seed + k), points=8, sampler="heun",
                         schedule=schedule, steps=11, label=k % int(train_ds.num_classes or 1), cfg_scale=cfg_scale)
             for k in (1, 2, 3)]
-    plot_interpolation(torch.cat(rows), pictures / f"image-{name}-interpolation.png")
+    plot_interpolation(torch.cat(rows), pictures / f"image-{name}-interpolation.png", points=8)
     with torch.no_grad():
         traj = sample(denoiser, shape=train_ds.sample_shape, n=16, seed=seed, sampler="heun", schedule=schedule,
                       steps=11, cond={"label": torch.arange(16) % int(train_ds.num_classes or 1)},

@@ -86,11 +86,13 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
         return spec.fn(bound, x, sigmas, noise=None, callback=None, **dict(spec.options))
 
 
-def plot_interpolation(images: Tensor, path: Path, title: str = "slerp of the initial noise") -> Path:
-    """One row of interpolated images."""
+def plot_interpolation(images: Tensor, path: Path, *, points: int | None = None,
+                       title: str = "slerp of the initial noise") -> Path:
+    """Interpolated images, ``points`` per row (default: one row)."""
     from .plots import _figure, tile
 
-    _figure([(title, tile(images, cols=len(images)))], Path(path), scale=1.0 * len(images))
+    cols = points or len(images)
+    _figure([(title, tile(images, cols=cols))], Path(path), scale=1.0 * cols)
     return Path(path)
 
 
