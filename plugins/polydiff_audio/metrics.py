@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff import Batch, DiffusionDataset
@@ -46,14 +47,21 @@ def _classifier_module() -> Any:
     return classifier
 
 
+def classifier_input(x: Tensor) -> Tensor:
+    """What the classifier sees: spectrograms average-pooled 2x2 (32 x 64 -> 16 x 32), four times
+    cheaper to train on a CPU; spoken digits stay separable (see its held-out accuracy)."""
+    return F.avg_pool2d(x, 2, ceil_mode=True)
+
+
 class _ClassifierData:
-    """What the image plugin's classifier cache reads: x (silence-filled), labels, classes, key."""
+    """What the image plugin's classifier cache reads: x (silence-filled, pooled), labels, classes, key."""
 
     def __init__(self, root: AudioDataset) -> None:
         if not root.num_classes or root.labels is None:
             raise ValueError("audio classifier metrics need a labelled dataset (one sub-folder per class)")
-        self.x = root.silence_filled(root.x, root.padding)
-        self.labels, self.num_classes, self.cache_key = root.labels, root.num_classes, root.cache_key
+        self.x = classifier_input(root.silence_filled(root.x, root.padding))
+        self.labels, self.num_classes = root.labels, root.num_classes
+        self.cache_key = f"{root.cache_key}-pool2"
 
 
 def reference_classifier(dataset: DiffusionDataset, *, progress: bool = False) -> Any:
@@ -63,8 +71,9 @@ def reference_classifier(dataset: DiffusionDataset, *, progress: bool = False) -
 
 
 def _silenced(batch: Batch) -> Tensor:
+    """Classifier input of a batch: clipped to [-1, 1], padded frames silent, pooled."""
     x = batch.x.clamp(-1, 1)
-    return x if batch.padding is None else x * batch.padding - (1 - batch.padding)
+    return classifier_input(x if batch.padding is None else x * batch.padding - (1 - batch.padding))
 
 
 def _reference(reference: DiffusionDataset) -> Tensor:
@@ -115,7 +124,8 @@ def impute_sc(imp: Imputation, reference: DiffusionDataset) -> float:
 def gaussian_baseline(train: DiffusionDataset, n: int, *, seed: int = 0) -> Batch:
     """``n`` full-length spectrograms from ONE Gaussian fitted to the training data (silence-filled,
     full covariance plus a small ridge), clipped to [-1, 1]: what a diffusion model must beat."""
-    x = _silenced(train.get_batch(torch.arange(min(len(train), 20000))))
+    b = train.get_batch(torch.arange(min(len(train), 20000)))
+    x = b.x if b.padding is None else b.x * b.padding - (1 - b.padding)
     flat = x.reshape(len(x), -1).double()
     mu, cov = flat.mean(0), torch.cov(flat.T)
     ridge = 1e-4 * torch.eye(len(mu), dtype=cov.dtype)
