@@ -138,7 +138,9 @@ class EquivariantDenoiser(nn.Module):
         feats = [fields[name] for name, _ in self.feat]
         if self.graph_cond:
             if atom_types is None or edges is None:
-                raise ValueError("a graph-conditional backbone needs cond atom_types [B, N, T] and edges [B, N, N]")
+                raise ValueError("a graph-conditional backbone needs cond atom_types [B, N, T] and edges [B, N, N] "
+                                 "(the molecular graph); `polydiff sample` does not pass a dataset's graphs: "
+                                 "sample with polydiff_molecule.generate_conformers(denoiser, mol, n, max_atoms=...)")
             feats.append(atom_types.to(pos.dtype))
         emb = self.noise_emb(c_noise.to(pos.dtype).reshape(b))
         h = torch.cat([*feats, emb[:, None, :].expand(b, n, emb.shape[1])], dim=-1)
