@@ -54,14 +54,19 @@ def save_samples(samples: Batch, directory: Path) -> list[Path]:
     return [*paths, directory / "codec.json"]
 
 
-def _figure(rows: list[tuple[str, list[Tensor]]], path: Path, *, cols: int) -> None:
+Row = tuple[str, list[Tensor]] | tuple[str, list[Tensor], list[str]]
+
+
+def _figure(rows: list[Row], path: Path, *, cols: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.6 * cols + 0.5, 1.5 * len(rows) + 0.3), squeeze=False)
-    for r, (title, specs) in enumerate(rows):
+    for r, row in enumerate(rows):
+        title, specs = row[0], row[1]
+        names = row[2] if len(row) > 2 else []
         for c in range(cols):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -71,6 +76,8 @@ def _figure(rows: list[tuple[str, list[Tensor]]], path: Path, *, cols: int) -> N
                           cmap="magma", vmin=-1, vmax=1, interpolation="nearest")
             else:
                 ax.axis("off")
+            if c < len(names):
+                ax.set_title(names[c], fontsize=7)
             if c == 0:
                 ax.set_ylabel(title, fontsize=8)
     fig.tight_layout()
@@ -78,14 +85,14 @@ def _figure(rows: list[tuple[str, list[Tensor]]], path: Path, *, cols: int) -> N
     plt.close(fig)
 
 
-def _titled(batch: Batch, what: str, k: int) -> list[tuple[str, list[Tensor]]]:
+def _titled(batch: Batch, what: str, k: int) -> list[Row]:
     specs = real_frames(batch.x[:k], None if batch.padding is None else batch.padding[:k])
     label = batch.cond.get("label")
     per_row = 8
-    rows = []
+    rows: list[Row] = []
     for r in range(0, len(specs), per_row):
-        tag = "" if label is None else " labels " + ",".join(str(int(v)) for v in label[r:r + per_row])
-        rows.append((f"{what}{tag}", specs[r:r + per_row]))
+        names = [] if label is None else [f"label {int(v)}" for v in label[r:r + per_row]]
+        rows.append((what, specs[r:r + per_row], names))
     return rows
 
 
@@ -99,13 +106,13 @@ def plot_samples(samples: Batch, reference: Batch | None, path: Path) -> None:
 def plot_trajectory(frames: list[Batch], path: Path, *, steps: int = 8, n: int = 2) -> None:
     """The denoising path of the first ``n`` spectrograms, noise (left) to sample (right)."""
     pick = sorted({round(i * (len(frames) - 1) / (steps - 1)) for i in range(steps)}) if len(frames) > 1 else [0]
-    rows = []
+    rows: list[Row] = []
     for j in range(min(n, len(frames[-1].x))):
         shown = []
         for i in pick:
             pad = frames[i].padding
             shown.append(real_frames(frames[i].x[j:j + 1], None if pad is None else pad[j:j + 1])[0])
-        rows.append((f"clip {j}: steps {pick[0]}..{pick[-1]}", shown))
+        rows.append((f"clip {j}", shown, [f"step {i}/{len(frames) - 1}" for i in pick]))
     _figure(rows, Path(path), cols=len(pick))
 
 
