@@ -78,8 +78,12 @@ def train(name: str, ds: Any, minutes: float, seed: int, batch_size: int) -> tup
 def generate(denoiser: Denoiser, train_ds: Any, held: Any, args: argparse.Namespace, frac: float) -> dict[str, Any]:
     n = 10 * max(2, round(args.per_class * frac))
     label = torch.arange(n) % 10
-    idx = torch.randint(len(train_ds), (n,), generator=torch.Generator().manual_seed(args.seed))
-    padding = train_ds.get_batch(idx).padding  # sample lengths drawn from the training clips
+    # each sample's length is that of a random training clip of the same digit (digits differ in length)
+    train_labels = train_ds.get_batch(torch.arange(len(train_ds))).cond["label"]
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.stack([(train_labels == k).nonzero().flatten()[torch.randint(int((train_labels == k).sum()), (),
+                                                                            generator=g)] for k in label.tolist()])
+    padding = train_ds.get_batch(idx).padding
     with torch.no_grad():
         res = sample(denoiser, shape=train_ds.sample_shape, n=n, seed=args.seed, sampler="heun", schedule=EDM(),
                      steps=args.steps, spec=train_ds.spec, padding=padding, cond={"label": label},
