@@ -97,3 +97,22 @@ def test_modality_example_configs_train_and_sample(config, tmp_path):
         assert main(["impute", str(out), "--n", "2", "--n-samples", "2", "--steps", "2", "--quiet"]) == 0
     else:
         assert main(["sample", str(out), "--quiet"]) == 0
+
+
+def test_comparison_grid_example_runs_tiny(tmp_path, capsys):
+    import tomllib
+
+    grid = tomllib.loads((EXAMPLES / "grids" / "small.toml").read_text())
+    missing = set(grid["modalities"]) - {m.name for m in plugins.modalities()}
+    if missing:
+        pytest.skip(f"plugins not installed: {', '.join(sorted(missing))}")
+    assert len(grid["modalities"]) >= 3
+    out = tmp_path / "grid"
+    tiny = ['seeds=[0]', 'schedules=["edm"]', 'weightings=["edm"]', 'samplers=["euler"]', "nfe=[2]", "n_samples=8",
+            "likelihood=4", "train.steps=2", "train.batch_size=4", "modalities.points.train.batch_size=4",
+            "modalities.timeseries.impute.n=4", "modalities.timeseries.impute.n_samples=2"]
+    assert main(["compare", str(EXAMPLES / "grids" / "small.toml"), *tiny, "--out", str(out), "--quiet"]) == 0
+    report = (out / "report.md").read_text()
+    for modality in grid["modalities"]:
+        assert f"## {modality} " in report
+    assert "## timeseries (dataset sines): crps, lower is better" in report
