@@ -133,3 +133,16 @@ def test_config_file_with_overrides_and_no_modality(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["train"]["steps"] == 20 and cfg["schedule"]["name"] == "vp_cosine" and cfg["model"]["width"] == 16
     assert cfg["model"]["parameterization"] == "v" and cfg["weighting"]["kind"] == "min_snr"
+
+
+def test_sample_animates_the_denoising(tiny_run, capsys):
+    from PIL import Image
+
+    assert main(["sample", str(tiny_run), "--steps", "6", "--n", "50", "--animate", "--quiet"]) == 0
+    gif = next(line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.endswith(".gif"))
+    with Image.open(gif) as im:
+        assert im.n_frames == 7  # every level of a 6-step grid: noise, 5 intermediate, data
+        im.seek(0)
+        first = im.convert("L").histogram()
+        im.seek(im.n_frames - 1)
+        assert im.convert("L").histogram() != first  # noise and data look different

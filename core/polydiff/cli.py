@@ -89,7 +89,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .workflows import sample_run
 
     out = sample_run(Run.open(args.run), sampler=args.sampler, steps=args.steps, n=args.n, seed=args.seed,
-                     grid=args.grid, cfg_scale=args.cfg_scale, label=args.label, progress=not args.quiet)
+                     grid=args.grid, cfg_scale=args.cfg_scale, label=args.label, progress=not args.quiet,
+                     animate=args.animate)
     print(f"samples: {out.path}  (NFE {out.nfe}, {out.seconds:.2f} s)")
     for p in out.pictures:
         print(f"picture: {p}")
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr"))
     s.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (class-conditional runs)")
     s.add_argument("--label", type=int, help="class label for every sample")
+    s.add_argument("--animate", action="store_true", help="also write a GIF of the denoising, noise to data")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_sample)
 

@@ -72,8 +72,9 @@ class SampleOutput:
 
 def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
                seed: int | None = None, grid: str | None = None, cfg_scale: float | None = None,
-               label: int | None = None, progress: bool = True) -> SampleOutput:
-    """Sample from a trained run; writes samples (safetensors + metadata JSON) and pictures."""
+               label: int | None = None, progress: bool = True, animate: bool = False) -> SampleOutput:
+    """Sample from a trained run; writes samples (safetensors + metadata JSON) and pictures; with
+    ``animate``, also a GIF of the denoising trajectory drawn by the modality's ``plot_samples``."""
     cfg = run.config.sample
     sampler, steps, n = sampler or cfg.sampler, steps or cfg.steps, n or cfg.n
     seed = cfg.seed if seed is None else seed
@@ -106,6 +107,13 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
                                             "seed": str(seed), "nfe": str(result.nfe),
                                             "seconds": f"{result.seconds:.6f}", "n": str(n)})
     pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
+    if animate:
+        from .animation import animate_trajectory
+
+        frames = [Batch(x=x, padding=None if padding is None else padding[:len(x)],
+                        cond={key: v[:len(x)] for key, v in cond.items()}) for x in trajectory]
+        pictures.append(animate_trajectory(plugins.get_modality(run.config.modality), frames,
+                                           run.samples_dir / f"{stem}-trajectory.gif"))
     return SampleOutput(path=path, pictures=pictures, nfe=result.nfe, seconds=result.seconds)
 
 
