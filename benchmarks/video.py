@@ -1,0 +1,147 @@
+"""Video frame-prediction benchmark on moving digits: does a conditional space-time U-Net keep the
+digit's identity AND its motion, compared with the copy-last-frame baseline?
+
+A ``video_unet`` is trained CSDI-style (``train.conditional``, mask ``future_frames`` with 2 given
+frames) for a wall-clock budget on the CPU; the held-out clips' later frames are hidden and sampled
+S times. Scores on the predicted frames: ``digit_identity`` (the frame classifier labels them as the
+clip's digit), ``centroid_error`` (pixels between the digit's centre in predicted and true frames,
+also per frame ahead), ``mae`` (intensities in [0, 1]) and the temporal statistic ``frame_diff_w1``
+of whole predicted clips. Baselines: ``copy_last_frame`` repeats the last given frame (identity kept,
+no motion); ``mean_frame`` fills the mean training frame (a centred blur: a low centroid error
+without any digit); "truth" scores the true frames (the classifier's accuracy: the ceiling). Prints a table and writes
+``benchmarks/results/video.json``. Run it under the shared lock::
+
+    flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting
+from polydiff.data import holdout_split
+from polydiff.imputation import Imputation, impute, mae
+from polydiff_video.backbone import VideoUNet
+from polydiff_video.data import load_moving_digits
+from polydiff_video.masks import future_frames
+from polydiff_video.metrics import (
+    centroid_error,
+    centroids,
+    classifier_of,
+    copy_last_frame,
+    digit_identity,
+    frame_diff_w1,
+    target_frames,
+)
+from polydiff_video.plots import plot_imputation
+
+RESULTS = Path(__file__).parent / "results"
+DATA = {"n": 3000, "frames": 6, "size": 16, "digit_size": 8, "speed": 2.0, "seed": 0}
+MODEL = {"channels": 16, "channel_mult": "1,2", "temporal": "attention", "heads": 4}
+GIVEN = 2
+
+
+def train(ds: Any, minutes: float, seed: int, batch_size: int) -> tuple[Denoiser, dict[str, Any]]:
+    """Conditional training on future_frames masks for a wall-clock budget, in chunks of steps."""
+    torch.manual_seed(seed)
+    t, c, h, w = ds.sample_shape
+    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, **MODEL)
+    sigma_data = float(ds.get_batch(torch.arange(len(ds))).x.std())
+    denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
+    # few steps on a shared CPU: a short EMA, or the average would be dominated by early weights
+    cfg = TrainConfig(steps=0, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.99, grad_clip=1.0,
+                      conditional=True, mask_strategy="future_frames", mask_options={"given": GIVEN},
+                      label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9)
+    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
+                      weighting=Weighting(kind="edm"), config=cfg)
+    start, chunk, losses = time.perf_counter(), 25, []
+    bar = tqdm(total=round(minutes * 60), desc="train video_unet", unit="s")
+    while time.perf_counter() - start < minutes * 60:
+        trainer.config = dataclasses.replace(cfg, steps=trainer.step + chunk)
+        out = trainer.fit(progress=False)
+        losses.append(out["loss"])
+        bar.n = min(bar.total, round(time.perf_counter() - start))
+        bar.set_postfix(step=trainer.step, loss=f"{out['loss']:.3f}" if out["loss"] is not None else "-")
+    bar.close()
+    for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
+        p.data.copy_(e)
+    info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
+            "parameters": sum(p.numel() for p in net.parameters()), "final_loss": losses[-1], "model": MODEL,
+            "sigma_data": sigma_data}
+    return denoiser.eval(), info
+
+
+def scores(imp: Imputation, test: Any) -> dict[str, Any]:
+    m = target_frames(imp)
+    per_frame = (centroids(imp.samples) - centroids(imp.truth)[:, None]).norm(dim=-1).mean((0, 1))  # [T]
+    clips = Batch(x=imp.samples[:, 0])  # whole clips: given frames + the first sample's predictions
+    return {"digit_identity": digit_identity(imp, test), "centroid_error": centroid_error(imp, test),
+            "mae": mae(imp, test), "frame_diff_w1": frame_diff_w1(clips, test),
+            "centroid_error_by_frame": [round(float(e), 3) for e, k in zip(per_frame, m.any(0), strict=True) if k]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)  # on a shared 2-core machine one thread is several times faster
+    full = load_moving_digits(**DATA)
+    train_ds, test = holdout_split(full, 0.1, seed=0)
+    clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
+    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size)
+    batch = test.get_batch(torch.arange(min(args.n, len(test))))
+    target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
+    with torch.no_grad():
+        imp = impute(denoiser, batch, target, n_samples=args.samples, sampler="heun", steps=args.steps,
+                     schedule=EDM(), spec=full.spec, conditional_model=True, progress=True, seed=0)
+    RESULTS.mkdir(exist_ok=True)
+    plot_imputation(imp, RESULTS / "video-future_frames.png", n=6)
+    truth = dataclasses.replace(imp, samples=imp.truth[:, None])
+    # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
+    mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
+    blur = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, mean)[:, None])
+    rows = {"video_unet": scores(imp, test), "copy_last_frame": scores(copy_last_frame(imp), test),
+            "mean_frame": scores(blur, test), "truth": scores(truth, test)}
+    return {"data": DATA, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
+            "samples_per_clip": args.samples, "sampler": f"heun {args.steps} steps (NFE {imp.nfe})",
+            "sampling_seconds": imp.seconds, "classifier_val_accuracy": clf.info.get("val_accuracy"),
+            "threads": args.threads, "results": rows}
+
+
+def table(res: dict[str, Any]) -> str:
+    head = (f"{'method':<16}{'digit_identity':>16}{'centroid_err_px':>17}{'mae':>8}{'frame_diff_w1':>15}"
+            "  centroid error per frame ahead")
+    lines = [head, "-" * len(head)]
+    for name, r in res["results"].items():
+        lines.append(f"{name:<16}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
+                     f"{r['frame_diff_w1']:>15.4f}  {r['centroid_error_by_frame']}")
+    t = res["train"]
+    lines.append(f"train: {t['steps']} steps x {t['batch_size']} clips in {t['minutes']:.1f} min, "
+                 f"{t['parameters']:,} parameters; {res['n_test_clips']} held-out clips x {res['samples_per_clip']} "
+                 f"samples, {res['sampler']}; frame classifier val. accuracy {res['classifier_val_accuracy']:.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--budget", type=float, default=7.0, help="training minutes (wall clock)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--n", type=int, default=64, help="held-out clips to predict")
+    p.add_argument("--samples", type=int, default=3, help="samples per clip")
+    p.add_argument("--steps", type=int, default=12, help="Heun steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    res = run(args)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "video.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(table(res))
+
+
+if __name__ == "__main__":
+    main()
