@@ -223,13 +223,14 @@ def clips_of(video: Tensor, frames: int, stride: int, *, source: str = "video") 
 
 def _footage(videos: list[tuple[str, Tensor]], *, frames: int, stride: int, name: str, options: dict[str, Any],
              fps: float) -> VideoDataset:
-    parts, segments = [], []
+    parts, segments, offset = [], [], 0
     for src, video in videos:
         c = clips_of(video, frames, stride, source=src)
+        k = min(SEGMENTS, len(c))
         parts.append(c)
-        segments.append((torch.arange(len(c)) * SEGMENTS) // len(c))  # which tenth of the source video
-    offsets = np.cumsum([0] + [SEGMENTS] * (len(parts) - 1))
-    seg = torch.cat([s + int(o) for s, o in zip(segments, offsets, strict=True)])
+        segments.append(offset + (torch.arange(len(c)) * k) // len(c))  # which tenth of the source video
+        offset += k
+    seg = torch.cat(segments)
     return VideoDataset(torch.cat(parts), None, name=name, options=options, segments=seg, fps=fps)
 
 
