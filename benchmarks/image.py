@@ -156,6 +156,7 @@ def main() -> None:
     raw = config(args.dataset, args.budget_minutes, args.seed, args.batch_size, args.lr)
     run = Run.create(resolve_config(raw), run_dir)
     train(None, resume=str(run.path), progress=True)
+    run = Run.open(run.path)  # the config now records the sigma_data estimated from the data
     log = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in log if "loss" in r][-1]
     print(f"trained {last['step']} steps in {last['seconds']:.0f} s (loss {last['loss']:.4f})", flush=True)
