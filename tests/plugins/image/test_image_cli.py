@@ -58,3 +58,18 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "apt-get install -y dataset-fashion-mnist" in capsys.readouterr().err
     assert main(["train", "image", "model.chanels=8", "--out", str(tmp_path / "r2"), "--quiet"]) == 2
     assert "did you mean 'channels'" in capsys.readouterr().err
+
+
+def test_cli_masked_training_then_outpainting(tmp_path, capsys):
+    """A CSDI-style conditional U-Net (trained on image_mixed targets) gets the visible pixels as input."""
+    run = tmp_path / "cond"
+    tiny = [t for t in TINY if "class_cond" not in t]
+    assert main(["train", "image", *tiny, "train.conditional=true", "train.mask_strategy=image_mixed",
+                 "model.conditional=true", "--out", str(run), "--quiet"]) == 0
+    assert main(["sample", str(run), "--quiet"]) == 2
+    assert "conditional (masked) model" in capsys.readouterr().err
+    assert main(["impute", str(run), "--mask", "half", "--mask-option", "side=right", "--n", "3",
+                 "--n-samples", "2", "--steps", "2", "--quiet"]) == 0
+    imp, _ = read_imputation(next((run / "imputations").glob("*.safetensors")))
+    assert imp.target[..., 8:].eq(1).all() and imp.target[..., :8].eq(0).all()
+    assert torch.equal(imp.samples[..., :8], imp.truth[:, None, ..., :8].expand_as(imp.samples[..., :8]))
