@@ -5,7 +5,7 @@ pitches = 1440 clips; ``apt-get install espeak-ng``), 8 kHz, 32 mel bands x 64 f
 held out. Each backbone (``mel_conv1d``, ``mel_unet``) is trained class-conditionally (label
 dropout 0.1, EDM) for a wall-clock budget, then:
 
-* generation: 50 samples per digit with classifier-free guidance; accuracy of the dataset's reference
+* generation: 40 samples per digit with classifier-free guidance; accuracy of the dataset's reference
   classifier on them (chance 10%) and Fréchet distance in its features (FAD-like, NOT VGGish FAD),
   beside a Gaussian fitted to the training spectrograms and the held-out data itself;
 * inpainting: a 200 ms gap (``time_gap``) in held-out clips, imputed WITHOUT the label (label -1),
@@ -16,7 +16,7 @@ dropout 0.1, EDM) for a wall-clock budget, then:
 Prints a table and writes ``benchmarks/results/audio.json`` (pictures and a few WAVs beside it).
 Run it under the shared lock::
 
-    flock /tmp/polydiff-heavy.lock python benchmarks/audio.py --budget 8 --unet-budget 3
+    flock /tmp/polydiff-heavy.lock python benchmarks/audio.py  # about 13 minutes
 """
 
 from __future__ import annotations
@@ -175,14 +175,14 @@ def table(r: dict[str, Any]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=8.0, help="training minutes of mel_conv1d (CPU wall clock)")
-    p.add_argument("--unet-budget", type=float, default=3.0, help="training minutes of mel_unet")
+    p.add_argument("--budget", type=float, default=6.0, help="training minutes of mel_conv1d (CPU wall clock)")
+    p.add_argument("--unet-budget", type=float, default=2.0, help="training minutes of mel_unet")
     p.add_argument("--backbones", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=18, help="Heun steps (NFE = 2 * steps - 1, x2 with CFG)")
     p.add_argument("--cfg", type=float, default=2.0, help="classifier-free guidance scale")
-    p.add_argument("--per-class", type=int, default=50)
-    p.add_argument("--impute-n", type=int, default=64)
+    p.add_argument("--per-class", type=int, default=40)
+    p.add_argument("--impute-n", type=int, default=48)
     p.add_argument("--impute-samples", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="torch threads (one is fastest on the shared CPU)")
     p.add_argument("--seed", type=int, default=0)
