@@ -222,8 +222,8 @@ def test_unknown_names_list_valid_names(site):
     with pytest.raises(UnknownNameError, match="unknown dataset 'rnig' for modality 'points'; valid: mixture, ring; "
                                                "did you mean 'ring'"):
         host.get_dataset("points", "rnig")
-    with pytest.raises(UnknownNameError, match="no datasets registered for modality 'audio'"):
-        host.get_dataset("audio", "x")
+    with pytest.raises(UnknownNameError, match="no datasets registered for modality 'nosuchmodality'"):
+        host.get_dataset("nosuchmodality", "x")
     with pytest.raises(UnknownNameError, match="unknown mask strategy 'blocks'; valid: .*random_ratio"):
         host.get_mask_strategy("blocks")
 

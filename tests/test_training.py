@@ -242,3 +242,14 @@ def test_max_minutes_stops_early_with_a_checkpoint(tmp_path):
     assert rows[-1]["step"] == summary["step"]
     with pytest.raises(ValueError, match="max_minutes must be > 0"):
         TrainConfig(max_minutes=0)
+
+
+def test_threads_option_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        make_trainer("labels", threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        TrainConfig(threads=0)

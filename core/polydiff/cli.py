@@ -102,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .workflows import evaluate_run
 
     results = evaluate_run(Run.open(args.run), samples=args.samples, imputations=args.imputations,
-                           progress=not args.quiet)
+                           likelihood_n=args.likelihood_n, progress=not args.quiet)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("--samples", help="a samples .safetensors file (default: the newest in RUN/samples)")
     s.add_argument("--imputations", help="an imputation file from `polydiff impute`: score it instead")
+    s.add_argument("--likelihood-n", type=int, default=256, metavar="N",
+                   help="held-out items for the probability-flow NLL (default 256; 0 skips it)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(fn=cmd_evaluate)

@@ -97,7 +97,8 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
                             cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
                             **common).trajectory or []  # type: ignore[arg-type]
-    stem = f"{sampler}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "")
+    stem = f"{sampler}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
+        f"-label{label}" if label is not None else "")
     tensors = {"x": result.x.contiguous()}
     if padding is not None:
         tensors["padding"] = padding.contiguous()
@@ -131,9 +132,14 @@ def _conditioning(dataset: DiffusionDataset, n: int, seed: int, cfg_scale: float
         cond["label"] = (torch.full((n,), label) if label is not None
                          else torch.arange(n) % dataset.num_classes)
     padding = None
-    if dataset.spec.variable:  # sizes drawn from the training data, reproducibly
+    data_cond = set(dataset.get_batch(torch.zeros(1, dtype=torch.long)).cond) - {"label"}
+    if dataset.spec.variable or data_cond:
+        # sizes (padding) and per-sample conditions (a molecular graph, a low-resolution image...) are
+        # drawn from the training data, reproducibly
         idx = torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(seed))
-        padding = dataset.get_batch(idx).padding
+        drawn = dataset.get_batch(idx)
+        padding = drawn.padding
+        cond.update({k: v for k, v in drawn.cond.items() if k in data_cond})
     return cond, padding
 
 

@@ -19,7 +19,8 @@ def cli_reference() -> str:
     helps = {a.dest: a.help for a in sub._choices_actions}
     for name, cmd in sub.choices.items():
         cmd.prog = f"polydiff {name}"
-        out += [f"## `polydiff {name}`", "", helps.get(name) or "", "", "```text", cmd.format_help().rstrip(), "```", ""]
+        out += [f"## `polydiff {name}`", "", helps.get(name) or "", ""]
+        out += ["```text", cmd.format_help().rstrip(), "```", ""]
     return "\n".join(out)
 
 
