@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -104,7 +105,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = evaluate_run(Run.open(args.run), samples=args.samples, imputations=args.imputations,
                            likelihood_n=args.likelihood_n, progress=not args.quiet)
     if args.json:
-        print(json.dumps(results, indent=2))
+        from .workflows import json_safe
+
+        print(json.dumps(json_safe(results), indent=2))
     else:
         print(_table([{"metric": k, "value": f"{v:.5g}" if isinstance(v, float) else v}
                       for k, v in results.items()], ("metric", "value")))
@@ -260,7 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.fn(args))
-    except (ConfigError, plugins.UnknownNameError) as e:
+    except (ConfigError, plugins.UnknownNameError, ValueError) as e:
+        # bad input (configs, options, shapes, files) is reported in one line; POLYDIFF_DEBUG=1 shows the traceback
+        if os.environ.get("POLYDIFF_DEBUG"):
+            raise
         msg = e.args[0] if e.args else str(e)
         print(f"polydiff: error: {msg}", file=sys.stderr)
         return 2

@@ -173,7 +173,7 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
         from .impute_workflow import evaluate_imputation
 
         scores = evaluate_imputation(run, imputations)
-        (run.path / "eval-imputation.json").write_text(json.dumps(scores, indent=2) + "\n")
+        (run.path / "eval-imputation.json").write_text(json.dumps(json_safe(scores), indent=2) + "\n")
         return scores
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: evaluate its imputations "
@@ -196,8 +196,14 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
     if "seconds" in meta:
         results["seconds_per_sample"] = float(meta["seconds"]) / max(len(batch), 1)
         results["nfe"] = int(meta["nfe"])
-    (run.path / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    (run.path / "eval.json").write_text(json.dumps(json_safe(results), indent=2) + "\n")
     return results
+
+
+def json_safe(results: dict[str, Any]) -> dict[str, Any]:
+    """NaN / inf (a metric that does not apply, e.g. accuracy of unlabelled samples) become null:
+    strict JSON has no NaN."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in results.items()}
 
 
 def held_out_nll(run: Run, n: int) -> float:
@@ -268,5 +274,5 @@ def _exact_references(run: Run, n: int) -> dict[str, float]:
             "data_sliced_w2": sliced_wasserstein(fresh, ref), "data_true_nll": nll(fresh)}
 
 
-__all__ = ["RunConfig", "SampleOutput", "evaluate_run", "held_out_nll", "load_denoiser", "quickstart", "sample_run",
-           "train"]
+__all__ = ["RunConfig", "SampleOutput", "evaluate_run", "held_out_nll", "json_safe", "load_denoiser", "quickstart",
+           "sample_run", "train"]
