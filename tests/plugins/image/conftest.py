@@ -1,4 +1,5 @@
-"""Image plugin tests: skip without the ``image`` extra; reference classifiers cache in a temp dir."""
+"""Image plugin tests: skip without the ``image`` extra (the cache and thread settings are suite-wide:
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,6 @@ import pytest
 
 pytest.importorskip("sklearn")
 pytest.importorskip("PIL")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _image_cache(tmp_path_factory: pytest.TempPathFactory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("POLYDIFF_CACHE", str(tmp_path_factory.mktemp("polydiff-cache")))
-    yield
-    mp.undo()
 
 
 def randomize(net):
@@ -28,14 +21,3 @@ def randomize(net):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.1)
     return net
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tiny networks gain nothing from a second thread, and on a busy machine OpenMP threads
-    spinning in wait make them several times slower; restored after each test."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

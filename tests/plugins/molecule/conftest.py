@@ -9,15 +9,6 @@ pytest.importorskip("e3nn")
 TINY_NET = {"scalars": 8, "vectors": 2, "layers": 1, "width": 16, "basis": 8}
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _cache(tmp_path_factory):
-    """Conformer caches go to a temporary directory, not the user's home."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("POLYDIFF_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    mp.undo()
-
-
 @pytest.fixture(scope="session")
 def small():
     from polydiff_molecule import load_smiles
