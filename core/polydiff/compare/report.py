@@ -182,7 +182,7 @@ def _plots(rows: list[dict[str, Any]], modalities: list[str], folder: Path) -> l
             axes[1].plot(range(len(labels)), [statistics.fmean(losses[lab]) for lab in labels], marker="o",
                          label="/".join(t_key))
             axes[1].set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
-        axes[1].set(yscale="log", xlabel="noise level sigma (bin)", ylabel="training loss",
+        axes[1].set(yscale="log", xlabel="noise level sigma (bin)", ylabel="weighted training loss (per weighting)",
                     title=f"{modality}: loss per noise level")
         axes[1].legend(fontsize=7)
         fig.tight_layout()
