@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomize
+from image_testing import randomize
 
 from polydiff import Batch, Denoiser, Parameterization, sample
 from polydiff.imputation import Imputation

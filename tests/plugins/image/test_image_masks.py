@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import randomize
+from image_testing import randomize
 
 from polydiff import Denoiser, Parameterization, plugins
 from polydiff.imputation import impute
