@@ -9,6 +9,7 @@ the parameters of an uninterrupted single-process run.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import math
 import time
@@ -185,6 +186,10 @@ class Trainer:
         to the caller). :meth:`fit` calls this when it ends; a later :meth:`fit` or :meth:`save`
         re-creates the group, on every process alike."""
         if self.dist.owns_group and not self._closed:
+            # free DDP's Reducer (it holds the gloo group) first: a group destroyed later by GC joined a gloo
+            # thread waiting for the GIL its caller held (a deadlock seen under load)
+            self.net = self.model
+            gc.collect()
             ddp.cleanup(self.dist)
             self._closed = True
 
