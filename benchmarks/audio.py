@@ -56,23 +56,29 @@ MODELS: dict[str, dict[str, Any]] = {
 # measured on the shared 2-core CPU (batch 32, one thread): mel_conv1d 0.31 s per training step, mel_unet
 # 1.5 s; the U-Net gets a shorter budget and a smaller evaluation (fraction of samples / imputed clips)
 EVAL_FRACTION = {"mel_conv1d": 1.0, "mel_unet": 0.4}
+# the masked conditional model for gaps and continuations: no label (it must infer the digit from context)
+INPAINT_MODEL: dict[str, Any] = {"width": 64, "depth": 8, "attention_every": 4, "conditional": True}
+GAPS_MS = (100.0, 200.0, 300.0)
 
 
-def train(name: str, ds: Any, minutes: float, seed: int, batch_size: int) -> tuple[Denoiser, dict[str, Any]]:
+def train(name: str, ds: Any, minutes: float, seed: int, batch_size: int,
+          conditional: bool = False) -> tuple[Denoiser, dict[str, Any]]:
+    options = INPAINT_MODEL if conditional else MODELS[name]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = plugins.get_backbone(name).build(ds, **MODELS[name])
+        net = plugins.get_backbone(name).build(ds, **options)
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=0.5))
+    # the conditional model learns gaps and continuations of 50-400 ms (masks.time_mixed), CSDI-style
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=100, ema_decay=0.995, grad_clip=1.0,
-                      label_dropout=0.1, device="cpu", seed=seed, log_every=50, checkpoint_every=10**9,
-                      max_minutes=minutes)
+                      label_dropout=0.0 if conditional else 0.1, device="cpu", seed=seed, log_every=50,
+                      checkpoint_every=10**9, max_minutes=minutes, conditional=conditional, mask_strategy="time_mixed")
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
                       weighting=Weighting(kind="edm"), config=cfg)
     out = trainer.fit(progress=True)
     for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
         p.data.copy_(e)
     return denoiser.eval(), {"steps": out["step"], "minutes": out["seconds"] / 60, "final_loss": out["loss"],
-                             "parameters": sum(p.numel() for p in net.parameters()), "options": MODELS[name]}
+                             "parameters": sum(p.numel() for p in net.parameters()), "options": options}
 
 
 def generate(denoiser: Denoiser, train_ds: Any, held: Any, args: argparse.Namespace, frac: float) -> dict[str, Any]:
@@ -94,13 +100,13 @@ def generate(denoiser: Denoiser, train_ds: Any, held: Any, args: argparse.Namesp
 
 
 def inpaint(denoiser: Denoiser, held: Any, args: argparse.Namespace, mask: str, ms: float,
-            frac: float) -> dict[str, Any]:
+            frac: float, conditional: bool = False) -> dict[str, Any]:
     b = held.get_batch(torch.arange(min(max(4, round(args.impute_n * frac)), len(held))))
     b = Batch(x=b.x, padding=b.padding, cond={"label": torch.full((len(b),), -1)})  # no label: fair vs baseline
     target = getattr(masks, mask)(b.padding, torch.Generator().manual_seed(1234), ms=ms)
     with torch.no_grad():
         imp = impute(denoiser, b, target, n_samples=args.impute_samples, seed=args.seed, sampler="heun",
-                     schedule=EDM(), steps=args.steps, spec=held.spec)
+                     schedule=EDM(), steps=args.steps, spec=held.spec, conditional_model=conditional)
     lin = linear_interpolation(imp.truth, imp.given)
     base = type(imp)(samples=lin[:, None], truth=imp.truth, given=imp.given, target=imp.target, padding=imp.padding)
     return {"imputation": imp, "lsd_db": impute_lsd(imp, held), "sc": impute_sc(imp, held),
@@ -133,14 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         budget = args.budget if name == "mel_conv1d" else args.unet_budget
         denoiser, info = train(name, train_ds, budget, args.seed, args.batch)
         gen = generate(denoiser, train_ds, held, args, frac)
-        gap = inpaint(denoiser, held, args, "time_gap", 200.0, frac)
-        cont = inpaint(denoiser, held, args, "continuation", 250.0, frac)
         out["models"][name] = {"train": info, "generate": {k: v for k, v in gen.items() if k != "batch"},
-                               "time_gap_200ms": {k: v for k, v in gap.items() if k != "imputation"},
-                               "continuation_250ms": {k: v for k, v in cont.items() if k != "imputation"}}
+                               "impute": imputations(denoiser, held, args, frac, pics / name, conditional=False)}
         plot_samples(gen["batch"], held_all, pics / f"{name}-samples.png")
-        plot_imputation(gap["imputation"], pics / f"{name}-time_gap.png")
-        plot_imputation(cont["imputation"], pics / f"{name}-continuation.png")
         with torch.no_grad():
             traj = sample(denoiser, shape=train_ds.sample_shape, n=2, seed=args.seed, sampler="heun", schedule=EDM(),
                           steps=args.steps, spec=train_ds.spec, padding=gen["batch"].padding[:2],
@@ -151,7 +152,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         save_samples(Batch(x=first.x[:10], padding=first.padding[:10], cond={"label": first.cond["label"][:10]}),
                      pics / f"{name}-wav")
         print(json.dumps(out["models"][name], indent=1, default=str), flush=True)
+    if args.inpaint_budget > 0:
+        denoiser, info = train("mel_conv1d", train_ds, args.inpaint_budget, args.seed, args.batch, conditional=True)
+        out["models"]["mel_conv1d conditional"] = {
+            "train": info, "impute": imputations(denoiser, held, args, 1.0, pics / "conditional", conditional=True)}
+        print(json.dumps(out["models"]["mel_conv1d conditional"], indent=1, default=str), flush=True)
     return out
+
+
+def imputations(denoiser: Denoiser, held: Any, args: argparse.Namespace, frac: float, stem: Path, *,
+                conditional: bool) -> dict[str, Any]:
+    """Gaps of every length in GAPS_MS and a 250 ms continuation; pictures of the 200 ms gap and the continuation."""
+    tasks = [("time_gap", ms) for ms in GAPS_MS] + [("continuation", 250.0)]
+    res: dict[str, Any] = {}
+    for mask, ms in tasks:
+        r = inpaint(denoiser, held, args, mask, ms, frac, conditional=conditional)
+        res[f"{mask}_{ms:.0f}ms"] = {k: v for k, v in r.items() if k != "imputation"}
+        if ms in (200.0, 250.0):
+            plot_imputation(r["imputation"], stem.with_name(f"{stem.name}-{mask}.png"))
+    return res
 
 
 def table(r: dict[str, Any]) -> str:
@@ -162,14 +181,18 @@ def table(r: dict[str, Any]) -> str:
              "Griffin-Lim round trip (floor): " + "; ".join(
                  f"{k} LSD {v['lsd_db']:.2f} dB, SC {v['spectral_convergence']:.3f}"
                  for k, v in r["griffin_lim_floor"].items()),
-             "backbone | params | steps | min | NFE | acc | FD | gap LSD | linear LSD | gap SC | linear SC | "
-             "cont LSD | repeat LSD"]
+             "", "generation: backbone | params | steps | min | NFE | acc | FD"]
     for name, m in r["models"].items():
-        g, gap, c = m["generate"], m["time_gap_200ms"], m["continuation_250ms"]
-        lines.append(" | ".join(str(v) for v in (
-            name, m["train"]["parameters"], m["train"]["steps"], f"{m['train']['minutes']:.1f}", g["nfe"],
-            f"{g['accuracy']:.3f}", f"{g['fd']:.3g}", f"{gap['lsd_db']:.2f}", f"{gap['baseline_lsd_db']:.2f}",
-            f"{gap['sc']:.3f}", f"{gap['baseline_sc']:.3f}", f"{c['lsd_db']:.2f}", f"{c['baseline_lsd_db']:.2f}")))
+        if "generate" in m:
+            g, t = m["generate"], m["train"]
+            lines.append(" | ".join(str(v) for v in (name, t["parameters"], t["steps"], f"{t['minutes']:.1f}",
+                                                     g["nfe"], f"{g['accuracy']:.3f}", f"{g['fd']:.3g}")))
+    lines += ["", "imputation (sample median; baseline: linear interpolation for gaps, last frame repeated for "
+                  "continuation): model | task | LSD dB | baseline LSD | SC | baseline SC"]
+    for name, m in r["models"].items():
+        for task, v in m["impute"].items():
+            lines.append(" | ".join((name, task, f"{v['lsd_db']:.2f}", f"{v['baseline_lsd_db']:.2f}", f"{v['sc']:.3f}",
+                                     f"{v['baseline_sc']:.3f}")))
     return "\n".join(lines)
 
 
@@ -177,6 +200,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=6.0, help="training minutes of mel_conv1d (CPU wall clock)")
     p.add_argument("--unet-budget", type=float, default=2.0, help="training minutes of mel_unet")
+    p.add_argument("--inpaint-budget", type=float, default=8.0,
+                   help="training minutes of the masked conditional mel_conv1d for gaps / continuation (0: skip)")
     p.add_argument("--backbones", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=18, help="Heun steps (NFE = 2 * steps - 1, x2 with CFG)")

@@ -59,3 +59,18 @@ def test_impute_a_time_gap_then_evaluate(run, capsys):
 def test_unknown_mask_option_is_refused(run, capsys):
     assert main(["impute", str(run), "--mask", "time_gap", "--mask-option", "seconds=1", "--quiet"]) == 2
     assert "valid options: ms=200.0, frames=0, frame_ms=16.0" in capsys.readouterr().err
+
+
+def test_a_masked_conditional_model_trains_imputes_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "inpainter"
+    args = [a for a in TINY if not a.startswith("model.class_cond")]
+    assert main(["train", "audio", *args, "model.conditional=true", "train.conditional=true",
+                 "train.mask_strategy=time_mixed", "train.mask_options={max_ms=160}", "--out", str(out),
+                 "--quiet"]) == 0
+    assert main(["impute", str(out), "--mask", "time_gap", "--mask-option", "frames=5", "--n-samples", "2",
+                 "--n", "3", "--steps", "3", "--quiet"]) == 0
+    file = next((out / "imputations").glob("*.safetensors"))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--imputations", str(file), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["targets"] == 3 * 5 * 32 and res["lsd_db"] > 0

@@ -12,7 +12,7 @@ from polydiff.imputation import Imputation
 from polydiff.testing import check_backbone, check_modality
 from polydiff_audio.data import load_tones
 from polydiff_audio.io import AudioError
-from polydiff_audio.masks import continuation, time_gap
+from polydiff_audio.masks import continuation, time_gap, time_mixed
 from polydiff_audio.metrics import impute_lsd, impute_sc, linear_interpolation
 from polydiff_audio.speech import load_asterisk_digits, load_espeak_digits
 
@@ -72,6 +72,30 @@ def test_continuation_hides_the_end_of_each_clip(tones):
     hidden = target.amax(dim=(1, 2))
     for i in range(8):
         assert hidden[i].nonzero().flatten().tolist() == list(range(int(length[i]) - 5, int(length[i])))
+
+
+def test_time_mixed_draws_gaps_and_continuations_of_every_length_in_range(tones):
+    obs = tones.get_batch(torch.arange(24)).padding
+    obs = torch.cat([obs] * 8)  # 192 clips: every length and both kinds get drawn
+    target = time_mixed(obs, torch.Generator().manual_seed(3), min_ms=48.0, max_ms=96.0, continuation=0.5)
+    assert (target <= obs).all()
+    hidden = target.amax(dim=(1, 2))  # [B, T]
+    assert torch.equal(target.sum(dim=(1, 2, 3)), hidden.sum(dim=1) * 32)  # whole frames, every mel bin
+    real = obs.amax(dim=(1, 2)) > 0
+    length = real.sum(dim=1)
+    t = torch.arange(obs.shape[-1])
+    first = torch.where(hidden > 0, t, 10**6).amin(dim=1)
+    last = torch.where(hidden > 0, t, -1).amax(dim=1)
+    size = hidden.sum(dim=1)
+    assert torch.equal(last - first + 1, size)  # one contiguous run per clip
+    assert set(size.tolist()) == {3, 4, 5, 6}  # 48..96 ms of 16 ms frames, the clips are long enough
+    tail = last == length - 1
+    assert 0.35 < tail.float().mean() < 0.65  # about half are continuations
+    assert (first[~tail] >= 1).all()  # gaps keep context on both sides
+    again = time_mixed(obs, torch.Generator().manual_seed(3), min_ms=48.0, max_ms=96.0, continuation=0.5)
+    assert torch.equal(again, target)
+    with pytest.raises(ValueError, match="min_ms <= max_ms"):
+        time_mixed(obs, torch.Generator(), min_ms=200.0, max_ms=100.0)
 
 
 def test_impute_metrics_prefer_the_truth_and_beat_nothing(tones):
