@@ -41,7 +41,7 @@ METRICS = [
 def build_unet(dataset: DiffusionDataset, *, channels: int = 32, channel_mult: str = "1,2,2",
                num_res_blocks: int = 1, attention_resolution: int = 8, heads: int = 4, dropout: float = 0.0,
                embedding: str = "fourier", class_cond: bool = False, conditional: bool = False,
-               lowres_cond: bool = False) -> UNet:
+               lowres_cond: bool = False, patch: int = 1) -> UNet:
     shape = tuple(dataset.sample_shape)
     if len(shape) != 3:
         raise ValueError(f"the unet backbone needs images [C, H, W], got per-sample shape {list(shape)}")
@@ -53,12 +53,12 @@ def build_unet(dataset: DiffusionDataset, *, channels: int = 32, channel_mult: s
     return UNet(in_channels=shape[0], resolution=(shape[1], shape[2]), channels=channels, channel_mult=channel_mult,
                 num_res_blocks=num_res_blocks, attention_resolution=attention_resolution, heads=heads,
                 dropout=dropout, embedding=embedding, num_classes=dataset.num_classes if class_cond else None,
-                conditional=conditional, lowres_channels=shape[0] if lowres_cond else 0)
+                conditional=conditional, lowres_channels=shape[0] if lowres_cond else 0, patch=patch)
 
 
 UNET_OPTIONS: dict[str, Any] = {"channels": 32, "channel_mult": "1,2,2", "num_res_blocks": 1,
                                 "attention_resolution": 8, "heads": 4, "dropout": 0.0, "embedding": "fourier",
-                                "class_cond": False, "conditional": False, "lowres_cond": False}
+                                "class_cond": False, "conditional": False, "lowres_cond": False, "patch": 1}
 
 BACKBONES = [
     BackboneSpec(name="unet", modality="image", build=build_unet, options=UNET_OPTIONS,

@@ -140,7 +140,7 @@ class UNet(nn.Module):
 
     Args:
         in_channels, resolution: image channels and (H, W); both sides must be divisible by
-            ``2 ** (len(channel_mult) - 1)``.
+            ``patch * 2 ** (len(channel_mult) - 1)``.
         out_channels: default ``in_channels``.
         channels, channel_mult: width of the first level and each level's multiplier.
         num_res_blocks: residual blocks per level on the way down (one more on the way up).
@@ -153,24 +153,32 @@ class UNet(nn.Module):
         lowres_channels: > 0: the input also gets ``lowres`` ``[B, lowres_channels, h, w]``, upsampled
             bilinearly to ``resolution`` (cascaded super-resolution, Saharia et al. 2021).
         mixer: ``channels -> module`` inserted after every residual block, called ``m(h, frames)``.
+        patch: > 1: fold each ``patch x patch`` block of pixels into channels first (pixel unshuffle)
+            and unfold at the end, so every level runs at ``1 / patch`` of the side: about
+            ``patch ** 2`` times cheaper (Hoogeboom et al. 2023, simple diffusion, uses the same
+            downsampling). ``attention_resolution`` then refers to the patched sides.
     """
 
     def __init__(self, *, in_channels: int, resolution: tuple[int, int], out_channels: int | None = None,
                  channels: int = 32, channel_mult: str | Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
                  attention_resolution: int = 8, heads: int = 4, dropout: float = 0.0, emb_dim: int | None = None,
                  embedding: str = "fourier", num_classes: int | None = None, conditional: bool = False,
-                 lowres_channels: int = 0, mixer: Callable[[int], nn.Module] | None = None) -> None:
+                 lowres_channels: int = 0, mixer: Callable[[int], nn.Module] | None = None, patch: int = 1) -> None:
         super().__init__()
         mult = parse_mult(channel_mult)
-        factor = 2 ** (len(mult) - 1)
+        if patch < 1:
+            raise ValueError(f"patch must be >= 1, got {patch}")
+        factor = patch * 2 ** (len(mult) - 1)
         h, w = resolution
         if h % factor or w % factor:
-            raise ValueError(f"image size {h}x{w} is not divisible by {factor} = 2**(levels-1) for "
-                             f"channel_mult {mult}: use fewer levels or resize the images (data.size)")
+            raise ValueError(f"image size {h}x{w} is not divisible by {factor} = patch * 2**(levels-1) for "
+                             f"patch {patch} and channel_mult {mult}: use fewer levels, another patch or resize "
+                             "the images (data.size)")
         if num_res_blocks < 1 or channels < 1:
             raise ValueError(f"num_res_blocks and channels must be >= 1, got {num_res_blocks}, {channels}")
         self.in_channels, self.out_channels = in_channels, out_channels or in_channels
         self.resolution, self.conditional, self.lowres_channels = (h, w), conditional, lowres_channels
+        self.patch = patch
         emb_dim = emb_dim or 4 * channels
         if embedding == "fourier":
             base: nn.Module = FourierEmbedding(channels)
@@ -181,11 +189,11 @@ class UNet(nn.Module):
         self.noise_emb = nn.Sequential(base, nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.label_emb = LabelEmbedding(num_classes, emb_dim) if num_classes else None
         extra = (2 * in_channels if conditional else 0) + lowres_channels
-        self.inp = nn.Conv2d(in_channels + extra, channels, 3, padding=1)
+        self.inp = nn.Conv2d((in_channels + extra) * patch**2, channels, 3, padding=1)
 
         kw = dict(heads=heads, dropout=dropout, mixer=mixer)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
-        skips, ch, side = [channels], channels, min(h, w)
+        skips, ch, side = [channels], channels, min(h, w) // patch
         for i, m in enumerate(mult):
             level = Level([ch] + [channels * m] * (num_res_blocks - 1), channels * m, emb_dim,
                           attention=side <= attention_resolution, **kw)  # type: ignore[arg-type]
@@ -208,7 +216,7 @@ class UNet(nn.Module):
             self.upsample.append(Upsample(ch) if i > 0 else nn.Identity())
             side *= 2 if i > 0 else 1
         self.out = nn.Sequential(nn.GroupNorm(groups_for(ch), ch), nn.SiLU(),
-                                 zero_init(nn.Conv2d(ch, self.out_channels, 3, padding=1)))
+                                 zero_init(nn.Conv2d(ch, self.out_channels * patch**2, 3, padding=1)))
 
     def embed(self, c_noise: Tensor, label: Tensor | None = None) -> Tensor:
         """The conditioning vector ``[N, emb_dim]`` of noise level (and class label; None = no label)."""
@@ -234,7 +242,7 @@ class UNet(nn.Module):
     def body(self, h: Tensor, emb: Tensor, *, frames: int = 1) -> Tensor:
         """The network on stacked inputs ``[N, C_in (+ conditioning channels), H, W]`` with ``emb``
         ``[N, emb_dim]``; ``frames`` is passed to the mixers (``N = batch * frames``)."""
-        h = self.inp(h)
+        h = self.inp(F.pixel_unshuffle(h, self.patch) if self.patch > 1 else h)
         skips = [h]
         for level, down in zip(self.down, self.downsample, strict=True):
             h = self._level(cast(Level, level), h, emb, frames, skips, pop=False)
@@ -244,7 +252,8 @@ class UNet(nn.Module):
         h = self._level(self.mid, h, emb, frames, None, pop=False)
         for level, up in zip(self.up, self.upsample, strict=True):
             h = up(self._level(cast(Level, level), h, emb, frames, skips, pop=True))
-        return self.out(h)
+        h = self.out(h)
+        return F.pixel_shuffle(h, self.patch) if self.patch > 1 else h
 
     def inputs(self, x: Tensor, *, x_cond: Tensor | None = None, cond_mask: Tensor | None = None,
                lowres: Tensor | None = None) -> Tensor:
@@ -284,7 +293,7 @@ def count_parameters(net: nn.Module) -> int:
 
 def attention_sides(net: UNet) -> list[int]:
     """Image sides at which the net attends (for reports and tests)."""
-    h = min(net.resolution)
+    h = min(net.resolution) // net.patch
     sides = []
     for i, level in enumerate(net.down):
         if isinstance(cast(Level, level).attn[0], Attention):

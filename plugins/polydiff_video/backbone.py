@@ -103,7 +103,8 @@ class VideoUNet(nn.Module):
     def __init__(self, *, frames: int, in_channels: int, resolution: tuple[int, int], channels: int = 32,
                  channel_mult: str = "1,2", num_res_blocks: int = 1, attention_resolution: int = 0, heads: int = 4,
                  dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
-                 temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False) -> None:
+                 temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False,
+                 patch: int = 1) -> None:
         super().__init__()
         if temporal not in TEMPORAL:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
@@ -112,7 +113,7 @@ class VideoUNet(nn.Module):
         self.unet = UNet(in_channels=in_channels, resolution=resolution, channels=channels, channel_mult=channel_mult,
                          num_res_blocks=num_res_blocks, attention_resolution=attention_resolution, heads=heads,
                          dropout=dropout, embedding=embedding, num_classes=num_classes, conditional=conditional,
-                         mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel))
+                         mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch)
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None, x_cond: Tensor | None = None,
                 cond_mask: Tensor | None = None, padding: Tensor | None = None) -> Tensor:
@@ -133,7 +134,7 @@ class VideoUNet(nn.Module):
 def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str = "1,2", num_res_blocks: int = 1,
                      attention_resolution: int = 0, heads: int = 4, dropout: float = 0.0, embedding: str = "fourier",
                      temporal: str = "attention", temporal_kernel: int = 3, class_cond: bool = False,
-                     conditional: bool = False) -> VideoUNet:
+                     conditional: bool = False, patch: int = 1) -> VideoUNet:
     """The ``video_unet`` backbone for a dataset of clips ``[T, C, H, W]``."""
     shape = tuple(dataset.sample_shape)  # type: ignore[attr-defined]
     if len(shape) != 4:
@@ -145,12 +146,12 @@ def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str =
                      channel_mult=channel_mult, num_res_blocks=num_res_blocks,
                      attention_resolution=attention_resolution, heads=heads, dropout=dropout, embedding=embedding,
                      temporal=temporal, temporal_kernel=temporal_kernel,
-                     num_classes=num_classes if class_cond else None, conditional=conditional)
+                     num_classes=num_classes if class_cond else None, conditional=conditional, patch=patch)
 
 
 VIDEO_UNET_OPTIONS = {"channels": 32, "channel_mult": "1,2", "num_res_blocks": 1, "attention_resolution": 0,
                       "heads": 4, "dropout": 0.0, "embedding": "fourier", "temporal": "attention",
-                      "temporal_kernel": 3, "class_cond": False, "conditional": False}
+                      "temporal_kernel": 3, "class_cond": False, "conditional": False, "patch": 1}
 
 __all__ = ["VIDEO_UNET_OPTIONS", "TemporalAttention", "TemporalConv", "TemporalMixer", "VideoUNet",
            "build_video_unet"]

@@ -21,7 +21,8 @@ def digits():
 
 
 @pytest.mark.parametrize("options", [{"class_cond": True}, {"conditional": True}, {"lowres_cond": True},
-                                     {"embedding": "positional", "num_res_blocks": 2, "channel_mult": "1,2,2"}])
+                                     {"embedding": "positional", "num_res_blocks": 2, "channel_mult": "1,2,2"},
+                                     {"patch": 2, "conditional": True, "class_cond": True}])
 def test_unet_conforms(digits, options):
     net = randomize(build_unet(digits, **{**SMALL, **options}))
     batch = digits.get_batch(torch.arange(4))
@@ -75,9 +76,30 @@ def test_mixer_runs_after_every_residual_block_with_the_frame_count():
     assert len(calls) == n_blocks and all(f == 3 and n == 6 for _, f, n in calls)
 
 
+def test_patch_runs_every_level_at_a_fraction_of_the_side_and_keeps_the_image_shape():
+    sides = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, ch):
+            super().__init__()
+
+        def forward(self, h, frames):
+            sides.append(h.shape[-1])
+            return h
+
+    net = UNet(in_channels=1, resolution=(28, 28), channels=8, channel_mult="1,2", attention_resolution=7, patch=2,
+               mixer=Spy)
+    assert attention_sides(net) == [7]  # attention_resolution counts patched sides: 28 / 2 / 2
+    out = net(torch.randn(3, 1, 28, 28), torch.zeros(3))
+    assert out.shape == (3, 1, 28, 28)
+    assert set(sides) == {14, 7}  # 28 / patch, then one downsampling
+
+
 def test_clear_errors(digits):
     with pytest.raises(ValueError, match="not divisible by 4"):
         UNet(in_channels=1, resolution=(18, 18), channel_mult="1,2,2")
+    with pytest.raises(ValueError, match="not divisible by 8 = patch"):
+        UNet(in_channels=1, resolution=(28, 28), channel_mult="1,2,2", patch=2)
     with pytest.raises(ValueError, match="comma-separated integers"):
         UNet(in_channels=1, resolution=(16, 16), channel_mult="1,two")
     net = build_unet(digits, **SMALL)
