@@ -138,5 +138,17 @@ def plot_imputation(imputation: Any, path: Path, *, n: int = 8) -> None:
     _figure(panels, Path(path), ncols=1, scale=max(4.0, 1.0 * len(truth)))
 
 
-__all__ = ["plot_imputation", "plot_samples", "plot_trajectory", "save_samples", "save_trajectory_gif", "tile",
-           "to_uint8"]
+def plot_super_resolution(lowres: Tensor, bicubic: Tensor, samples: Tensor, truth: Tensor, path: Path, *,
+                          n: int = 8) -> None:
+    """Super-resolution side by side for the first ``n`` images: the low-resolution input (nearest
+    upsampling, so its pixels show), bicubic upsampling (the baseline), the model's sample and the truth."""
+    size = tuple(truth.shape[-2:])
+    nearest = torch.nn.functional.interpolate(lowres[:n].float(), size=size, mode="nearest")
+    rows = [("low-resolution input", nearest), ("bicubic", bicubic[:n]), ("diffusion sample", samples[:n]),
+            ("truth", truth[:n])]
+    _figure([(title, tile(x, cols=min(n, len(x)))) for title, x in rows], Path(path), ncols=1,
+            scale=max(4.0, 1.0 * min(n, len(truth))))
+
+
+__all__ = ["plot_imputation", "plot_samples", "plot_super_resolution", "plot_trajectory", "save_samples",
+           "save_trajectory_gif", "tile", "to_uint8"]
