@@ -1,4 +1,4 @@
-"""Audio benchmark: class-conditional spoken digits and inpainting a time gap, on the CPU.
+"""Audio benchmark: class-conditional spoken digits, inpainting time gaps and continuation, on the CPU.
 
 Data: spoken digits 0-9 synthesised by espeak-ng (4 accents x 4 voice variants x 3 speeds x 3
 pitches = 1440 clips; ``apt-get install espeak-ng``), 8 kHz, 32 mel bands x 64 frames of 16 ms; 10%
@@ -8,15 +8,19 @@ dropout 0.1, EDM) for a wall-clock budget, then:
 * generation: 40 samples per digit with classifier-free guidance; accuracy of the dataset's reference
   classifier on them (chance 10%) and Fréchet distance in its features (FAD-like, NOT VGGish FAD),
   beside a Gaussian fitted to the training spectrograms and the held-out data itself;
-* inpainting: a 200 ms gap (``time_gap``) in held-out clips, imputed WITHOUT the label (label -1),
-  log-spectral distance of the sample median vs linear interpolation of the spectrogram; and
-  continuation of the last 250 ms vs repeating the last given frame;
-* the Griffin-Lim round trip of real audio (Asterisk recordings and espeak clips) as the floor.
+* inpainting: gaps of 100, 200 and 300 ms (``time_gap``) in held-out clips, imputed WITHOUT the label
+  (label -1) by replacement, log-spectral distance of the sample median vs linear interpolation of
+  the spectrogram; and continuation of the last 250 ms vs repeating the last given frame.
+
+A third model, a masked conditional ``mel_conv1d`` (CSDI-style, ``model.conditional``), is trained
+on ``time_mixed`` masks (per clip a gap or a continuation of 50-400 ms) for ``--inpaint-budget``
+minutes and scored on the same gaps and continuation, given the frames around them as input. The
+Griffin-Lim round trip of real audio (Asterisk recordings and espeak clips) is the floor.
 
 Prints a table and writes ``benchmarks/results/audio.json`` (pictures and a few WAVs beside it).
 Run it under the shared lock::
 
-    flock /tmp/polydiff-heavy.lock python benchmarks/audio.py  # about 13 minutes
+    flock /tmp/polydiff-heavy.lock python benchmarks/audio.py  # about 40 minutes on 2 shared cores
 """
 
 from __future__ import annotations
