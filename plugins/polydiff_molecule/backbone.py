@@ -35,11 +35,15 @@ N_EDGE_CLASSES = 9  # conformer graphs: 0 no pair / self, 1-4 bond order class, 
 
 
 class FourierEmbedding(nn.Module):
-    """Random Fourier features of the noise level (EDM's c_noise), fixed at init."""
+    """Random Fourier features of the noise level (EDM's c_noise = ln(sigma)/4), fixed at init.
+
+    A small ``scale`` keeps them smooth across noise levels (frequencies ~ 0.5 cycles per unit of
+    c_noise, i.e. per factor e^4 in sigma): with 4 they decorrelated within one doubling of sigma,
+    and a small network trained briefly had to learn every octave apart."""
 
     freqs: Tensor
 
-    def __init__(self, dim: int, scale: float = 4.0) -> None:
+    def __init__(self, dim: int, scale: float = 0.5) -> None:
         super().__init__()
         self.register_buffer("freqs", torch.randn(dim // 2) * scale)
 
