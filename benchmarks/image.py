@@ -222,7 +222,8 @@ def main() -> None:
         rows = evaluate(run, n=args.n, samplers=args.samplers.split(","), nfes=[int(v) for v in args.nfe.split(",")],
                         cfg_scale=args.cfg_scale, seed=args.seed, pictures=pictures)
         rows += baselines(run, args.n, args.seed)
-        entry |= {"command": f"{command} --samplers {args.samplers} --nfe {args.nfe}", "rows": rows,
+        entry |= {"command": f"{command} --samplers {args.samplers} --nfe {args.nfe} --cfg-scale {args.cfg_scale:g}",
+                  "rows": rows,
                   "inpainting": extras(run, pictures, args.seed, args.cfg_scale)}
         print(table(rows))
     out = Path(args.out)
