@@ -61,7 +61,7 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     # molecules (radius ~2 A) take shape instead of spending half the steps on sigma > 2 A blobs
     raw = {"modality": "molecule", "data": {"dataset": args.dataset, "holdout": 0.1},
            "model": {"backbone": "e3nn", "scalars": args.scalars, "vectors": args.vectors, "layers": args.layers,
-                     "width": args.width},
+                     "width": args.width, "update_positions": args.update_positions},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
                      "ema_decay": 0.995, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu"}}
@@ -192,6 +192,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded machine)")
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--update-positions", action="store_true",
+                    help="the unconditional e3nn net moves atoms between layers (EGNN-style refinement)")
     ap.add_argument("--test-molecules", type=int, default=20)
     ap.add_argument("--conformers", type=int, default=5, help="reference conformers per molecule (generate 2x)")
     ap.add_argument("--conformer-steps", type=int, default=20)

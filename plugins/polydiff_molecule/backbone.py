@@ -88,6 +88,15 @@ class Interaction(nn.Module):
         return f + self.gate(self.lin_msg(agg) + self.lin_self(f))
 
 
+def _edge_geometry(flat: Tensor, dst: Tensor, src: Tensor, r_max: float, basis: int) -> tuple[Tensor, Tensor]:
+    """Spherical harmonics ``0e + 1o`` of the unit vectors ``r_ij = x_i - x_j`` (translation-invariant,
+    rotating with the input) and a Gaussian basis of their lengths."""
+    rel = flat[dst] - flat[src]
+    dist = torch.sqrt((rel ** 2).sum(-1) + 1e-8)
+    sh = o3.spherical_harmonics([0, 1], rel / dist[:, None], normalize=False, normalization="component")
+    return sh, soft_one_hot_linspace(dist, 0.0, r_max, basis, basis="gaussian", cutoff=False)
+
+
 class EquivariantDenoiser(nn.Module):
     """``F(x_in, c_noise, *, padding=None, **cond)`` on a molecule state (see module docstring).
 
@@ -102,11 +111,15 @@ class EquivariantDenoiser(nn.Module):
             and pair classes from ``cond["edges"]`` ``[B, N, N]`` (bond / graph-distance classes).
         cond_types: width of ``cond["atom_types"]`` when ``graph_cond``.
         aggregation_norm: messages are summed and divided by this (about sqrt of typical neighbours).
+        update_positions: after every layer but the last, move each atom by an equivariant vector of
+            its features and recompute the edge geometry from the moved atoms (iterative refinement as
+            in EGNN, Satorras et al. 2021, and EDM's EGNN dynamics); the position output is the total
+            move plus the last layer's vector. Off: the geometry of the input is used throughout.
     """
 
     def __init__(self, spec: StateSpec, *, scalars: int = 32, vectors: int = 8, layers: int = 3, width: int = 64,
                  basis: int = 24, r_max: float = 8.0, graph_cond: bool = False, cond_types: int = 0,
-                 aggregation_norm: float = 4.0) -> None:
+                 aggregation_norm: float = 4.0, update_positions: bool = False) -> None:
         super().__init__()
         pos = [f for f in spec.fields if f.noise == "com_free"]
         if len(pos) != 1:
@@ -126,6 +139,10 @@ class EquivariantDenoiser(nn.Module):
         self.edge_class = nn.Embedding(N_EDGE_CLASSES, width) if graph_cond else None
         self.layers = nn.ModuleList(Interaction(self.hidden, scalars, vectors, basis, width) for _ in range(layers))
         self.out_pos = o3.Linear(self.hidden, o3.Irreps("1x1o"))
+        self.moves = nn.ModuleList(o3.Linear(self.hidden, o3.Irreps("1x1o")) for _ in range(layers - 1)
+                                   ) if update_positions else None
+        for move in self.moves or []:  # start as the fixed-geometry network; moves are learnt
+            nn.init.zeros_(move.weight)
         self.out_feat = o3.Linear(self.hidden, o3.Irreps(f"{feat_dim}x0e")) if feat_dim else None
 
     def forward(self, x: Tensor, c_noise: Tensor, *, padding: Tensor | None = None,
@@ -156,18 +173,19 @@ class EquivariantDenoiser(nn.Module):
         eb, ei, ej = pair.nonzero(as_tuple=True)
         dst, src = eb * n + ei, eb * n + ej
         flat = pos.reshape(b * n, 3)
-        rel = flat[dst] - flat[src]  # r_ij = x_i - x_j: translation-invariant, rotates with the input
-        dist = torch.sqrt((rel ** 2).sum(-1) + 1e-8)
-        sh = o3.spherical_harmonics([0, 1], rel / dist[:, None], normalize=False, normalization="component")
-        rbf = soft_one_hot_linspace(dist, 0.0, self.r_max, self.basis, basis="gaussian", cutoff=False)
+        real = mask.reshape(b * n, 1)
         ctx = self.ctx(emb)[eb]
         if self.edge_class is not None:
             assert edges is not None
             ctx = ctx + self.edge_class(edges.long().clamp(0, N_EDGE_CLASSES - 1)[eb, ei, ej])
-        for layer in self.layers:
+        moved = torch.zeros_like(flat)
+        for k, layer in enumerate(self.layers):
+            if k == 0 or self.moves is not None:
+                sh, rbf = _edge_geometry(flat + moved, dst, src, self.r_max, self.basis)
             f = layer(f, sh, rbf, ctx, dst, src, self.norm)
-        real = mask.reshape(b * n, 1)
-        out = {self.pos_name: (self.out_pos(f) * real).reshape(b, n, 3)}
+            if self.moves is not None and k < len(self.moves):
+                moved = moved + self.moves[k](f) * real
+        out = {self.pos_name: ((moved + self.out_pos(f)) * real).reshape(b, n, 3)}
         if self.out_feat is not None:
             o = (self.out_feat(f) * real).reshape(b, n, -1)
             start = 0

@@ -21,6 +21,28 @@ def test_backbone_is_e3_and_permutation_equivariant(tiny_net):
     assert max(errors.values()) < 1e-4
 
 
+def test_position_updates_keep_the_backbone_equivariant_and_padding_blind(small, tiny_options):
+    torch.manual_seed(0)
+    net = EquivariantDenoiser(small.spec, **{**tiny_options, "layers": 3}, update_positions=True).eval()
+    with torch.no_grad():
+        b = small.get_batch(torch.arange(2))
+        fixed = EquivariantDenoiser(small.spec, **{**tiny_options, "layers": 3}).eval()
+        fixed.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("moves.")})
+        c = torch.full((2,), 0.3)
+        still = fixed(b.x, c, padding=b.padding)
+        assert torch.allclose(net(b.x, c, padding=b.padding), still, atol=1e-6)  # zero-initialised moves
+        for move in net.moves:  # give them weights so the atoms really move
+            move.weight.normal_()
+        moved = net(b.x, c, padding=b.padding)
+        assert (moved - still).abs().max() > 1e-3  # the moves change the output
+        errors = check_equivariance(lambda x: net(x, torch.full((x.shape[0],), 0.3)), spec=SPEC, n_atoms=7,
+                                    batch=3, atol=1e-4)
+    assert max(errors.values()) < 1e-4
+    report = check_backbone(plugins.get_backbone("e3nn"), small, batch_size=4, atol=1e-5,
+                            options={**tiny_options, "layers": 2, "update_positions": True})
+    assert report["padding"] is not None and report["padding"] < 1e-5
+
+
 def test_a_broken_network_fails_the_check(tiny_net):
     """The equivariance check has teeth: absolute positions leaking into the output are caught."""
     def leaky(x):
