@@ -139,10 +139,10 @@ class EquivariantDenoiser(nn.Module):
         self.edge_class = nn.Embedding(N_EDGE_CLASSES, width) if graph_cond else None
         self.layers = nn.ModuleList(Interaction(self.hidden, scalars, vectors, basis, width) for _ in range(layers))
         self.out_pos = o3.Linear(self.hidden, o3.Irreps("1x1o"))
-        self.moves = nn.ModuleList(o3.Linear(self.hidden, o3.Irreps("1x1o")) for _ in range(layers - 1)
-                                   ) if update_positions else None
-        for move in self.moves or []:  # start as the fixed-geometry network; moves are learnt
+        moves = [o3.Linear(self.hidden, o3.Irreps("1x1o")) for _ in range(layers - 1)] if update_positions else []
+        for move in moves:  # start as the fixed-geometry network; the moves are learnt
             nn.init.zeros_(move.weight)
+        self.moves = nn.ModuleList(moves) if update_positions else None
         self.out_feat = o3.Linear(self.hidden, o3.Irreps(f"{feat_dim}x0e")) if feat_dim else None
 
     def forward(self, x: Tensor, c_noise: Tensor, *, padding: Tensor | None = None,
