@@ -11,7 +11,7 @@ no motion); ``mean_frame`` fills the mean training frame (a centred blur: a low 
 without any digit); "truth" scores the true frames (the classifier's accuracy: the ceiling). Prints a table and writes
 ``benchmarks/results/video.json``. Run it under the shared lock::
 
-    flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 7
+    flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 20
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def table(res: dict[str, Any]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget", type=float, default=7.0, help="training minutes (wall clock)")
+    p.add_argument("--budget", type=float, default=20.0, help="training minutes (wall clock)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--n", type=int, default=64, help="held-out clips to predict")
     p.add_argument("--samples", type=int, default=3, help="samples per clip")
