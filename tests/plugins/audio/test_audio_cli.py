@@ -67,6 +67,10 @@ def test_a_masked_conditional_model_trains_imputes_and_evaluates(tmp_path, capsy
     assert main(["train", "audio", *args, "model.conditional=true", "train.conditional=true",
                  "train.mask_strategy=time_mixed", "train.mask_options={max_ms=160}", "--out", str(out),
                  "--quiet"]) == 0
+    from polydiff.runs import Run
+
+    train = Run.open(out).config.train
+    assert train.mask_strategy == "time_mixed" and train.mask_options == {"max_ms": 160}
     assert main(["impute", str(out), "--mask", "time_gap", "--mask-option", "frames=5", "--n-samples", "2",
                  "--n", "3", "--steps", "3", "--quiet"]) == 0
     file = next((out / "imputations").glob("*.safetensors"))

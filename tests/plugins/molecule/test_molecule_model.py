@@ -38,8 +38,7 @@ def test_position_updates_keep_the_backbone_equivariant_and_padding_blind(small,
         errors = check_equivariance(lambda x: net(x, torch.full((x.shape[0],), 0.3)), spec=SPEC, n_atoms=7,
                                     batch=3, atol=1e-4)
     assert max(errors.values()) < 1e-4
-    report = check_backbone(plugins.get_backbone("e3nn"), small, batch_size=4, atol=1e-5,
-                            options={**tiny_options, "layers": 2, "update_positions": True})
+    report = check_backbone(net, small, batch_size=4, atol=1e-5)  # with the atoms moving
     assert report["padding"] is not None and report["padding"] < 1e-5
 
 
