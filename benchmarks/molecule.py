@@ -61,7 +61,8 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     # molecules (radius ~2 A) take shape instead of spending half the steps on sigma > 2 A blobs
     raw = {"modality": "molecule", "data": {"dataset": args.dataset, "holdout": 0.1},
            "model": {"backbone": "e3nn", "scalars": args.scalars, "vectors": args.vectors, "layers": args.layers,
-                     "width": args.width, "update_positions": args.update_positions},
+                     "width": args.width, "update_positions": args.update_positions, "r_max": args.r_max,
+                     "basis": args.basis, **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
                      "ema_decay": 0.995, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu"}}
@@ -192,6 +193,11 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded machine)")
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--sigma-data", choices=["per_field", "shared"], default="per_field",
+                    help="EDM preconditioning with each field's own spread (positions ~1.4 A, scaled types ~0.08) "
+                         "or one number for the whole state")
+    ap.add_argument("--r-max", type=float, default=8.0, help="radial basis range (network input units)")
+    ap.add_argument("--basis", type=int, default=24, help="radial basis functions")
     ap.add_argument("--update-positions", action="store_true",
                     help="the unconditional e3nn net moves atoms between layers (EGNN-style refinement)")
     ap.add_argument("--test-molecules", type=int, default=20)

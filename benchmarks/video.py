@@ -49,14 +49,17 @@ DATA = {"n": 3000, "frames": 6, "size": 16, "digit_size": 8, "speed": 2.0, "seed
 # so without it a predicted frame cannot see the digit where it was (factorised space-time attention)
 MODEL = {"channels": 32, "channel_mult": "1,2", "temporal": "attention", "heads": 4, "patch": 2,
          "attention_resolution": 4}
+# every frame also sees the 2 nearest given frames as input channels (MCVD-style frame stacking):
+# without them identity stayed at chance after 2000 steps (docs/plugins/video.md)
+CONTEXT = 2
 GIVEN = 2
 
 
-def train(ds: Any, minutes: float, seed: int, batch_size: int) -> tuple[Denoiser, dict[str, Any]]:
+def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int) -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks for a wall-clock budget (``train.max_minutes``)."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
-    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, **MODEL)
+    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context, **MODEL)
     sigma_data = float(ds.get_batch(torch.arange(len(ds))).x.std())
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
@@ -71,8 +74,8 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int) -> tuple[Denoiser
     for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
         p.data.copy_(e)
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
-            "parameters": sum(p.numel() for p in net.parameters()), "final_loss": out["loss"], "model": MODEL,
-            "sigma_data": sigma_data}
+            "parameters": sum(p.numel() for p in net.parameters()), "final_loss": out["loss"],
+            "model": {**MODEL, "context": context}, "sigma_data": sigma_data}
     return denoiser.eval(), info
 
 
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     full = load_moving_digits(**DATA)
     train_ds, test = holdout_split(full, 0.1, seed=0)
     clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
-    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size)
+    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size, args.context)
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
     target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
     with torch.no_grad():
@@ -132,6 +135,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=3, help="samples per clip")
     p.add_argument("--steps", type=int, default=12, help="Heun steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     res = run(args)

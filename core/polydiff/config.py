@@ -55,7 +55,9 @@ class SampleConfig:
 class ModelConfig:
     backbone: str | None = None  # None: the modality's default backbone
     parameterization: Kind = "edm"
-    sigma_data: float | None = None  # None: estimated from the training data
+    # None: estimated from the training data; "per_field": one value per field of the state, estimated
+    # (a table {field = value} once recorded in a run's config)
+    sigma_data: Literal["per_field"] | float | dict[str, float] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -42,16 +42,23 @@ class Weighting:
         if self.kind not in WEIGHTINGS:
             raise ValueError(f"unknown loss weighting {self.kind!r}; valid: {', '.join(WEIGHTINGS)}")
 
-    def __call__(self, sigma: Tensor, parameterization: Parameterization) -> Tensor:
+    def __call__(self, sigma: Tensor, parameterization: Parameterization, x: Tensor | None = None) -> Tensor:
+        """``[B]`` weights; ``[B, ...]`` like ``x`` for ``uniform`` and ``edm`` with a per-field sigma_data."""
         snr = sigma.pow(-2)
         if self.kind == "uniform":
-            return parameterization.target_weight(sigma)
+            return parameterization.target_weight(sigma, x)
         if self.kind == "snr":
             return snr
         if self.kind == "min_snr":
             return snr.clamp(max=self.gamma)
         if self.kind == "edm":
-            sd = parameterization.sigma_data
+            if parameterization.per_field:
+                if x is None:
+                    raise ValueError("edm weighting with a per-field sigma_data is per entry: pass x")
+                sd = parameterization.sigma_data_like(x)
+                sigma = append_dims(sigma, x.ndim)
+            else:
+                sd = parameterization.sigma_data  # type: ignore[assignment]
             return (sigma**2 + sd**2) / (sigma * sd) ** 2
         return snr * torch.sigmoid(self.bias - torch.log(snr))
 
@@ -63,7 +70,8 @@ def denoising_loss(denoised: Tensor, x0: Tensor, sigma: Tensor, weight: Tensor, 
     Args:
         denoised: D(x, sigma) ``[B, ...]``.
         x0: clean data, same shape.
-        sigma, weight: ``[B]``.
+        sigma: ``[B]``.
+        weight: ``[B]``, or ``[B, ...]`` per entry (a per-field sigma_data).
         padding: 1 = real entry; padded entries never count.
         target: 1 = entry the model must predict. For a conditional model (imputation, inpainting)
             pass the held-out entries only, as CSDI does (Tashiro et al. 2021, Eq. 6).
@@ -72,6 +80,8 @@ def denoising_loss(denoised: Tensor, x0: Tensor, sigma: Tensor, weight: Tensor, 
     if target is not None:
         mask = target if mask is None else mask * target
     err = (denoised - x0).float().pow(2)
+    if weight.ndim > 1:
+        return masked_mean(weight.float() * err, mask)
     return weight.float() * masked_mean(err, mask)
 
 

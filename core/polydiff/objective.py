@@ -102,7 +102,7 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
     denoised = denoiser(x, sigma, **cond)
     if project is not None:  # compare in the noise space sampling works in
         denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)
-    weight = weighting(sigma, parameterization or _parameterization(denoiser))
+    weight = weighting(sigma, parameterization or _parameterization(denoiser), x0)
     return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
 
 

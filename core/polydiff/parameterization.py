@@ -12,8 +12,9 @@ different parameterizations live here and nowhere else (:func:`convert`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Protocol
 
 import torch
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from ._utils import append_dims, per_sample
 from .schedules import Schedule
+from .state import StateSpec
 
 Kind = Literal["edm", "eps", "x0", "v", "score", "flow"]
 KINDS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
@@ -58,47 +60,84 @@ class Parameterization:
 
     ``c_in`` is 1/sqrt(sigma^2 + sigma_data^2) (unit-variance input) except for ``flow``;
     ``c_noise`` is ln(sigma)/4 (EDM) except for ``flow`` (t).
+
+    ``sigma_data`` is one number, or one per field of a structured state (``{"pos": 1.4,
+    "atom_types": 0.08}`` with ``spec``): each field is then preconditioned with its own spread, so
+    that c_in x and the target F have unit variance in every field (EDM's derivation, Appendix B.6,
+    applied per field). ``c_noise`` stays one number per sample.
     """
 
     kind: Kind = "edm"
-    sigma_data: float = 1.0
+    sigma_data: float | Mapping[str, float] = 1.0
+    spec: StateSpec | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown parameterization {self.kind!r}; valid: {', '.join(KINDS)}")
-        if not self.sigma_data > 0:
+        if isinstance(self.sigma_data, Mapping):
+            if self.spec is None:
+                raise ValueError("a per-field sigma_data needs the state's spec: Parameterization(sigma_data={...}, "
+                                 "spec=dataset.spec)")
+            if set(self.sigma_data) != set(self.spec.names):
+                raise ValueError(f"per-field sigma_data names {sorted(self.sigma_data)} must be the state's fields "
+                                 f"{list(self.spec.names)}")
+            values = list(self.sigma_data.values())
+            object.__setattr__(self, "sigma_data", MappingProxyType(dict(self.sigma_data)))  # immutable
+        else:
+            values = [self.sigma_data]
+        if not all(v > 0 for v in values):
             raise ValueError(f"sigma_data must be > 0, got {self.sigma_data}")
 
-    def coefficients(self, sigma: Tensor) -> Coefficients:
-        sd = self.sigma_data
-        c_in = torch.rsqrt(sigma**2 + sd**2)
+    @property
+    def per_field(self) -> bool:
+        return isinstance(self.sigma_data, Mapping)
+
+    def sigma_data_like(self, x: Tensor) -> Tensor | float:
+        """sigma_data for every entry of ``x`` ``[B, ...]``: a float, or a ``[1, ...]`` tensor when per field."""
+        if not isinstance(self.sigma_data, Mapping):
+            return self.sigma_data
+        assert self.spec is not None
+        fields = self.spec.unpack(x[:1])
+        return self.spec.pack({k: torch.full_like(v, self.sigma_data[k]) for k, v in fields.items()})
+
+    def coefficients(self, sigma: Tensor, x: Tensor | None = None) -> Coefficients:
+        """The coefficients at noise levels ``sigma`` ``[B]``: ``[B]`` tensors, or ``[B, ...]`` like ``x``
+        for a per-field sigma_data (then ``x``, the noisy batch or one of its shape, is required)."""
         c_noise = torch.log(sigma) / 4
+        sd: Tensor | float = self.sigma_data if not isinstance(self.sigma_data, Mapping) else 1.0
+        if self.per_field:
+            if x is None:
+                raise ValueError("a per-field sigma_data gives per-entry coefficients: pass x")
+            sd = self.sigma_data_like(x)
+            sigma = append_dims(sigma, x.ndim)
+        c_in = torch.rsqrt(sigma**2 + sd**2)
         if self.kind == "edm":
             c_skip = sd**2 / (sigma**2 + sd**2)
             c_out = sigma * sd * c_in
         elif self.kind in ("eps", "score"):
-            c_skip, c_out = torch.ones_like(sigma), -sigma
+            c_skip, c_out = torch.ones_like(c_in), -sigma * torch.ones_like(c_in)
         elif self.kind == "x0":
-            c_skip, c_out = torch.zeros_like(sigma), torch.ones_like(sigma)
+            c_skip, c_out = torch.zeros_like(c_in), torch.ones_like(c_in)
         elif self.kind == "v":  # Salimans & Ho's v is defined for unit-variance data: sigma_data is 1
-            c_in = torch.rsqrt(sigma**2 + 1)
-            c_skip = 1 / (sigma**2 + 1)
-            c_out = -sigma * torch.rsqrt(sigma**2 + 1)
+            c_in = torch.rsqrt(sigma**2 + 1) * torch.ones_like(c_in)
+            c_skip = 1 / (sigma**2 + 1) * torch.ones_like(c_in)
+            c_out = -sigma * c_in
         else:  # flow: x0 = (x - sigma u) / (1 + sigma), network input x_t = x / (1 + sigma)
-            c_skip = c_in = 1 / (1 + sigma)
-            c_out = -sigma / (1 + sigma)
-            c_noise = sigma / (1 + sigma)
+            c_skip = c_in = 1 / (1 + sigma) * torch.ones_like(c_in)
+            c_out = -sigma / (1 + sigma) * torch.ones_like(c_in)
+            c_noise = sigma.reshape(-1) / (1 + sigma.reshape(-1))
         return Coefficients(c_skip=c_skip, c_out=c_out, c_in=c_in, c_noise=c_noise)
 
     def target(self, x: Tensor, x0: Tensor, sigma: Tensor) -> Tensor:
         """The network's regression target F* = (x0 - c_skip x) / c_out for noisy ``x``."""
-        c = self.coefficients(sigma)
+        c = self.coefficients(sigma, x)
         n = x.ndim
         return (x0 - append_dims(c.c_skip, n) * x) / append_dims(c.c_out, n)
 
-    def target_weight(self, sigma: Tensor) -> Tensor:
-        """1 / c_out^2: the weight on the x0-error that plain MSE on this target amounts to."""
-        return self.coefficients(sigma).c_out.pow(-2)
+    def target_weight(self, sigma: Tensor, x: Tensor | None = None) -> Tensor:
+        """1 / c_out^2: the weight on the x0-error that plain MSE on this target amounts to
+        (``[B]``, or ``[B, ...]`` like ``x`` for a per-field sigma_data)."""
+        return self.coefficients(sigma, x).c_out.pow(-2)
 
 
 class Denoiser(nn.Module):
@@ -111,7 +150,7 @@ class Denoiser(nn.Module):
 
     def forward(self, x: Tensor, sigma: Tensor | float, **cond: Tensor) -> Tensor:
         sigma = per_sample(sigma, x)
-        c = self.parameterization.coefficients(sigma)
+        c = self.parameterization.coefficients(sigma, x)
         n = x.ndim
         f = self.backbone(append_dims(c.c_in, n) * x, c.c_noise, **cond)
         if f.shape != x.shape:
@@ -193,5 +232,13 @@ def sigma_data_of(x: Tensor, padding: Tensor | None = None) -> float:
     return float(v.float().std()) if v.numel() > 1 else 1.0
 
 
-__all__ = ["KINDS", "Denoiser", "DenoiserFn", "Parameterization", "convert", "from_prediction", "from_x0",
-           "sigma_data_of", "to_x0", "vp_to_ve"]
+def field_sigma_data_of(spec: StateSpec, x: Tensor, padding: Tensor | None = None) -> dict[str, float]:
+    """:func:`sigma_data_of` of every field of a packed batch. A constant field (e.g. charges that
+    are all zero) has no spread to precondition for and takes the whole state's value."""
+    fields, masks = spec.unpack(x), (spec.unpack(padding) if padding is not None else {})
+    out = {name: sigma_data_of(v, masks.get(name)) for name, v in fields.items()}
+    return {name: v if v > 0 else sigma_data_of(x, padding) for name, v in out.items()}
+
+
+__all__ = ["KINDS", "Denoiser", "DenoiserFn", "Parameterization", "convert", "field_sigma_data_of", "from_prediction",
+           "from_x0", "sigma_data_of", "to_x0", "vp_to_ve"]

@@ -29,7 +29,7 @@ from .config import (
 )
 from .data import DiffusionDataset, Subset, holdout_split
 from .losses import Weighting
-from .parameterization import Denoiser, Parameterization, sigma_data_of
+from .parameterization import Denoiser, Parameterization, field_sigma_data_of, sigma_data_of
 from .schedules import NoiseLevels, Schedule
 from .training import TrainConfig
 
@@ -119,11 +119,32 @@ def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
     return holdout_split(dataset, config.data.holdout, seed=config.data.split_seed)
 
 
-def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096) -> float:
+def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096, *,
+                        per_field: bool = False) -> float | dict[str, float]:
+    """The spread of the real (and observed) entries of up to ``n`` samples: one number, or one per field."""
     batch = dataset.get_batch(torch.arange(min(n, len(dataset))))
     mask = batch.padding if batch.observed is None else (batch.observed if batch.padding is None
                                                            else batch.padding * batch.observed)
+    if per_field:
+        return {k: round(v, 6) for k, v in field_sigma_data_of(dataset.spec, batch.x, mask).items()}
     return round(sigma_data_of(batch.x, mask), 6)
+
+
+def resolved_sigma_data(config: RunConfig, dataset: DiffusionDataset) -> float | dict[str, float]:
+    """``model.sigma_data`` as a number or a per-field table, estimated from ``dataset`` if not given."""
+    sd = config.model.sigma_data
+    if sd is None or sd == "per_field":
+        return estimate_sigma_data(dataset, per_field=sd == "per_field")
+    if isinstance(sd, dict):
+        names = list(dataset.spec.names)
+        if sorted(sd) != sorted(names):
+            raise ConfigError(f"model.sigma_data names the fields {sorted(sd)}, but this dataset's state has "
+                              f"{names}: give one value per field, or sigma_data = \"per_field\" to estimate them")
+        try:
+            return {k: float(v) for k, v in sd.items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"model.sigma_data values must be numbers, got {sd}") from None
+    return float(sd)
 
 
 def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
@@ -131,8 +152,9 @@ def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
     with torch.random.fork_rng(devices=[]):  # initial weights follow the run's seed, not global state
         torch.manual_seed(config.train.seed)
         backbone = bspec.build(dataset, **config.model.options)
-    sigma_data = config.model.sigma_data or estimate_sigma_data(dataset)
-    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data))
+    sigma_data = resolved_sigma_data(config, dataset)
+    spec = dataset.spec if isinstance(sigma_data, dict) else None
+    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data, spec=spec))
 
 
 class Run:
@@ -183,8 +205,8 @@ class Run:
 
     def fix_sigma_data(self, dataset: DiffusionDataset) -> None:
         """Record the data's sigma_data in the config so sampling later uses the same value."""
-        if self.config.model.sigma_data is None:
-            model = dataclasses.replace(self.config.model, sigma_data=estimate_sigma_data(dataset))
+        if self.config.model.sigma_data in (None, "per_field"):
+            model = dataclasses.replace(self.config.model, sigma_data=resolved_sigma_data(self.config, dataset))
             self.config = dataclasses.replace(self.config, model=model)
             if int(os.environ.get("RANK", "0")) == 0:  # every rank computes the same value; one writes
                 self.save_config()

@@ -152,6 +152,8 @@ class UNet(nn.Module):
         conditional: the input also gets ``x_cond`` and ``cond_mask`` (masked training, CSDI).
         lowres_channels: > 0: the input also gets ``lowres`` ``[B, lowres_channels, h, w]``, upsampled
             bilinearly to ``resolution`` (cascaded super-resolution, Saharia et al. 2021).
+        extra_channels: channels the caller stacks onto :meth:`inputs` itself before :meth:`body`
+            (the video U-Net's context frames).
         mixer: ``channels -> module`` inserted after every residual block, called ``m(h, frames)``.
         patch: > 1: fold each ``patch x patch`` block of pixels into channels first (pixel unshuffle)
             and unfold at the end, so every level runs at ``1 / patch`` of the side: about
@@ -163,7 +165,8 @@ class UNet(nn.Module):
                  channels: int = 32, channel_mult: str | Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
                  attention_resolution: int = 8, heads: int = 4, dropout: float = 0.0, emb_dim: int | None = None,
                  embedding: str = "fourier", num_classes: int | None = None, conditional: bool = False,
-                 lowres_channels: int = 0, mixer: Callable[[int], nn.Module] | None = None, patch: int = 1) -> None:
+                 lowres_channels: int = 0, extra_channels: int = 0, mixer: Callable[[int], nn.Module] | None = None,
+                 patch: int = 1) -> None:
         super().__init__()
         mult = parse_mult(channel_mult)
         if patch < 1:
@@ -188,7 +191,7 @@ class UNet(nn.Module):
             raise ValueError(f"embedding must be 'fourier' or 'positional', got {embedding!r}")
         self.noise_emb = nn.Sequential(base, nn.Linear(channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.label_emb = LabelEmbedding(num_classes, emb_dim) if num_classes else None
-        extra = (2 * in_channels if conditional else 0) + lowres_channels
+        extra = (2 * in_channels if conditional else 0) + lowres_channels + extra_channels
         self.inp = nn.Conv2d((in_channels + extra) * patch**2, channels, 3, padding=1)
 
         kw = dict(heads=heads, dropout=dropout, mixer=mixer)

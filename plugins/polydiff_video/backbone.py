@@ -88,6 +88,31 @@ class TemporalMixer(nn.Module):
         return self.attn(h, frames) if self.attn is not None else h
 
 
+def context_frames(x_cond: Tensor, cond_mask: Tensor, k: int) -> Tensor:
+    """For every frame, the ``k`` given frames nearest before it (or at it; then the nearest after
+    it when fewer are before), each with a channel holding its signed distance ``(t - s) / T``:
+    ``[B, T, k * (C + 1), H, W]``, zeros where a clip has fewer than ``k`` given frames.
+
+    Frame stacking as in MCVD (Voleti et al. 2022): a hidden frame sees the digit where it last was,
+    so it only has to move it, instead of carrying its shape pixel by pixel through temporal layers.
+    """
+    b, t = x_cond.shape[:2]
+    given = cond_mask.reshape(b, t, -1).amax(-1) > 0  # [B, T]: a frame counts as given if any pixel is
+    idx = torch.arange(t, device=x_cond.device)
+    lag = idx[:, None] - idx[None, :]  # [t, s] = t - s
+    order = torch.where(lag >= 0, lag, t - lag).to(x_cond.dtype)  # the past by recency, then the future
+    order = torch.where(given[:, None, :], order[None], torch.full_like(order[None], float("inf")))  # [B, t, s]
+    rank, src = order.topk(min(k, t), dim=-1, largest=False)  # [B, T, k]
+    valid = rank.isfinite()
+    frames = x_cond[torch.arange(b, device=x_cond.device)[:, None, None], src]  # [B, T, k, C, H, W]
+    dist = ((idx[None, :, None] - src).to(x_cond.dtype) / t)[..., None, None, None].expand(*src.shape, 1,
+                                                                                          *x_cond.shape[3:])
+    ctx = torch.cat([frames, dist], dim=3) * valid[..., None, None, None].to(x_cond.dtype)
+    if k > t:  # more context than frames: pad with empty slots
+        ctx = torch.cat([ctx, ctx.new_zeros(b, t, k - t, *ctx.shape[3:])], dim=2)
+    return ctx.reshape(b, t, -1, *x_cond.shape[3:])
+
+
 class VideoUNet(nn.Module):
     """Space-time U-Net ``F(x_in, c_noise, *, label, x_cond, cond_mask) -> out`` on ``[B, T, C, H, W]``.
 
@@ -98,22 +123,28 @@ class VideoUNet(nn.Module):
         num_classes, conditional, and the remaining arguments: as :class:`polydiff_image.unet.UNet`
             (label ``-1`` = no label; ``conditional``: ``x_cond`` / ``cond_mask`` of the clip's
             shape become extra input channels of every frame).
+        context: with ``conditional``, every frame also gets its ``context`` nearest given frames and
+            their distances as input channels (:func:`context_frames`); 0: off.
     """
 
     def __init__(self, *, frames: int, in_channels: int, resolution: tuple[int, int], channels: int = 32,
                  channel_mult: str = "1,2", num_res_blocks: int = 1, attention_resolution: int = 0, heads: int = 4,
                  dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
                  temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False,
-                 patch: int = 1) -> None:
+                 patch: int = 1, context: int = 0) -> None:
         super().__init__()
+        if context < 0 or (context and not conditional):
+            raise ValueError(f"context = {context}: it must be >= 0, and > 0 needs conditional = true (the context "
+                             "frames are the given frames of a masked, conditional model)")
         if temporal not in TEMPORAL:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
         TemporalConv(1, temporal_kernel)  # validates the kernel before building the net
-        self.frames, self.conditional = frames, conditional
+        self.frames, self.conditional, self.context = frames, conditional, context
         self.unet = UNet(in_channels=in_channels, resolution=resolution, channels=channels, channel_mult=channel_mult,
                          num_res_blocks=num_res_blocks, attention_resolution=attention_resolution, heads=heads,
                          dropout=dropout, embedding=embedding, num_classes=num_classes, conditional=conditional,
-                         mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch)
+                         mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch,
+                         extra_channels=context * (in_channels + 1))
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None, x_cond: Tensor | None = None,
                 cond_mask: Tensor | None = None, padding: Tensor | None = None) -> Tensor:
@@ -126,6 +157,10 @@ class VideoUNet(nn.Module):
         b, t = x.shape[:2]
         flat = lambda v: None if v is None else v.reshape(b * t, *v.shape[2:])  # noqa: E731
         h = u.inputs(flat(x), x_cond=flat(x_cond), cond_mask=flat(cond_mask))  # type: ignore[arg-type]
+        if self.context:
+            assert x_cond is not None and cond_mask is not None  # inputs() checked
+            ctx = context_frames(x_cond.to(x.dtype), cond_mask, self.context)
+            h = torch.cat([h, ctx.reshape(b * t, *ctx.shape[2:])], dim=1)
         rep = lambda v: None if v is None else v.repeat_interleave(t, dim=0)  # noqa: E731
         emb = u.embed(rep(c_noise.reshape(-1).expand(b)), rep(label))  # type: ignore[arg-type]
         return u.body(h, emb, frames=t).reshape(x.shape).to(x.dtype)
@@ -134,7 +169,7 @@ class VideoUNet(nn.Module):
 def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str = "1,2", num_res_blocks: int = 1,
                      attention_resolution: int = 0, heads: int = 4, dropout: float = 0.0, embedding: str = "fourier",
                      temporal: str = "attention", temporal_kernel: int = 3, class_cond: bool = False,
-                     conditional: bool = False, patch: int = 1) -> VideoUNet:
+                     conditional: bool = False, patch: int = 1, context: int = 0) -> VideoUNet:
     """The ``video_unet`` backbone for a dataset of clips ``[T, C, H, W]``."""
     shape = tuple(dataset.sample_shape)  # type: ignore[attr-defined]
     if len(shape) != 4:
@@ -146,12 +181,14 @@ def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str =
                      channel_mult=channel_mult, num_res_blocks=num_res_blocks,
                      attention_resolution=attention_resolution, heads=heads, dropout=dropout, embedding=embedding,
                      temporal=temporal, temporal_kernel=temporal_kernel,
-                     num_classes=num_classes if class_cond else None, conditional=conditional, patch=patch)
+                     num_classes=num_classes if class_cond else None, conditional=conditional, patch=patch,
+                     context=context)
 
 
 VIDEO_UNET_OPTIONS = {"channels": 32, "channel_mult": "1,2", "num_res_blocks": 1, "attention_resolution": 0,
                       "heads": 4, "dropout": 0.0, "embedding": "fourier", "temporal": "attention",
-                      "temporal_kernel": 3, "class_cond": False, "conditional": False, "patch": 1}
+                      "temporal_kernel": 3, "class_cond": False, "conditional": False, "patch": 1,
+                      "context": 0}
 
 __all__ = ["VIDEO_UNET_OPTIONS", "TemporalAttention", "TemporalConv", "TemporalMixer", "VideoUNet",
-           "build_video_unet"]
+           "build_video_unet", "context_frames"]

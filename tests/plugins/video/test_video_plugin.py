@@ -5,7 +5,7 @@ import torch
 
 import polydiff
 from polydiff.testing import check_backbone, check_modality
-from polydiff_video.backbone import TemporalAttention, VideoUNet, build_video_unet
+from polydiff_video.backbone import TemporalAttention, VideoUNet, build_video_unet, context_frames
 from polydiff_video.data import load_moving_digits
 
 TINY = {"n": 12, "frames": 4, "size": 16, "digit_size": 8}
@@ -50,6 +50,44 @@ def test_conditional_class_backbone_conforms(digits):
         net(b.x, torch.zeros(4))
     with pytest.raises(ValueError, match=r"expects clips \[B, 4, 1, 16, 16\]"):
         net(b.x[:, :3], torch.zeros(4))
+
+
+def test_context_frames_are_the_nearest_given_frames_past_first():
+    b, t = 2, 5
+    x = torch.arange(b * t, dtype=torch.float).reshape(b, t, 1, 1, 1).expand(b, t, 1, 2, 2).contiguous()
+    mask = torch.zeros_like(x)
+    mask[0, :2] = 1  # frame prediction: frames 0, 1 given
+    mask[1, 0] = mask[1, 4] = 1  # interpolation: first and last given
+    ctx = context_frames(x * mask, mask, 2)  # [B, T, 2 * (C + 1), H, W]: (frame, distance) x 2
+    assert ctx.shape == (b, t, 4, 2, 2)
+    frame, dist = ctx[:, :, 0::2, 0, 0], ctx[:, :, 1::2, 0, 0] * t  # [B, T, 2] each
+    assert frame[0].tolist() == [[0, 1], [1, 0], [1, 0], [1, 0], [1, 0]]  # the latest first, then the one before
+    assert dist[0].round().tolist() == [[0, -1], [0, 1], [1, 2], [2, 3], [3, 4]]
+    assert frame[1].tolist() == [[5, 9], [5, 9], [5, 9], [5, 9], [9, 5]]  # no second past frame: the next one
+    assert dist[1].round().tolist() == [[0, -4], [1, -3], [2, -2], [3, -1], [0, 4]]
+    one = torch.zeros_like(mask)
+    one[:, 0] = 1
+    assert torch.all(context_frames(x * one, one, 2)[:, :, 2:] == 0), "a missing second frame is empty"
+
+
+@pytest.mark.parametrize("context", [0, 2])
+def test_context_backbone_conforms_and_hidden_frames_see_the_given_ones(digits, context):
+    # a kernel-1 temporal conv mixes no frames: only the context channels can carry a given frame
+    net = _randomise(build_video_unet(digits, conditional=True, context=context, temporal="conv",
+                                      temporal_kernel=1, **NET))
+    b = digits.get_batch(torch.arange(2))
+    mask = torch.zeros_like(b.x)
+    mask[:, :2] = 1
+    check_backbone(net, b, cond={"x_cond": b.x * mask, "cond_mask": mask})
+    other = b.x.clone()
+    other[:, 1] = -other[:, 1]  # change a given frame
+    with torch.no_grad():
+        a = net(b.x, torch.zeros(2), x_cond=b.x * mask, cond_mask=mask)
+        c = net(b.x, torch.zeros(2), x_cond=other * mask, cond_mask=mask)
+    change = float((a[:, 3] - c[:, 3]).abs().max())
+    assert change > 1e-3 if context else change == 0, f"context {context}: the last frame changed by {change}"
+    with pytest.raises(ValueError, match="needs conditional = true"):
+        build_video_unet(digits, context=2)
 
 
 def _randomise(net):
