@@ -55,7 +55,8 @@ CONTEXT = 2
 GIVEN = 2
 
 
-def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int) -> tuple[Denoiser, dict[str, Any]]:
+def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int,
+          levels: NoiseLevels | None = None) -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks for a wall-clock budget (``train.max_minutes``)."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
@@ -67,8 +68,8 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int) -> 
                       conditional=True, mask_strategy="future_frames", mask_options={"given": GIVEN},
                       label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9,
                       max_minutes=minutes)
-    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
-                      weighting=Weighting(kind="edm"), config=cfg)
+    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(),
+                      noise_levels=levels or NoiseLevels(kind="lognormal"), weighting=Weighting(kind="edm"), config=cfg)
     start = time.perf_counter()
     out = trainer.fit(progress=True)
     for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
@@ -93,7 +94,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     full = load_moving_digits(**DATA)
     train_ds, test = holdout_split(full, 0.1, seed=0)
     clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
-    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size, args.context)
+    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size, args.context,
+                          NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std))
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
     target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
     with torch.no_grad():
@@ -135,6 +137,8 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=3, help="samples per clip")
     p.add_argument("--steps", type=int, default=12, help="Heun steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--p-mean", type=float, default=-1.2, help="training ln sigma mean (lognormal, EDM)")
+    p.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
