@@ -21,35 +21,16 @@ cheap and no cutoff can cut a bond of a noisy sample.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import Gate
 from torch import Tensor, nn
 
+from polydiff.nets import FourierEmbedding
 from polydiff.state import StateSpec
 
 N_EDGE_CLASSES = 9  # conformer graphs: 0 no pair / self, 1-4 bond order class, 5-8 graph distance 2, 3, 4, >4
-
-
-class FourierEmbedding(nn.Module):
-    """Random Fourier features of the noise level (EDM's c_noise = ln(sigma)/4), fixed at init.
-
-    A small ``scale`` keeps them smooth across noise levels (frequencies ~ 0.5 cycles per unit of
-    c_noise, i.e. per factor e^4 in sigma): with 4 they decorrelated within one doubling of sigma,
-    and a small network trained briefly had to learn every octave apart."""
-
-    freqs: Tensor
-
-    def __init__(self, dim: int, scale: float = 0.5) -> None:
-        super().__init__()
-        self.register_buffer("freqs", torch.randn(dim // 2) * scale)
-
-    def forward(self, c: Tensor) -> Tensor:
-        a = c[:, None] * self.freqs[None, :] * 2 * math.pi
-        return torch.cat([a.cos(), a.sin()], dim=1)
 
 
 class Interaction(nn.Module):
@@ -131,7 +112,10 @@ class EquivariantDenoiser(nn.Module):
         in_dim = feat_dim + (cond_types if graph_cond else 0)
         if in_dim == 0:
             raise ValueError("no invariant atom features: give atom types as fields or, with graph_cond, cond_types")
-        self.noise_emb = FourierEmbedding(width)
+        # a small scale keeps the features smooth across noise levels (~0.5 cycles per unit of
+        # c_noise = ln(sigma)/4): with 4 they decorrelated within one doubling of sigma, and a small
+        # network trained briefly had to learn every octave apart
+        self.noise_emb = FourierEmbedding(width, scale=0.5)
         self.embed = nn.Sequential(nn.Linear(in_dim + width, width), nn.SiLU(), nn.Linear(width, scalars))
         self.hidden = o3.Irreps(f"{scalars}x0e + {vectors}x1o")
         self.n_scalars = scalars
@@ -163,7 +147,7 @@ class EquivariantDenoiser(nn.Module):
                                  "(the molecular graph); `polydiff sample` does not pass a dataset's graphs: "
                                  "sample with polydiff_molecule.generate_conformers(denoiser, mol, n, max_atoms=...)")
             feats.append(atom_types.to(pos.dtype))
-        emb = self.noise_emb(c_noise.to(pos.dtype).reshape(b))
+        emb = self.noise_emb(c_noise.reshape(b)).to(pos.dtype)
         h = torch.cat([*feats, emb[:, None, :].expand(b, n, emb.shape[1])], dim=-1)
         s = self.embed(h).reshape(b * n, -1)
         f = torch.cat([s, s.new_zeros(b * n, self.hidden.dim - self.n_scalars)], dim=-1)
