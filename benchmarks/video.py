@@ -91,7 +91,8 @@ def scores(imp: Imputation, test: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)  # on a shared 2-core machine one thread is several times faster
-    full = load_moving_digits(**DATA)
+    data = {**DATA, "speed": args.speed}
+    full = load_moving_digits(**data)
     train_ds, test = holdout_split(full, 0.1, seed=0)
     clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
     denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size, args.context,
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     blur = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, mean)[:, None])
     rows = {"video_unet": scores(imp, test), "copy_last_frame": scores(copy_last_frame(imp), test),
             "mean_frame": scores(blur, test), "truth": scores(truth, test)}
-    return {"data": DATA, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
+    return {"data": data, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
             "samples_per_clip": args.samples, "sampler": f"heun {args.steps} steps (NFE {imp.nfe})",
             "sampling_seconds": imp.seconds, "classifier_val_accuracy": clf.info.get("val_accuracy"),
             "threads": args.threads, "results": rows}
@@ -137,6 +138,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=3, help="samples per clip")
     p.add_argument("--steps", type=int, default=12, help="Heun steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=float, default=DATA["speed"], help="digit speed in px/frame")
     p.add_argument("--p-mean", type=float, default=-1.2, help="training ln sigma mean (lognormal, EDM)")
     p.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
