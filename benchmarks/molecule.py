@@ -4,9 +4,10 @@ Part 1 trains the ``e3nn`` backbone on small real molecules (Debian chemical-str
 heavy atoms, hydrogens explicit) for a CPU time budget, evaluating at three checkpoints: atom and
 molecule stability, validity, uniqueness, novelty, distance / bond-length W1, for 2 samplers x 2 NFE
 at the last checkpoint. Reference rows: held-out data (ceiling) and data atom types on random
-coordinates (floor). Part 2 trains ``e3nn_conformer`` on ETKDG conformers of the built-in molecules
-and scores generated conformers of held-out molecules against ETKDG references (COV-R / MAT-R at
-0.5 A, heavy atoms), next to ETKDG's own self-consistency (another seed against the references).
+coordinates (floor: the training molecules whose sizes the samples get). Part 2 trains
+``e3nn_conformer`` on ETKDG conformers of the built-in molecules and scores generated conformers of
+held-out molecules against ETKDG references (COV-R / MAT-R at 0.5 A, heavy atoms), next to ETKDG's
+own self-consistency (another seed against the references).
 
     python benchmarks/molecule.py --part unconditional --minutes 28 --threads 1   # measured 2026-12-01
     python benchmarks/molecule.py --smoke     # a minute, checks the script end to end
