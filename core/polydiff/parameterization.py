@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -104,12 +104,11 @@ class Parameterization:
         """The coefficients at noise levels ``sigma`` ``[B]``: ``[B]`` tensors, or ``[B, ...]`` like ``x``
         for a per-field sigma_data (then ``x``, the noisy batch or one of its shape, is required)."""
         c_noise = torch.log(sigma) / 4
-        sd: Tensor | float = self.sigma_data if not isinstance(self.sigma_data, Mapping) else 1.0
         if self.per_field:
             if x is None:
                 raise ValueError("a per-field sigma_data gives per-entry coefficients: pass x")
-            sd = self.sigma_data_like(x)
-            sigma = append_dims(sigma, x.ndim)
+            sigma = append_dims(sigma, x.ndim)  # [B, 1, ...]: broadcasts against the [1, ...] values
+        sd = self.sigma_data_like(x) if x is not None else cast(float, self.sigma_data)
         c_in = torch.rsqrt(sigma**2 + sd**2)
         if self.kind == "edm":
             c_skip = sd**2 / (sigma**2 + sd**2)
