@@ -52,13 +52,7 @@ class Weighting:
         if self.kind == "min_snr":
             return snr.clamp(max=self.gamma)
         if self.kind == "edm":
-            if parameterization.per_field:
-                if x is None:
-                    raise ValueError("edm weighting with a per-field sigma_data is per entry: pass x")
-                sd = parameterization.sigma_data_like(x)
-                sigma = append_dims(sigma, x.ndim)
-            else:
-                sd = parameterization.sigma_data  # type: ignore[assignment]
+            sigma, sd = parameterization.broadcast(sigma, x)
             return (sigma**2 + sd**2) / (sigma * sd) ** 2
         return snr * torch.sigmoid(self.bias - torch.log(snr))
 

@@ -100,15 +100,20 @@ class Parameterization:
         fields = self.spec.unpack(x[:1])
         return self.spec.pack({k: torch.full_like(v, self.sigma_data[k]) for k, v in fields.items()})
 
+    def broadcast(self, sigma: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor | float]:
+        """``(sigma, sigma_data)`` ready to combine: ``[B]`` and a float, or for a per-field sigma_data
+        ``[B, 1, ...]`` and ``[1, ...]`` values like ``x`` (then ``x`` is required)."""
+        if not self.per_field:
+            return sigma, cast(float, self.sigma_data)
+        if x is None:
+            raise ValueError("a per-field sigma_data gives per-entry coefficients and weights: pass x")
+        return append_dims(sigma, x.ndim), self.sigma_data_like(x)
+
     def coefficients(self, sigma: Tensor, x: Tensor | None = None) -> Coefficients:
         """The coefficients at noise levels ``sigma`` ``[B]``: ``[B]`` tensors, or ``[B, ...]`` like ``x``
         for a per-field sigma_data (then ``x``, the noisy batch or one of its shape, is required)."""
         c_noise = torch.log(sigma) / 4
-        if self.per_field:
-            if x is None:
-                raise ValueError("a per-field sigma_data gives per-entry coefficients: pass x")
-            sigma = append_dims(sigma, x.ndim)  # [B, 1, ...]: broadcasts against the [1, ...] values
-        sd = self.sigma_data_like(x) if x is not None else cast(float, self.sigma_data)
+        sigma, sd = self.broadcast(sigma, x)
         c_in = torch.rsqrt(sigma**2 + sd**2)
         if self.kind == "edm":
             c_skip = sd**2 / (sigma**2 + sd**2)
