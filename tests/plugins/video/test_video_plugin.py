@@ -68,6 +68,8 @@ def test_context_frames_are_the_nearest_given_frames_past_first():
     one = torch.zeros_like(mask)
     one[:, 0] = 1
     assert torch.all(context_frames(x * one, one, 2)[:, :, 2:] == 0), "a missing second frame is empty"
+    wide = context_frames(x * mask, mask, t + 2)  # more slots than frames: the extra ones are empty
+    assert wide.shape == (b, t, (t + 2) * 2, 2, 2) and torch.all(wide[:, :, 2 * t:] == 0)
 
 
 @pytest.mark.parametrize("context", [0, 2])
