@@ -29,7 +29,7 @@ from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainC
 from polydiff.data import holdout_split
 from polydiff.imputation import Imputation, impute, mae
 from polydiff_video.backbone import VideoUNet
-from polydiff_video.data import load_moving_digits
+from polydiff_video.data import frame_windows, load_moving_digits
 from polydiff_video.masks import future_frames
 from polydiff_video.metrics import (
     centroid_error,
@@ -41,6 +41,7 @@ from polydiff_video.metrics import (
     target_frames,
 )
 from polydiff_video.plots import plot_imputation
+from polydiff_video.predict import predict_autoregressive
 
 RESULTS = Path(__file__).parent / "results"
 DATA = {"n": 3000, "frames": 6, "size": 16, "digit_size": 8, "speed": 2.0, "seed": 0}
@@ -55,9 +56,10 @@ CONTEXT = 2
 GIVEN = 2
 
 
-def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int,
+def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None) -> tuple[Denoiser, dict[str, Any]]:
-    """Conditional training on future_frames masks for a wall-clock budget (``train.max_minutes``)."""
+    """Conditional training on future_frames masks (``given`` frames) for a wall-clock budget
+    (``train.max_minutes``)."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context, **MODEL)
@@ -65,7 +67,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int,
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
-                      conditional=True, mask_strategy="future_frames", mask_options={"given": GIVEN},
+                      conditional=True, mask_strategy="future_frames", mask_options={"given": given},
                       label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9,
                       max_minutes=minutes)
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(),
@@ -95,13 +97,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     full = load_moving_digits(**data)
     train_ds, test = holdout_split(full, 0.1, seed=0)
     clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
-    denoiser, info = train(train_ds, args.budget, args.seed, args.batch_size, args.context,
-                          NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std))
+    levels = NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std)
+    # --window: a model of short windows predicting their last frame, rolled forward frame by frame
+    windowed = frame_windows(train_ds, args.window) if args.window else train_ds
+    given = args.window - 1 if args.window else GIVEN
+    denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels)
+    info["window"] = args.window
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
-    target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
+    sampling = {"sampler": "heun", "steps": args.steps, "schedule": EDM(), "spec": windowed.spec, "progress": True}
     with torch.no_grad():
-        imp = impute(denoiser, batch, target, n_samples=args.samples, sampler="heun", steps=args.steps,
-                     schedule=EDM(), spec=full.spec, conditional_model=True, progress=True, seed=0)
+        if args.window:
+            imp = predict_autoregressive(denoiser, batch, given=GIVEN, window=args.window, n_samples=args.samples,
+                                         seed=0, **sampling)
+        else:
+            target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
+            imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0, **sampling)
     RESULTS.mkdir(exist_ok=True)
     plot_imputation(imp, RESULTS / "video-future_frames.png", n=6)
     truth = dataclasses.replace(imp, samples=imp.truth[:, None])
@@ -144,6 +154,9 @@ def main() -> None:
     p.add_argument("--p-mean", type=float, default=0.0, help="training ln sigma mean (lognormal)")
     p.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
+    p.add_argument("--window", type=int, default=0,
+                   help="train on windows of this many frames predicting the last one and roll the model forward "
+                        "frame by frame (block-autoregressive, MCVD); 0: one model predicts all hidden frames at once")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     res = run(args)

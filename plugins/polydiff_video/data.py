@@ -101,6 +101,23 @@ def root_dataset(dataset: Any) -> Any:
     return dataset
 
 
+def frame_windows(dataset: Any, length: int) -> VideoDataset:
+    """Every run of ``length`` consecutive frames of every clip of ``dataset`` (any dataset of
+    ``[T, C, H, W]`` clips, a held-out :class:`~polydiff.data.Subset` included), labels kept: the
+    training set of a window model for :func:`polydiff_video.predict.predict_autoregressive`."""
+    full = dataset.get_batch(torch.arange(len(dataset)))
+    t = full.x.shape[1]
+    if not 2 <= length <= t:
+        raise VideoDataError(f"window length must be in [2, {t}] (the clips' frames), got {length}")
+    clips = full.x.unfold(1, length, 1).permute(0, 1, 5, 2, 3, 4).flatten(0, 1)  # [N * (T - L + 1), L, C, H, W]
+    label = full.cond.get("label")
+    labels = None if label is None else label.repeat_interleave(t - length + 1)
+    root = root_dataset(dataset)
+    return VideoDataset(clips.contiguous(), labels, name=getattr(root, "name", "clips"),
+                        options={**getattr(root, "options", {}), "window": length},
+                        num_classes=getattr(root, "num_classes", None), fps=getattr(root, "fps", 10.0))
+
+
 def _positive(**values: int) -> None:
     for k, v in values.items():
         if int(v) < 1:
