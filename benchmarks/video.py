@@ -40,6 +40,7 @@ from polydiff_video.metrics import (
     frame_diff_w1,
     target_frames,
 )
+from polydiff_video.motion import extrapolated_frames
 from polydiff_video.plots import plot_imputation
 from polydiff_video.predict import predict_autoregressive
 
@@ -57,12 +58,13 @@ GIVEN = 2
 
 
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
-          levels: NoiseLevels | None = None) -> tuple[Denoiser, dict[str, Any]]:
+          levels: NoiseLevels | None = None, extrapolate: int = 0) -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for a wall-clock budget
     (``train.max_minutes``)."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
-    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context, **MODEL)
+    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context,
+                   extrapolate=extrapolate, **MODEL)
     sigma_data = float(ds.get_batch(torch.arange(len(ds))).x.std())
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
@@ -78,7 +80,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
         p.data.copy_(e)
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": out["loss"],
-            "model": {**MODEL, "context": context}, "sigma_data": sigma_data}
+            "model": {**MODEL, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data}
     return denoiser.eval(), info
 
 
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # --window: a model of short windows predicting their last frame, rolled forward frame by frame
     windowed = frame_windows(train_ds, args.window) if args.window else train_ds
     given = args.window - 1 if args.window else GIVEN
-    denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels)
+    denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
+                           args.extrapolate)
     info["window"] = args.window
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
     sampling = {"sampler": "heun", "steps": args.steps, "schedule": EDM(), "spec": windowed.spec, "progress": True}
@@ -118,8 +121,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
     mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
     blur = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, mean)[:, None])
+    # motion-compensated extrapolation of the given frames (no model): the classical predictor
+    moved = extrapolated_frames(imp.truth * imp.given, imp.given, max(args.extrapolate, 3))[0]
+    extrap = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, moved)[:, None])
     rows = {"video_unet": scores(imp, test), "copy_last_frame": scores(copy_last_frame(imp), test),
-            "mean_frame": scores(blur, test), "truth": scores(truth, test)}
+            "extrapolate": scores(extrap, test), "mean_frame": scores(blur, test), "truth": scores(truth, test)}
     return {"data": data, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
             "samples_per_clip": args.samples, "sampler": f"heun {args.steps} steps (NFE {imp.nfe})",
             "sampling_seconds": imp.seconds, "classifier_val_accuracy": clf.info.get("val_accuracy"),
@@ -157,6 +163,9 @@ def main() -> None:
     p.add_argument("--window", type=int, default=0,
                    help="train on windows of this many frames predicting the last one and roll the model forward "
                         "frame by frame (block-autoregressive, MCVD); 0: one model predicts all hidden frames at once")
+    p.add_argument("--extrapolate", type=int, default=0,
+                   help="also give every frame the given frames moved on by their global motion (search radius "
+                        "in px; 0: off)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     res = run(args)

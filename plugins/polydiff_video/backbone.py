@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 from polydiff_image.unet import PositionalEmbedding, UNet, groups_for, zero_init
 
+from .motion import extrapolated_frames
+
 TEMPORAL = ("attention", "conv", "both")
 
 
@@ -125,26 +127,33 @@ class VideoUNet(nn.Module):
             shape become extra input channels of every frame).
         context: with ``conditional``, every frame also gets its ``context`` nearest given frames and
             their distances as input channels (:func:`context_frames`); 0: off.
+        extrapolate: with ``conditional``, every frame also gets the latest given frame before it
+            moved on by the global motion between the two latest given frames before it, found
+            among shifts of at most ``extrapolate`` pixels, and a channel saying whether it exists
+            (:func:`polydiff_video.motion.extrapolated_frames`); 0: off.
     """
 
     def __init__(self, *, frames: int, in_channels: int, resolution: tuple[int, int], channels: int = 32,
                  channel_mult: str = "1,2", num_res_blocks: int = 1, attention_resolution: int = 0, heads: int = 4,
                  dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
                  temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False,
-                 patch: int = 1, context: int = 0) -> None:
+                 patch: int = 1, context: int = 0, extrapolate: int = 0) -> None:
         super().__init__()
+        if extrapolate < 0 or (extrapolate and not conditional):
+            raise ValueError(f"extrapolate = {extrapolate}: it must be >= 0, and > 0 needs conditional = true (it "
+                             "moves the given frames of a masked, conditional model)")
         if context < 0 or (context and not conditional):
             raise ValueError(f"context = {context}: it must be >= 0, and > 0 needs conditional = true (the context "
                              "frames are the given frames of a masked, conditional model)")
         if temporal not in TEMPORAL:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL)}, got {temporal!r}")
         TemporalConv(1, temporal_kernel)  # validates the kernel before building the net
-        self.frames, self.conditional, self.context = frames, conditional, context
+        self.frames, self.conditional, self.context, self.extrapolate = frames, conditional, context, extrapolate
         self.unet = UNet(in_channels=in_channels, resolution=resolution, channels=channels, channel_mult=channel_mult,
                          num_res_blocks=num_res_blocks, attention_resolution=attention_resolution, heads=heads,
                          dropout=dropout, embedding=embedding, num_classes=num_classes, conditional=conditional,
                          mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch,
-                         extra_channels=context * (in_channels + 1))
+                         extra_channels=context * (in_channels + 1) + (in_channels + 1 if extrapolate else 0))
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None, x_cond: Tensor | None = None,
                 cond_mask: Tensor | None = None, padding: Tensor | None = None) -> Tensor:
@@ -161,6 +170,11 @@ class VideoUNet(nn.Module):
             assert x_cond is not None and cond_mask is not None  # inputs() checked
             ctx = context_frames(x_cond.to(x.dtype), cond_mask, self.context)
             h = torch.cat([h, ctx.reshape(b * t, *ctx.shape[2:])], dim=1)
+        if self.extrapolate:
+            assert x_cond is not None and cond_mask is not None
+            moved, valid = extrapolated_frames(x_cond.to(x.dtype), cond_mask, self.extrapolate)
+            flag = valid.to(x.dtype)[..., None, None, None].expand(b, t, 1, *moved.shape[3:])
+            h = torch.cat([h, torch.cat([moved, flag], dim=2).reshape(b * t, -1, *moved.shape[3:])], dim=1)
         rep = lambda v: None if v is None else v.repeat_interleave(t, dim=0)  # noqa: E731
         emb = u.embed(rep(c_noise.reshape(-1).expand(b)), rep(label))  # type: ignore[arg-type]
         return u.body(h, emb, frames=t).reshape(x.shape).to(x.dtype)
@@ -169,7 +183,8 @@ class VideoUNet(nn.Module):
 def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str = "1,2", num_res_blocks: int = 1,
                      attention_resolution: int = 0, heads: int = 4, dropout: float = 0.0, embedding: str = "fourier",
                      temporal: str = "attention", temporal_kernel: int = 3, class_cond: bool = False,
-                     conditional: bool = False, patch: int = 1, context: int = 0) -> VideoUNet:
+                     conditional: bool = False, patch: int = 1, context: int = 0,
+                     extrapolate: int = 0) -> VideoUNet:
     """The ``video_unet`` backbone for a dataset of clips ``[T, C, H, W]``."""
     shape = tuple(dataset.sample_shape)  # type: ignore[attr-defined]
     if len(shape) != 4:
@@ -182,13 +197,13 @@ def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str =
                      attention_resolution=attention_resolution, heads=heads, dropout=dropout, embedding=embedding,
                      temporal=temporal, temporal_kernel=temporal_kernel,
                      num_classes=num_classes if class_cond else None, conditional=conditional, patch=patch,
-                     context=context)
+                     context=context, extrapolate=extrapolate)
 
 
 VIDEO_UNET_OPTIONS = {"channels": 32, "channel_mult": "1,2", "num_res_blocks": 1, "attention_resolution": 0,
                       "heads": 4, "dropout": 0.0, "embedding": "fourier", "temporal": "attention",
                       "temporal_kernel": 3, "class_cond": False, "conditional": False, "patch": 1,
-                      "context": 0}
+                      "context": 0, "extrapolate": 0}
 
 __all__ = ["VIDEO_UNET_OPTIONS", "TemporalAttention", "TemporalConv", "TemporalMixer", "VideoUNet",
            "build_video_unet", "context_frames"]

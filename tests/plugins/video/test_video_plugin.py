@@ -92,6 +92,23 @@ def test_context_backbone_conforms_and_hidden_frames_see_the_given_ones(digits, 
         build_video_unet(digits, context=2)
 
 
+def test_extrapolate_backbone_conforms_and_sees_the_moved_frame(digits):
+    net = _randomise(build_video_unet(digits, conditional=True, extrapolate=2, temporal="conv", temporal_kernel=1,
+                                      **NET))
+    b = digits.get_batch(torch.arange(2))
+    mask = torch.zeros_like(b.x)
+    mask[:, :2] = 1
+    check_backbone(net, b, cond={"x_cond": b.x * mask, "cond_mask": mask})
+    other = b.x.clone()
+    other[:, 1] = -other[:, 1]  # change a given frame: with frame-local temporal layers only the
+    with torch.no_grad():  # extrapolated frame can carry it into a hidden frame
+        a = net(b.x, torch.zeros(2), x_cond=b.x * mask, cond_mask=mask)
+        c = net(b.x, torch.zeros(2), x_cond=other * mask, cond_mask=mask)
+    assert float((a[:, 3] - c[:, 3]).abs().max()) > 1e-4
+    with pytest.raises(ValueError, match="needs conditional = true"):
+        build_video_unet(digits, extrapolate=2)
+
+
 def _randomise(net):
     """Zero-initialised output layers make a fresh net ignore its temporal modules; give them weights."""
     g = torch.Generator().manual_seed(0)
