@@ -3,7 +3,8 @@
 Part 1 trains the ``e3nn`` backbone on small real molecules (Debian chemical-structures-data, <= 9
 heavy atoms, hydrogens explicit) for a CPU time budget, evaluating at three checkpoints: atom and
 molecule stability, validity, uniqueness, novelty, distance / bond-length W1, for 2 samplers x 2 NFE
-at the last checkpoint. Reference rows: held-out data (ceiling) and data atom types on random
+at the last checkpoint, then where validity is lost (training molecules noised to sigma0 and
+denoised back, scored with their own or the true atom types). Reference rows: held-out data (ceiling) and data atom types on random
 coordinates (floor: the training molecules whose sizes the samples get). Part 2 trains
 ``e3nn_conformer`` on ETKDG conformers of the built-in molecules and scores generated conformers of
 held-out molecules against ETKDG references (COV-R / MAT-R at 0.5 A, heavy atoms), next to ETKDG's
@@ -27,9 +28,12 @@ import numpy as np
 import torch
 
 from polydiff import plugins
+from polydiff.noise import NoiseSource, seeds_for
 from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
+from polydiff.samplers import ddpm
 from polydiff.sampling import sample
-from polydiff.state import Batch
+from polydiff.schedules import sigma_grid
+from polydiff.state import Batch, projector
 from polydiff.training import Trainer
 from polydiff.workflows import load_denoiser
 from polydiff_molecule import metrics as mm
@@ -55,6 +59,38 @@ def random_coordinates(data: Batch, seed: int) -> Batch:
     std = float(fields["pos"][mask > 0].std())
     fields["pos"] = torch.randn(fields["pos"].shape, generator=torch.Generator().manual_seed(seed)) * std
     return Batch(x=SPEC.project(SPEC.pack(fields), data.padding), padding=data.padding)
+
+
+def refinement(denoiser: Any, data: Batch, reference: Any, schedule: Any, steps: int = 30) -> list[dict[str, Any]]:
+    """Where validity is lost: training molecules noised to sigma0 (every field), then DDPM from
+    sigma0 to 0 (SDEdit). Scored as they come out, with their positions put back on the true atom
+    types, and with their types on the true positions; beside the noised input's positions on the
+    true types (what the noise alone does)."""
+    assert data.padding is not None
+    project = projector(SPEC, data.padding)
+
+    def den(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return project(denoiser(x, sigma, padding=data.padding))
+
+    true = SPEC.unpack(data.x)
+    real = SPEC.unpack(data.padding)["pos"][..., 0] > 0
+    keep = ["atom_stability", "validity"]
+    scored = lambda f: {k: v for k, v in score(Batch(x=project(SPEC.pack(f)), padding=data.padding), reference).items()  # noqa: E731
+                        if k in keep}
+    rows = []
+    for sigma0 in (0.1, 0.2, 0.5):
+        noise = NoiseSource(seeds_for(len(data.x), 0), spec=SPEC, padding=data.padding)
+        noised = SPEC.unpack(project(data.x + sigma0 * noise(data.x)))
+        with torch.no_grad():
+            out = SPEC.unpack(project(ddpm(den, SPEC.pack(noised), sigma_grid(schedule, steps, sigma_max=sigma0),
+                                           noise=noise)))
+        rows.append({"sigma0": sigma0, "noised_positions": scored({**true, "pos": noised["pos"]}),
+                     "refined": scored(out), "refined_positions_true_types": scored({**true, "pos": out["pos"]}),
+                     "true_positions_refined_types": scored({**out, "pos": true["pos"]}),
+                     "type_accuracy": float((out["atom_types"].argmax(-1) == true["atom_types"].argmax(-1))[real]
+                                            .float().mean())})
+        print(_fmt(rows[-1]))
+    return rows
 
 
 def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -103,7 +139,8 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                    **score(Batch(x=res.x, padding=sizes.padding), held)}
             rows.append(row)
             print(_fmt(row))
-    return {"rows": rows, "train_molecules": len(train_ds), "held_out": len(held),
+    refined = refinement(denoiser, train_ds.get_batch(torch.arange(min(128, len(train_ds)))), held, schedule)
+    return {"rows": rows, "refinement": refined, "train_molecules": len(train_ds), "held_out": len(held),
             "dataset": args.dataset, "model": run.config.model.options}
 
 
@@ -233,6 +270,13 @@ def main() -> None:
     if "unconditional" in result:
         print("\nUnconditional generation (" + result["unconditional"]["dataset"] + ")")
         print(table(result["unconditional"]["rows"], ["checkpoint", "sampler", "nfe", *METRICS, "sample_s"]))
+        print("\nWhere validity is lost (128 training molecules noised to sigma0, then DDPM 30 steps to 0):")
+        print(table([{"sigma0": r["sigma0"], "type_accuracy": r["type_accuracy"],
+                      **{f"{k} {m}": r[k][m] for k in ("noised_positions", "refined", "refined_positions_true_types",
+                                                       "true_positions_refined_types") for m in ("validity",)}}
+                     for r in result["unconditional"].get("refinement", [])],
+                    ["sigma0", "type_accuracy", "noised_positions validity", "refined validity",
+                     "refined_positions_true_types validity", "true_positions_refined_types validity"]))
     if "conformers" in result:
         c = result["conformers"]
         print(f"\nConformer generation: {len(c['test_molecules'])} held-out molecules, COV-R at {c['threshold']} A")
