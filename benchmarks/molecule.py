@@ -4,8 +4,9 @@ Part 1 trains the ``e3nn`` backbone on small real molecules (Debian chemical-str
 heavy atoms, hydrogens explicit) for a CPU time budget, evaluating at three checkpoints: atom and
 molecule stability, validity, uniqueness, novelty, distance / bond-length W1, for 2 samplers x 2 NFE
 at the last checkpoint, then where validity is lost (training molecules noised to sigma0 and
-denoised back, scored with their own or the true atom types). Reference rows: held-out data (ceiling) and data atom types on random
-coordinates (floor: the training molecules whose sizes the samples get). Part 2 trains
+denoised back, scored with their own or the true atom types). Reference rows: held-out data
+(ceiling) and data atom types on random coordinates (floor: the training molecules whose sizes
+the samples get). Part 2 trains
 ``e3nn_conformer`` on ETKDG conformers of the built-in molecules and scores generated conformers of
 held-out molecules against ETKDG references (COV-R / MAT-R at 0.5 A, heavy atoms), next to ETKDG's
 own self-consistency (another seed against the references).

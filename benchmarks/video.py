@@ -6,10 +6,13 @@ frames) for a wall-clock budget on the CPU; the held-out clips' later frames are
 S times. Scores on the predicted frames: ``digit_identity`` (the frame classifier labels them as the
 clip's digit), ``centroid_error`` (pixels between the digit's centre in predicted and true frames,
 also per frame ahead), ``mae`` (intensities in [0, 1]) and the temporal statistic ``frame_diff_w1``
-of whole predicted clips. Baselines: ``copy_last_frame`` repeats the last given frame (identity kept,
-no motion); ``mean_frame`` fills the mean training frame (a centred blur: a low centroid error
-without any digit); "truth" scores the true frames (the classifier's accuracy: the ceiling). Prints a table and writes
-``benchmarks/results/video.json``. Run it under the shared lock::
+of whole predicted clips. ``--window 3`` instead trains on 3-frame windows and predicts one frame
+at a time (block-autoregressive, :func:`polydiff_video.predict.predict_autoregressive`).
+Baselines: ``copy_last_frame`` repeats the last given frame (identity kept, no motion);
+``extrapolate`` moves the last given frame on by the given frames' global motion (no model);
+``mean_frame`` fills the mean training frame (a centred blur: a low centroid error without any
+digit); "truth" scores the true frames (the classifier's accuracy: the ceiling). Prints a table
+and writes ``benchmarks/results/video.json``. Run it under the shared lock::
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 20
 """

@@ -6,7 +6,9 @@ street footage, Debian ``opencv-doc``) and ``files`` (your videos or frame folde
 ``video_unet`` backbone (the image plugin's U-Net per frame + temporal attention or convolution);
 the metrics ``frame_fd``, ``frame_accuracy``, ``frame_diff_w1`` and, for predicted frames,
 ``digit_identity`` and ``centroid_error``; the mask strategies ``future_frames`` (frame
-prediction), ``middle_frames`` (interpolation) and ``video_mixed``.
+prediction), ``middle_frames`` (interpolation) and ``video_mixed``. From Python:
+block-autoregressive prediction with a window model (``predict.predict_autoregressive``,
+``data.frame_windows``) and global-motion extrapolation (``motion``).
 
 Importing it checks the ``video`` extra (and the image plugin whose U-Net and classifier it reuses),
 so a missing extra shows as ``unavailable: ... pip install 'polydiff[video]'`` in ``polydiff plugins``.
