@@ -4,7 +4,7 @@ digit's identity AND its motion, compared with the copy-last-frame baseline?
 A ``video_unet`` is trained CSDI-style (``train.conditional``, mask ``future_frames`` with 2 given
 frames) for a wall-clock budget on the CPU; the held-out clips' later frames are hidden and sampled
 S times. Scores on the predicted frames: ``digit_identity`` (the frame classifier labels them as the
-clip's digit), ``centroid_error`` (pixels between the digit's centre in predicted and true frames,
+clip's digit; also per frame ahead), ``centroid_error`` (pixels between the digit's centre in predicted and true frames,
 also per frame ahead), ``mae`` (intensities in [0, 1]) and the temporal statistic ``frame_diff_w1``
 of whole predicted clips. ``--window 3`` instead trains on 3-frame windows and predicts one frame
 at a time (block-autoregressive, :func:`polydiff_video.predict.predict_autoregressive`).
@@ -40,6 +40,7 @@ from polydiff_video.metrics import (
     classifier_of,
     copy_last_frame,
     digit_identity,
+    digit_identity_by_frame,
     frame_diff_w1,
     target_frames,
 )
@@ -91,7 +92,9 @@ def scores(imp: Imputation, test: Any) -> dict[str, Any]:
     m = target_frames(imp)
     per_frame = (centroids(imp.samples) - centroids(imp.truth)[:, None]).norm(dim=-1).mean((0, 1))  # [T]
     clips = Batch(x=imp.samples[:, 0])  # whole clips: given frames + the first sample's predictions
-    return {"digit_identity": digit_identity(imp, test), "centroid_error": centroid_error(imp, test),
+    return {"digit_identity": digit_identity(imp, test),
+            "digit_identity_by_frame": [round(v, 3) for v in digit_identity_by_frame(imp, test)],
+            "centroid_error": centroid_error(imp, test),
             "mae": mae(imp, test), "frame_diff_w1": frame_diff_w1(clips, test),
             "centroid_error_by_frame": [round(float(e), 3) for e, k in zip(per_frame, m.any(0), strict=True) if k]}
 
@@ -137,11 +140,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(res: dict[str, Any]) -> str:
     head = (f"{'method':<16}{'digit_identity':>16}{'centroid_err_px':>17}{'mae':>8}{'frame_diff_w1':>15}"
-            "  centroid error per frame ahead")
+            "  identity / centroid error per frame ahead")
     lines = [head, "-" * len(head)]
     for name, r in res["results"].items():
         lines.append(f"{name:<16}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
-                     f"{r['frame_diff_w1']:>15.4f}  {r['centroid_error_by_frame']}")
+                     f"{r['frame_diff_w1']:>15.4f}  {r['digit_identity_by_frame']} / {r['centroid_error_by_frame']}")
     t = res["train"]
     lines.append(f"train: {t['steps']} steps x {t['batch_size']} clips in {t['minutes']:.1f} min, "
                  f"{t['parameters']:,} parameters; {res['n_test_clips']} held-out clips x {res['samples_per_clip']} "

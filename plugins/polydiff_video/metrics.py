@@ -92,14 +92,28 @@ def target_frames(imp: Imputation) -> Tensor:
 def digit_identity(imp: Imputation, reference: DiffusionDataset) -> float:
     """Fraction of predicted frames (every sample) the reference classifier labels as the clip's
     class: predicted frames keep the digit's identity (NaN for unlabelled data)."""
+    hit = _identity_hits(imp, reference)
+    return float("nan") if hit is None else float(hit[target_frames(imp)[:, None, :].expand_as(hit)].mean())
+
+
+def digit_identity_by_frame(imp: Imputation, reference: DiffusionDataset) -> list[float]:
+    """:func:`digit_identity` of each frame index that is a target in some clip (in time order):
+    shows whether identity is lost at once or drifts away over an autoregressive rollout."""
+    hit = _identity_hits(imp, reference)
+    m = target_frames(imp)
+    if hit is None:
+        return [float("nan")] * int(m.any(0).sum())
+    return [float(hit[:, :, t][m[:, t]].mean()) for t in range(m.shape[1]) if m[:, t].any()]
+
+
+def _identity_hits(imp: Imputation, reference: DiffusionDataset) -> Tensor | None:
+    """``[n, S, T]``: the classifier's label of every frame of every sample equals the clip's."""
     label = imp.cond.get("label")
     if label is None or not getattr(reference, "num_classes", None):
-        return float("nan")
-    m = target_frames(imp)
+        return None
     n, s, t = imp.samples.shape[:3]
     pred = classifier_of(reference).predict(_frames(imp.samples)).reshape(n, s, t)
-    hit = (pred == label.to(pred.device)[:, None, None]).float()
-    return float(hit[m[:, None, :].expand(n, s, t)].mean())
+    return (pred == label.to(pred.device)[:, None, None]).float()
 
 
 def centroids(x: Tensor) -> Tensor:
@@ -141,5 +155,6 @@ def copy_last_frame(imp: Imputation) -> Imputation:
                       cond=imp.cond)
 
 
-__all__ = ["centroid_error", "centroids", "classifier_of", "copy_last_frame", "digit_identity", "frame_accuracy",
+__all__ = ["centroid_error", "centroids", "classifier_of", "copy_last_frame", "digit_identity",
+           "digit_identity_by_frame", "frame_accuracy",
            "frame_diff_w1", "frame_fd", "motion", "target_frames"]

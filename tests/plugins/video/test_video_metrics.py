@@ -9,7 +9,15 @@ from polydiff import Batch
 from polydiff.imputation import Imputation
 from polydiff_video.data import load_moving_digits
 from polydiff_video.masks import future_frames, middle_frames
-from polydiff_video.metrics import centroid_error, centroids, copy_last_frame, digit_identity, frame_diff_w1
+from polydiff_video.metrics import (
+    centroid_error,
+    centroids,
+    classifier_of,
+    copy_last_frame,
+    digit_identity,
+    digit_identity_by_frame,
+    frame_diff_w1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +79,15 @@ def test_digit_identity_needs_labels_and_scores_frames(digits):
     imp.cond["label"] = digits.labels[:4]
     value = digit_identity(imp, digits)
     assert 0.0 <= value <= 1.0
+    by_frame = digit_identity_by_frame(imp, digits)
+    assert len(by_frame) == 3 and sum(by_frame) / 3 == pytest.approx(value)  # frames 2, 3, 4; equal counts
+    # labels the classifier gives frame 2, then blank frames: per frame, exactly what it says there
+    clf = classifier_of(digits)
+    blank = truth[:, None].clone()
+    blank[:, :, 3:] = -1
+    gone = _imputation(truth, target, blank)
+    gone.cond["label"] = clf.predict(truth[:, 2])
+    blank_hits = float((clf.predict(blank[:, 0, 3]) == gone.cond["label"]).float().mean())
+    assert digit_identity_by_frame(gone, digits) == pytest.approx([1.0, blank_hits, blank_hits])
     with pytest.raises(ValueError, match="no target frames"):
         centroid_error(_imputation(truth, torch.zeros_like(truth), truth[:, None]), digits)
