@@ -100,7 +100,8 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     raw = {"modality": "molecule", "data": {"dataset": args.dataset, "holdout": 0.1},
            "model": {"backbone": "e3nn", "scalars": args.scalars, "vectors": args.vectors, "layers": args.layers,
                      "width": args.width, "update_positions": args.update_positions, "r_max": args.r_max,
-                     "basis": args.basis, **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
+                     "basis": args.basis, "readout": args.readout,
+                     **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
                      "ema_decay": args.ema_decay, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu"}}
@@ -242,6 +243,8 @@ def main() -> None:
     ap.add_argument("--basis", type=int, default=24, help="radial basis functions")
     ap.add_argument("--update-positions", action="store_true",
                     help="the unconditional e3nn net moves atoms between layers (EGNN-style refinement)")
+    ap.add_argument("--readout", type=int, default=0,
+                    help="hidden width of an MLP reading atom types from scalars and vector norms (0: linear)")
     ap.add_argument("--test-molecules", type=int, default=20)
     ap.add_argument("--conformers", type=int, default=5, help="reference conformers per molecule (generate 2x)")
     ap.add_argument("--conformer-steps", type=int, default=20)

@@ -67,7 +67,8 @@ DATASETS = [
                 options={"smiles": "", "n_conformers": 5, "seed": 0, "limit": 0, **_SIZE}),
 ]
 
-_NET = {"scalars": 32, "vectors": 8, "layers": 3, "width": 64, "basis": 24, "r_max": 8.0, "update_positions": False}
+_NET = {"scalars": 32, "vectors": 8, "layers": 3, "width": 64, "basis": 24, "r_max": 8.0, "update_positions": False,
+        "readout": 0}
 
 
 def build_e3nn(dataset: DiffusionDataset, **options: float) -> nn.Module:

@@ -96,11 +96,14 @@ class EquivariantDenoiser(nn.Module):
             its features and recompute the edge geometry from the moved atoms (iterative refinement as
             in EGNN, Satorras et al. 2021, and EDM's EGNN dynamics); the position output is the total
             move plus the last layer's vector. Off: the geometry of the input is used throughout.
+        readout: hidden width of an MLP that reads the invariant outputs (atom types, charges) from
+            the last layer's scalars and vector norms (as MACE's nonlinear readout); 0: a linear map
+            of the scalars.
     """
 
     def __init__(self, spec: StateSpec, *, scalars: int = 32, vectors: int = 8, layers: int = 3, width: int = 64,
                  basis: int = 24, r_max: float = 8.0, graph_cond: bool = False, cond_types: int = 0,
-                 aggregation_norm: float = 4.0, update_positions: bool = False) -> None:
+                 aggregation_norm: float = 4.0, update_positions: bool = False, readout: int = 0) -> None:
         super().__init__()
         pos = [f for f in spec.fields if f.noise == "com_free"]
         if len(pos) != 1:
@@ -127,7 +130,9 @@ class EquivariantDenoiser(nn.Module):
         for move in moves:  # start as the fixed-geometry network; the moves are learnt
             nn.init.zeros_(move.weight)
         self.moves = nn.ModuleList(moves) if update_positions else None
-        self.out_feat = o3.Linear(self.hidden, o3.Irreps(f"{feat_dim}x0e")) if feat_dim else None
+        self.out_feat = o3.Linear(self.hidden, o3.Irreps(f"{feat_dim}x0e")) if feat_dim and not readout else None
+        self.readout = (nn.Sequential(nn.Linear(scalars + vectors, readout), nn.SiLU(), nn.Linear(readout, feat_dim))
+                        if feat_dim and readout else None)
 
     def forward(self, x: Tensor, c_noise: Tensor, *, padding: Tensor | None = None,
                 atom_types: Tensor | None = None, edges: Tensor | None = None, x_cond: Tensor | None = None,
@@ -170,10 +175,18 @@ class EquivariantDenoiser(nn.Module):
             if self.moves is not None and k < len(self.moves):
                 moved = moved + self.moves[k](f) * real
         out = {self.pos_name: ((moved + self.out_pos(f)) * real).reshape(b, n, 3)}
-        if self.out_feat is not None:
-            o = (self.out_feat(f) * real).reshape(b, n, -1)
+        if self.out_feat is not None or self.readout is not None:
+            o = (self._invariant_out(f) * real).reshape(b, n, -1)
             start = 0
             for name, d in self.feat:
                 out[name] = o[..., start:start + d]
                 start += d
         return self.spec.pack(out)
+
+    def _invariant_out(self, f: Tensor) -> Tensor:
+        if self.readout is None:
+            assert self.out_feat is not None
+            return self.out_feat(f)
+        vec = f[:, self.n_scalars:].reshape(f.shape[0], -1, 3)  # e3nn's "V x 1o" layout: V blocks of (x, y, z)
+        norms = torch.sqrt((vec ** 2).sum(-1) + 1e-8)  # rotation- and reflection-invariant
+        return self.readout(torch.cat([f[:, :self.n_scalars], norms], dim=-1))

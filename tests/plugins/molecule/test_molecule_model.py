@@ -42,6 +42,22 @@ def test_position_updates_keep_the_backbone_equivariant_and_padding_blind(small,
     assert report["padding"] is not None and report["padding"] < 1e-5
 
 
+def test_mlp_readout_keeps_the_backbone_equivariant_and_reads_the_vectors(small, tiny_options):
+    torch.manual_seed(0)
+    net = EquivariantDenoiser(small.spec, **tiny_options, readout=16).eval()
+    assert net.out_feat is None and net.readout is not None
+    with torch.no_grad():
+        errors = check_equivariance(lambda x: net(x, torch.full((x.shape[0],), 0.3)), spec=SPEC, n_atoms=7,
+                                    batch=3, atol=1e-4)
+        assert max(errors.values()) < 1e-4  # types from scalars and vector norms stay invariant
+        f = torch.randn(5, net.hidden.dim)
+        g = f.clone()
+        g[:, net.n_scalars:] *= 2  # same scalars, longer vectors
+        assert (net._invariant_out(f) - net._invariant_out(g)).abs().max() > 1e-4
+    report = check_backbone(net, small, batch_size=4, atol=1e-5)
+    assert report["padding"] is not None and report["padding"] < 1e-5
+
+
 def test_a_broken_network_fails_the_check(tiny_net):
     """The equivariance check has teeth: absolute positions leaking into the output are caught."""
     def leaky(x):
