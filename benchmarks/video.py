@@ -99,6 +99,37 @@ def scores(imp: Imputation, test: Any) -> dict[str, Any]:
             "centroid_error_by_frame": [round(float(e), 3) for e, k in zip(per_frame, m.any(0), strict=True) if k]}
 
 
+def parse_sampler(text: str) -> tuple[str, int, dict[str, Any]]:
+    """``name:steps[:option=value...]``, e.g. ``restart:50:solver=ddpm:sigma_restart=0.5``."""
+    name, steps, *pairs = text.split(":")
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            options[key] = value
+    return name, int(steps), options
+
+
+def trained(args: argparse.Namespace, windowed: Any, given: int,
+            levels: NoiseLevels) -> tuple[Denoiser, dict[str, Any]]:
+    """Train for ``--budget`` minutes (and write ``--save``), or rebuild a saved denoiser (``--load``)."""
+    if not args.load:
+        denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
+                               args.extrapolate)
+        if args.save:
+            torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
+        return denoiser, info
+    saved = torch.load(args.load, weights_only=True)
+    t, c, h, w = windowed.sample_shape
+    net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=args.context,
+                    extrapolate=args.extrapolate, **MODEL)
+    denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
+    denoiser.load_state_dict(saved["state"])
+    return denoiser.eval(), {**saved["info"], "loaded_from": str(args.load)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)  # on a shared 2-core machine one thread is several times faster
     data = {**DATA, "speed": args.speed}
@@ -109,46 +140,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # --window: a model of short windows predicting their last frame, rolled forward frame by frame
     windowed = frame_windows(train_ds, args.window) if args.window else train_ds
     given = args.window - 1 if args.window else GIVEN
-    denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
-                           args.extrapolate)
+    denoiser, info = trained(args, windowed, given, levels)
     info["window"] = args.window
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
-    sampling = {"sampler": "heun", "steps": args.steps, "schedule": EDM(), "spec": windowed.spec, "progress": True}
-    with torch.no_grad():
-        if args.window:
-            imp = predict_autoregressive(denoiser, batch, given=GIVEN, window=args.window, n_samples=args.samples,
-                                         seed=0, **sampling)
-        else:
-            target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
-            imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0, **sampling)
+    rows: dict[str, Any] = {}
+    for k, text in enumerate(args.samplers):
+        name, steps, options = parse_sampler(text)
+        sampling: dict[str, Any] = {"sampler": name, "steps": steps, "options": options, "schedule": EDM(),
+                                    "spec": windowed.spec, "progress": True}
+        with torch.no_grad():
+            if args.window:
+                imp = predict_autoregressive(denoiser, batch, given=GIVEN, window=args.window,
+                                             n_samples=args.samples, seed=0, **sampling)
+            else:
+                target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
+                imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0,
+                             **sampling)
+        rows[f"video_unet {text}"] = {**scores(imp, test), "nfe": imp.nfe, "sampling_seconds": round(imp.seconds, 1)}
+        if k == 0:
+            first = imp
     RESULTS.mkdir(exist_ok=True)
-    plot_imputation(imp, RESULTS / "video-future_frames.png", n=6)
-    truth = dataclasses.replace(imp, samples=imp.truth[:, None])
+    plot_imputation(first, RESULTS / "video-future_frames.png", n=6)
+    truth = dataclasses.replace(first, samples=first.truth[:, None])
     # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
     mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
-    blur = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, mean)[:, None])
+    blur = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, mean)[:, None])
     # motion-compensated extrapolation of the given frames (no model): the classical predictor
-    moved = extrapolated_frames(imp.truth * imp.given, imp.given, max(args.extrapolate, 3))[0]
-    extrap = dataclasses.replace(imp, samples=torch.where(imp.given.bool(), imp.truth, moved)[:, None])
-    rows = {"video_unet": scores(imp, test), "copy_last_frame": scores(copy_last_frame(imp), test),
-            "extrapolate": scores(extrap, test), "mean_frame": scores(blur, test), "truth": scores(truth, test)}
+    moved = extrapolated_frames(first.truth * first.given, first.given, max(args.extrapolate, 3))[0]
+    extrap = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, moved)[:, None])
+    rows |= {"copy_last_frame": scores(copy_last_frame(first), test), "extrapolate": scores(extrap, test),
+             "mean_frame": scores(blur, test), "truth": scores(truth, test)}
     return {"data": data, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
-            "samples_per_clip": args.samples, "sampler": f"heun {args.steps} steps (NFE {imp.nfe})",
-            "sampling_seconds": imp.seconds, "classifier_val_accuracy": clf.info.get("val_accuracy"),
-            "threads": args.threads, "results": rows}
+            "samples_per_clip": args.samples, "samplers": args.samplers,
+            "classifier_val_accuracy": clf.info.get("val_accuracy"), "threads": args.threads, "results": rows}
 
 
 def table(res: dict[str, Any]) -> str:
-    head = (f"{'method':<16}{'digit_identity':>16}{'centroid_err_px':>17}{'mae':>8}{'frame_diff_w1':>15}"
+    width = max(16, *(len(k) + 2 for k in res["results"]))
+    head = (f"{'method':<{width}}{'digit_identity':>16}{'centroid_err_px':>17}{'mae':>8}{'frame_diff_w1':>15}"
             "  identity / centroid error per frame ahead")
     lines = [head, "-" * len(head)]
     for name, r in res["results"].items():
-        lines.append(f"{name:<16}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
+        lines.append(f"{name:<{width}}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
                      f"{r['frame_diff_w1']:>15.4f}  {r['digit_identity_by_frame']} / {r['centroid_error_by_frame']}")
     t = res["train"]
     lines.append(f"train: {t['steps']} steps x {t['batch_size']} clips in {t['minutes']:.1f} min, "
                  f"{t['parameters']:,} parameters; {res['n_test_clips']} held-out clips x {res['samples_per_clip']} "
-                 f"samples, {res['sampler']}; frame classifier val. accuracy {res['classifier_val_accuracy']:.3f}")
+                 f"samples (NFE per sample in the JSON); frame classifier val. accuracy "
+                 f"{res['classifier_val_accuracy']:.3f}")
     return "\n".join(lines)
 
 
@@ -158,7 +197,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--n", type=int, default=64, help="held-out clips to predict")
     p.add_argument("--samples", type=int, default=3, help="samples per clip")
-    p.add_argument("--steps", type=int, default=12, help="Heun steps")
+    p.add_argument("--samplers", nargs="+", default=["heun:12"],
+                   help="samplers to score, each name:steps[:option=value...], e.g. "
+                        "restart:50:solver=ddpm:sigma_restart=0.5 (the first is drawn)")
+    p.add_argument("--save", help="write the trained denoiser here (torch.save)")
+    p.add_argument("--load", help="skip training: score the denoiser --save wrote (same model flags)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speed", type=float, default=DATA["speed"], help="digit speed in px/frame")
     # the given frames matter where the hidden ones are drowned (sigma >= 1): EDM's -1.2 trains there
