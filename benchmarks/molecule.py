@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from polydiff import plugins
+from polydiff.config import parse_options
 from polydiff.noise import NoiseSource, seeds_for
 from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
 from polydiff.samplers import ddpm
@@ -50,6 +51,12 @@ METRICS = ["atom_stability", "molecule_stability", "validity", "uniqueness", "no
 
 def score(batch: Batch, reference: Any) -> dict[str, float]:
     return {name: getattr(mm, name)(batch, reference) for name in METRICS}
+
+
+def parse_sampler(text: str) -> tuple[str, dict[str, Any]]:
+    """``name[:option=value...]``, e.g. ``restart:solver=ddpm:sigma_restart=0.2``."""
+    name, *pairs = text.split(":")
+    return name, parse_options(pairs, f"sampler {text!r}")
 
 
 def random_coordinates(data: Batch, seed: int) -> Batch:
@@ -130,12 +137,14 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         combos = ([(s, nfe) for s in args.samplers for nfe in args.nfe] if k == len(budgets) - 1
                   else [(args.samplers[0], args.nfe[0])])
         for sampler, nfe in combos:
-            spec = plugins.get_sampler(sampler)
-            steps = spec.steps_for_nfe(nfe)
+            name, options = parse_sampler(sampler)
+            spec = plugins.get_sampler(name)
+            steps = spec.steps_for_nfe(nfe)  # restart: the main grid's; its NFE is in the row
             t0 = time.perf_counter()
             with torch.no_grad():
                 res = sample(denoiser, shape=train_ds.sample_shape, n=n, seed=args.seed, sampler=spec,
-                             schedule=schedule, steps=steps, spec=SPEC, padding=sizes.padding, batch_size=100)
+                             schedule=schedule, steps=steps, spec=SPEC, padding=sizes.padding, batch_size=100,
+                             options=options)
             row = {"checkpoint": f"{summary['step']} steps ({summary['seconds'] / 60:.1f} min)", "sampler": sampler,
                    "nfe": res.nfe, "sample_s": round(time.perf_counter() - t0, 1),
                    **score(Batch(x=res.x, padding=sizes.padding), held)}
@@ -224,7 +233,9 @@ def main() -> None:
     ap.add_argument("--conformer-minutes", type=float, default=5.0, help="CPU training budget, conformer model")
     ap.add_argument("--dataset", default="chemical_structures")
     ap.add_argument("--n", type=int, default=128, help="samples per evaluation")
-    ap.add_argument("--samplers", nargs="+", default=["ddpm", "heun"], help="the first is used at every checkpoint")
+    ap.add_argument("--samplers", nargs="+", default=["ddpm", "heun"],
+                    help="name[:option=value...], e.g. restart:solver=ddpm:sigma_restart=0.2; the first is used at "
+                         "every checkpoint")
     ap.add_argument("--nfe", type=int, nargs="+", default=[100, 30])
     ap.add_argument("--p-mean", type=float, default=-0.5, help="training ln sigma mean (lognormal)")
     ap.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting
+from polydiff.config import parse_options
 from polydiff.data import holdout_split
 from polydiff.imputation import Imputation, impute, mae
 from polydiff_video.backbone import VideoUNet
@@ -102,14 +103,7 @@ def scores(imp: Imputation, test: Any) -> dict[str, Any]:
 def parse_sampler(text: str) -> tuple[str, int, dict[str, Any]]:
     """``name:steps[:option=value...]``, e.g. ``restart:50:solver=ddpm:sigma_restart=0.5``."""
     name, steps, *pairs = text.split(":")
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-        except ValueError:
-            options[key] = value
-    return name, int(steps), options
+    return name, int(steps), parse_options(pairs, f"sampler {text!r}")
 
 
 def trained(args: argparse.Namespace, windowed: Any, given: int,

@@ -7,6 +7,7 @@ from polydiff.config import (
     build_dataclass,
     check_options,
     load_file,
+    parse_options,
     parse_value,
 )
 
@@ -49,6 +50,13 @@ def test_overrides_and_values():
         apply_overrides({}, ["trian.steps=3"])
     with pytest.raises(ConfigError, match="section.key=value"):
         apply_overrides({}, ["train.steps"])
+
+
+def test_key_value_options_parse_values_and_name_a_bad_item():
+    assert parse_options(["solver=ddpm", "sigma_restart=0.2", "restarts=3"], "--x") == {
+        "solver": "ddpm", "sigma_restart": 0.2, "restarts": 3}
+    with pytest.raises(ConfigError, match=r"--mask-option takes KEY=VALUE, got 'ratio'"):
+        parse_options(["ratio"], "--mask-option")
 
 
 def test_toml_yaml_json_files_agree(tmp_path):

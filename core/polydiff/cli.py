@@ -115,16 +115,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_impute(args: argparse.Namespace) -> int:
-    from .config import ConfigError, parse_value
+    from .config import parse_options
     from .impute_workflow import impute_run
     from .runs import Run
 
-    options = {}
-    for item in args.mask_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--mask-option takes KEY=VALUE, got {item!r}")
-        options[key] = parse_value(value)
+    options = parse_options(args.mask_option, "--mask-option")
     path, pictures = impute_run(Run.open(args.run), mask=args.mask, mask_options=options, n=args.n,
                                 n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, seed=args.seed,
                                 progress=not args.quiet)

@@ -205,6 +205,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_options(items: typing.Iterable[str], source: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> options, values as :func:`parse_value` reads them; ``source`` (a flag,
+    say) names them in the error."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{source} takes KEY=VALUE, got {item!r}")
+        options[key] = parse_value(value)
+    return options
+
+
 def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (``modality=...`` at top level) to a raw config dict."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
