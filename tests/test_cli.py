@@ -59,6 +59,35 @@ def test_sample_unknown_sampler_lists_valid_names(tiny_run, capsys):
     assert "euler" in err and "heun" in err
 
 
+def test_sampler_options_from_the_command_line(tiny_run, capsys):
+    from safetensors import safe_open
+
+    args = ["sample", str(tiny_run), "--sampler", "restart", "--steps", "5", "--n", "50", "--quiet"]
+    opts = ["--sampler-option", "solver=ddpm", "--sampler-option", "sigma_restart=0.5", "--sampler-option",
+            "restarts=2"]
+    assert main([*args, *opts]) == 0
+    out = capsys.readouterr().out
+    nfe = int(out.split("NFE ")[1].split(",")[0])
+    assert nfe > 5  # the restarts' steps come on top of the grid's
+    path = out.split("samples: ")[1].split()[0]
+    with safe_open(path, "pt") as f:
+        assert json.loads(f.metadata()["options"]) == {"solver": "ddpm", "sigma_restart": 0.5, "restarts": 2}
+    assert main([*args, "--sampler-option", "sigma=0.5"]) == 2
+    assert "no option(s) sigma" in capsys.readouterr().err
+    assert main([*args, "--sampler-option", "sigma_restart"]) == 2
+    assert "--sampler-option takes KEY=VALUE" in capsys.readouterr().err
+
+
+def test_config_sampler_options_belong_to_the_config_sampler():
+    from polydiff.config import SampleConfig
+    from polydiff.workflows import sampler_options
+
+    cfg = SampleConfig(sampler="restart", options={"sigma_restart": 0.2})
+    assert sampler_options(cfg, None, None) == sampler_options(cfg, "restart", None) == {"sigma_restart": 0.2}
+    assert sampler_options(cfg, "heun", None) == {}  # another sampler: the config's options are not its
+    assert sampler_options(cfg, "heun", {"s_churn": 1.0}) == {"s_churn": 1.0}
+
+
 def test_not_a_run_directory(tmp_path, capsys):
     assert main(["sample", str(tmp_path)]) == 2
     assert "not a polydiff run directory" in capsys.readouterr().err

@@ -86,12 +86,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .config import parse_options
     from .runs import Run
     from .workflows import sample_run
 
+    options = parse_options(args.sampler_option, "--sampler-option") if args.sampler_option else None
     out = sample_run(Run.open(args.run), sampler=args.sampler, steps=args.steps, n=args.n, seed=args.seed,
                      grid=args.grid, cfg_scale=args.cfg_scale, label=args.label, progress=not args.quiet,
-                     animate=args.animate)
+                     animate=args.animate, options=options)
     print(f"samples: {out.path}  (NFE {out.nfe}, {out.seconds:.2f} s)")
     for p in out.pictures:
         print(f"picture: {p}")
@@ -120,9 +122,10 @@ def cmd_impute(args: argparse.Namespace) -> int:
     from .runs import Run
 
     options = parse_options(args.mask_option, "--mask-option")
+    sampling = parse_options(args.sampler_option, "--sampler-option") if args.sampler_option else None
     path, pictures = impute_run(Run.open(args.run), mask=args.mask, mask_options=options, n=args.n,
                                 n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, seed=args.seed,
-                                progress=not args.quiet)
+                                progress=not args.quiet, options=sampling)
     print(f"imputations: {path}")
     for p in pictures:
         print(f"picture: {p}")
@@ -197,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="sample from a trained run")
     s.add_argument("run")
     s.add_argument("--sampler")
+    s.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option (repeatable), e.g. sigma_restart=0.2 for restart")
     s.add_argument("--steps", type=int)
     s.add_argument("--n", type=int)
     s.add_argument("--seed", type=int)
@@ -239,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, help="held-out items to impute (default 64)")
     s.add_argument("--n-samples", type=int, default=10, help="samples per item (default 10)")
     s.add_argument("--sampler")
+    s.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option (repeatable), e.g. sigma_restart=0.2 for restart")
     s.add_argument("--steps", type=int)
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
     s.add_argument("--quiet", action="store_true")

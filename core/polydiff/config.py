@@ -49,6 +49,7 @@ class SampleConfig:
     seed: int = 0
     cfg_scale: float | None = None
     batch_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the sampler's, e.g. restart's sigma_restart
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,16 +20,18 @@ from .runs import Run, build_schedule, load_data
 
 def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
                n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
-               grid: str | None = None, seed: int | None = None, progress: bool = True) -> tuple[Path, list[Path]]:
+               grid: str | None = None, seed: int | None = None, progress: bool = True,
+               options: Mapping[str, Any] | None = None) -> tuple[Path, list[Path]]:
     """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
 
     The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
     same entries, so models and baselines are scored on identical masks). Conditional (CSDI-trained)
     runs get the given entries as conditioning; unconditional runs are steered by replacement.
     """
-    from .workflows import load_denoiser  # workflows imports this module's results lazily too
+    from .workflows import load_denoiser, sampler_options  # workflows imports this module's results lazily too
 
     cfg = run.config.sample
+    options = sampler_options(cfg, sampler, options)
     sampler, steps, grid = sampler or cfg.sampler, steps or cfg.steps, grid or cfg.grid
     seed = cfg.seed if seed is None else seed
     try:
@@ -53,7 +55,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         imp = impute(denoiser, batch, target, n_samples=n_samples, seed=seed, sampler=plugins.get_sampler(sampler),
                      schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec,
                      conditional_model=run.config.train.conditional, progress=progress,
-                     batch_size=cfg.batch_size)
+                     batch_size=cfg.batch_size, options=options)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = f"{mask}{opts}-{sampler}-{steps}steps-S{n_samples}-seed{seed}"
     out_dir = run.path / "imputations"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,23 @@ class SampleOutput:
     seconds: float
 
 
+def sampler_options(cfg: Any, sampler: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Options given, else the config's ``sample.options`` if the sampler is the config's (they
+    belong to that sampler)."""
+    if options is not None:
+        return dict(options)
+    return dict(cfg.options) if sampler in (None, cfg.sampler) else {}
+
+
 def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
                seed: int | None = None, grid: str | None = None, cfg_scale: float | None = None,
-               label: int | None = None, progress: bool = True, animate: bool = False) -> SampleOutput:
+               label: int | None = None, progress: bool = True, animate: bool = False,
+               options: Mapping[str, Any] | None = None) -> SampleOutput:
     """Sample from a trained run; writes samples (safetensors + metadata JSON) and pictures; with
-    ``animate``, also a GIF of the denoising trajectory drawn by the modality's ``plot_samples``."""
+    ``animate``, also a GIF of the denoising trajectory drawn by the modality's ``plot_samples``.
+    ``options``: the sampler's (default: ``sample.options`` when the sampler is ``sample.sampler``)."""
     cfg = run.config.sample
+    options = sampler_options(cfg, sampler, options)
     sampler, steps, n = sampler or cfg.sampler, steps or cfg.steps, n or cfg.n
     seed = cfg.seed if seed is None else seed
     grid = grid or cfg.grid
@@ -87,7 +99,8 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
                           f"use `polydiff impute {run.path} --mask NAME` (or polydiff.impute in Python)")
     cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
-                  schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale)
+                  schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale,
+                  options=options)
     with torch.no_grad():
         result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress, batch_size=cfg.batch_size,
                         **common)  # type: ignore[arg-type]
@@ -104,7 +117,8 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         tensors["padding"] = padding.contiguous()
     tensors.update({f"cond.{k}": v.contiguous() for k, v in cond.items()})
     path = run.samples_dir / f"{stem}.safetensors"
-    save_file(tensors, str(path), metadata={"sampler": sampler, "steps": str(steps), "grid": grid,
+    save_file(tensors, str(path), metadata={"sampler": sampler, "options": json.dumps(options), "steps": str(steps),
+                                            "grid": grid,
                                             "seed": str(seed), "nfe": str(result.nfe),
                                             "seconds": f"{result.seconds:.6f}", "n": str(n)})
     pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
