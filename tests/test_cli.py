@@ -86,6 +86,11 @@ def test_config_sampler_options_belong_to_the_config_sampler():
     assert sampler_options(cfg, None, None) == sampler_options(cfg, "restart", None) == {"sigma_restart": 0.2}
     assert sampler_options(cfg, "heun", None) == {}  # another sampler: the config's options are not its
     assert sampler_options(cfg, "heun", {"s_churn": 1.0}) == {"s_churn": 1.0}
+    from polydiff.runs import resolve_config
+
+    run = resolve_config({"modality": "points", "sample": {"sampler": "restart", "options": {"restarts": 2}}})
+    again = resolve_config(json.loads(json.dumps(run.to_dict())))  # config.json round trip
+    assert again.sample.options == {"restarts": 2} and again == run
 
 
 def test_not_a_run_directory(tmp_path, capsys):

@@ -52,7 +52,8 @@ class RunConfig:
         for name in SECTIONS:
             value = getattr(self, name)
             d = dict(value) if isinstance(value, dict) else dataclasses.asdict(value)
-            d.update(d.pop("options", {}))  # plugin options sit beside the section's own keys
+            if name in ("data", "model"):  # plugin options sit beside the section's own keys
+                d.update(d.pop("options", {}))
             out[name] = d
         return out
 
