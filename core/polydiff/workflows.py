@@ -110,7 +110,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
                             cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
                             **common).trajectory or []  # type: ignore[arg-type]
-    stem = f"{sampler}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
+    stem = f"{sampler}{''.join(f'-{k}{v}' for k, v in sorted(options.items()))}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
         f"-label{label}" if label is not None else "")
     tensors = {"x": result.x.contiguous()}
     if padding is not None:
@@ -281,7 +281,7 @@ def _exact_references(run: Run, n: int) -> dict[str, float]:
     ref = held_out.get_batch(torch.arange(min(n, len(held_out)))).x
     exact = sample(mixture.denoise, shape=held_out.sample_shape, n=len(ref), seed=cfg.seed,
                    sampler=plugins.get_sampler(cfg.sampler), schedule=build_schedule(run.config),
-                   steps=cfg.steps, grid=cfg.grid).x
+                   steps=cfg.steps, grid=cfg.grid, options=cfg.options).x
     fresh, _ = mixture.sample(len(ref), torch.Generator().manual_seed(cfg.seed + 1))
     nll = lambda x: float(-mixture.log_prob(x).mean() / mixture.dim)  # noqa: E731
     return {"exact_denoiser_sliced_w2": sliced_wasserstein(exact, ref), "exact_denoiser_true_nll": nll(exact),
