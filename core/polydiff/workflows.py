@@ -110,7 +110,8 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
                             cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
                             **common).trajectory or []  # type: ignore[arg-type]
-    stem = f"{sampler}{''.join(f'-{k}{v}' for k, v in sorted(options.items()))}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
+    named = "".join(f"-{k}{v}" for k, v in sorted(options.items()))
+    stem = f"{sampler}{named}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
         f"-label{label}" if label is not None else "")
     tensors = {"x": result.x.contiguous()}
     if padding is not None:
