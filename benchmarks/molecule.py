@@ -111,7 +111,8 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                      **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
-                     "ema_decay": args.ema_decay, "checkpoint_every": 10 ** 6, "log_every": 25, "device": "cpu"}}
+                     "lr_decay_steps": args.lr_decay_steps, "ema_decay": args.ema_decay, "checkpoint_every": 10 ** 6,
+                     "log_every": 25, "device": "cpu"}}
     run = Run.create(resolve_config(raw), out / "unconditional")
     train_ds, held = load_data(run.config)
     run.fix_sigma_data(train_ds)
@@ -241,6 +242,8 @@ def main() -> None:
     ap.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr-decay-steps", type=int, default=0,
+                    help="EDM2 inverse square-root learning-rate decay after this many steps (0: constant)")
     ap.add_argument("--ema-decay", type=float, default=0.995, help="EMA of the unconditional model's weights")
     ap.add_argument("--scalars", type=int, default=16)
     ap.add_argument("--vectors", type=int, default=4)

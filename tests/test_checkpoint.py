@@ -125,7 +125,8 @@ def test_resuming_with_a_changed_config_names_the_key_both_values_and_the_fix(tr
                                           r".*start a new run with --out DIR.*or restore"):
         make_trainer("labels", run_dir=run, steps=16, lr=1e-3, betas=(0.5, 0.9)).fit(progress=False)
     for key, value in [("seed", 8), ("batch_size", 8), ("label_dropout", 0.0), ("ema_decay", 0.5),
-                       ("precision", "bf16"), ("warmup_steps", 0), ("grad_clip", 0.0), ("weight_decay", 0.1)]:
+                       ("precision", "bf16"), ("warmup_steps", 0), ("lr_decay_steps", 5), ("grad_clip", 0.0),
+                       ("weight_decay", 0.1)]:
         with pytest.raises(ConfigError, match=f"train.{key} = "):
             make_trainer("labels", run_dir=run, steps=16, **{key: value}).resume()
     assert read_checkpoint(latest_checkpoint(run)).step == 12  # nothing was overwritten

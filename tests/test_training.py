@@ -116,6 +116,14 @@ def test_warmup_ramps_the_learning_rate():
     assert [trainer.lr_at(s) for s in range(6)] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
 
 
+def test_inverse_sqrt_decay_follows_edm2_after_its_reference_step():
+    trainer = make_trainer("labels", lr=1e-2, warmup_steps=2, lr_decay_steps=4)
+    lrs = [trainer.lr_at(s) for s in (0, 1, 3, 7, 15, 99)]
+    assert lrs == pytest.approx([5e-3, 1e-2, 1e-2, 1e-2 / 2 ** 0.5, 1e-2 / 2, 1e-2 / 5])
+    with pytest.raises(ValueError, match="lr_decay_steps must be >= 0"):
+        TrainConfig(lr_decay_steps=-1)
+
+
 def test_data_order_is_an_epoch_permutation_and_runs_are_reproducible():
     trainer = make_trainer("labels", batch_size=16)
     n = len(trainer.dataset)  # 300: epochs straddle batches

@@ -39,7 +39,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 # TrainConfig keys that must match the checkpoint for a resumed run to equal an uninterrupted one;
 # the rest (steps, checkpoint_every, keep_checkpoints, log_every, device) may change between sessions
 RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "mask_options", "lr", "betas",
-               "adam_eps", "weight_decay", "warmup_steps", "ema_decay", "grad_clip", "precision")
+               "adam_eps", "weight_decay", "warmup_steps", "lr_decay_steps", "ema_decay", "grad_clip", "precision")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,9 @@ class TrainConfig:
         batch_size: the GLOBAL batch; with N processes each computes ``batch_size / N`` samples.
         lr, weight_decay, betas, adam_eps: AdamW (Loshchilov & Hutter 2019).
         warmup_steps: linear LR ramp from ``lr / warmup_steps`` to ``lr`` (0: none).
+        lr_decay_steps: inverse square-root decay after this many steps, ``lr / sqrt(step /
+            lr_decay_steps)`` (EDM2, Karras et al. 2024, Eq. 16; it needs no total length, so it suits
+            time budgets); 0: constant.
         ema_decay: EMA of the weights, ``ema = d * ema + (1 - d) * theta`` after every step, kept in fp32.
         grad_clip: clip the global gradient norm to this (0: no clipping; the norm is still logged).
         precision: autocast dtype of the forward pass; ``fp16`` uses a GradScaler and needs CUDA.
@@ -74,6 +77,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     warmup_steps: int = 100
+    lr_decay_steps: int = 0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     precision: Precision = "fp32"
@@ -98,7 +102,7 @@ class TrainConfig:
             raise ValueError(f"train.threads must be >= 1 (or unset), got {self.threads}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"train.max_minutes must be > 0 (or unset), got {self.max_minutes}")
-        for name in ("steps", "warmup_steps", "weight_decay", "grad_clip"):
+        for name in ("steps", "warmup_steps", "lr_decay_steps", "weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
@@ -240,8 +244,9 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype, enabled=self.config.precision != "fp32")
 
     def lr_at(self, step: int) -> float:
-        warm = self.config.warmup_steps
-        return self.config.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
+        warm, decay = self.config.warmup_steps, self.config.lr_decay_steps
+        ramp = min(1.0, (step + 1) / warm) if warm else 1.0
+        return self.config.lr * ramp / (math.sqrt(max((step + 1) / decay, 1.0)) if decay else 1.0)
 
     # -- one optimiser step -------------------------------------------------------------------
     def train_step(self, step: int) -> tuple[Tensor, Tensor, Tensor]:
