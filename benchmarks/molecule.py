@@ -33,7 +33,7 @@ from polydiff.config import parse_options
 from polydiff.noise import NoiseSource, seeds_for
 from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
 from polydiff.samplers import ddpm
-from polydiff.sampling import sample
+from polydiff.sampling import sample, with_self_conditioning
 from polydiff.schedules import sigma_grid
 from polydiff.state import Batch, projector
 from polydiff.training import Trainer
@@ -77,8 +77,8 @@ def refinement(denoiser: Any, data: Batch, reference: Any, schedule: Any, steps:
     assert data.padding is not None
     project = projector(SPEC, data.padding)
 
-    def den(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return project(denoiser(x, sigma, padding=data.padding))
+    def plain(x: torch.Tensor, sigma: torch.Tensor, **cond: torch.Tensor) -> torch.Tensor:
+        return project(denoiser(x, sigma, padding=data.padding, **cond))
 
     true = SPEC.unpack(data.x)
     real = SPEC.unpack(data.padding)["pos"][..., 0] > 0
@@ -89,6 +89,7 @@ def refinement(denoiser: Any, data: Batch, reference: Any, schedule: Any, steps:
     for sigma0 in (0.1, 0.2, 0.5):
         noise = NoiseSource(seeds_for(len(data.x), 0), spec=SPEC, padding=data.padding)
         noised = SPEC.unpack(project(data.x + sigma0 * noise(data.x)))
+        den = with_self_conditioning(plain) if getattr(denoiser, "self_condition", False) else plain
         with torch.no_grad():
             out = SPEC.unpack(project(ddpm(den, SPEC.pack(noised), sigma_grid(schedule, steps, sigma_max=sigma0),
                                            noise=noise)))
@@ -107,7 +108,7 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     raw = {"modality": "molecule", "data": {"dataset": args.dataset, "holdout": 0.1},
            "model": {"backbone": "e3nn", "scalars": args.scalars, "vectors": args.vectors, "layers": args.layers,
                      "width": args.width, "update_positions": args.update_positions, "r_max": args.r_max,
-                     "basis": args.basis, "readout": args.readout,
+                     "basis": args.basis, "readout": args.readout, "self_condition": args.self_condition,
                      **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
@@ -259,6 +260,8 @@ def main() -> None:
                     help="the unconditional e3nn net moves atoms between layers (EGNN-style refinement)")
     ap.add_argument("--readout", type=int, default=0,
                     help="hidden width of an MLP reading atom types from scalars and vector norms (0: linear)")
+    ap.add_argument("--self-condition", action="store_true",
+                    help="self-conditioning: the e3nn net also sees its previous x0 estimate (Chen et al. 2022)")
     ap.add_argument("--test-molecules", type=int, default=20)
     ap.add_argument("--conformers", type=int, default=5, help="reference conformers per molecule (generate 2x)")
     ap.add_argument("--conformer-steps", type=int, default=20)

@@ -23,7 +23,7 @@ from .losses import Weighting, denoising_loss
 from .noise import NoiseSource
 from .parameterization import Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
 from .plugins import UnknownNameError, register, unregister
-from .sampling import SampleResult, sample
+from .sampling import SampleResult, sample, with_self_conditioning
 from .schedules import (
     EDM,
     VE,
@@ -52,5 +52,5 @@ __all__ = [
     "classifier_free_guidance", "convert", "denoising_loss", "from_prediction", "from_x0", "holdout_split", "hookimpl",
     "impute",
     "latest_checkpoint", "log_likelihood", "read_checkpoint", "register", "repaint", "sample", "sigma_grid",
-    "to_x0", "unregister", "with_conditioning", "with_observed",
+    "to_x0", "unregister", "with_conditioning", "with_observed", "with_self_conditioning",
 ]

@@ -4,7 +4,7 @@ A run config has one section per object it builds::
 
     modality = "points"
     [data]          # dataset = name, then that dataset's own options
-    [model]         # backbone = name, parameterization, sigma_data, then the backbone's options
+    [model]         # backbone = name, parameterization, sigma_data, self_condition, then the backbone's options
     [schedule]      # name = schedule, then its fields (e.g. s for vp_cosine)
     [noise_levels]  # kind = uniform_t | lognormal | logit_normal, and their parameters
     [weighting]     # kind = uniform | snr | min_snr | edm | sigmoid, gamma, bias
@@ -59,6 +59,7 @@ class ModelConfig:
     # None: estimated from the training data; "per_field": one value per field of the state, estimated
     # (a table {field = value} once recorded in a run's config)
     sigma_data: Literal["per_field"] | float | dict[str, float] | None = None
+    self_condition: bool = False  # the backbone also sees an earlier x0 estimate (Chen et al. 2022)
     options: dict[str, Any] = field(default_factory=dict)
 
 

@@ -67,7 +67,9 @@ def log_likelihood(denoiser: DenoiserLike, x0: Tensor, *, schedule: Schedule | N
     """Probability-flow log-likelihood of clean data ``x0`` ``[B, ...]`` under ``denoiser``.
 
     Args:
-        denoiser: ``D(x, sigma[B], **cond) -> x0_hat`` (samples must not interact).
+        denoiser: ``D(x, sigma[B], **cond) -> x0_hat`` (samples must not interact). A
+            self-conditioned one is evaluated as ``D(x, x_self=D(x))`` (two passes, differentiated
+            through both), so the ODE stays a function of x as the divergence needs.
         schedule: gives sigma_min / sigma_max (EDM's 0.002 / 80 by default); explicit values win.
         steps: fixed RK4 steps in log sigma (4 denoiser evaluations each).
         method: ``"exact"`` divergence (one backward pass per dimension; small states) or
@@ -93,11 +95,15 @@ def log_likelihood(denoiser: DenoiserLike, x0: Tensor, *, schedule: Schedule | N
         kw.setdefault("padding", padding)
 
     project = projector(spec, padding)
+    self_condition = bool(getattr(denoiser, "self_condition", False))
 
     def field(x: Tensor, u: float) -> Tensor:
         # dx/du = sigma dx/dsigma = x - D(x, sigma), kept in the noise space
         sigma = x.new_full((x.shape[0],), math.exp(u))
-        return project(x - denoiser(project(x), sigma, **kw))
+        x = project(x)
+        if self_condition:
+            return project(x - denoiser(x, sigma, x_self=project(denoiser(x, sigma, **kw)), **kw))
+        return project(x - denoiser(x, sigma, **kw))
 
     probe_t: Tensor | None = None
     if method == "hutchinson":

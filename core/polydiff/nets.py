@@ -56,28 +56,33 @@ class MLPBackbone(nn.Module):
     """Residual MLP over the flattened packed state; works for any modality of modest size.
 
     Conditioning: noise level (Fourier features), optional class label (``label``, -1 = none), and
-    for conditional models the observed values and mask (``x_cond``, ``cond_mask``) as extra inputs.
+    for conditional models the observed values and mask (``x_cond``, ``cond_mask``) as extra inputs,
+    and with ``self_condition`` an x0 estimate (``self_cond``) as another.
     """
 
     def __init__(self, dim: int, *, width: int = 256, depth: int = 3, emb_dim: int = 128,
-                 num_classes: int | None = None, conditional: bool = False) -> None:
+                 num_classes: int | None = None, conditional: bool = False, self_condition: bool = False) -> None:
         super().__init__()
-        self.dim, self.conditional = dim, conditional
+        self.dim, self.conditional, self.supports_self_condition = dim, conditional, self_condition
         self.noise_emb = nn.Sequential(FourierEmbedding(emb_dim), nn.Linear(emb_dim, emb_dim), nn.SiLU())
         self.label_emb = LabelEmbedding(num_classes, emb_dim) if num_classes else None
-        self.inp = nn.Linear(dim * (3 if conditional else 1), width)
+        self.inp = nn.Linear(dim * (1 + 2 * conditional + self_condition), width)
         self.blocks = nn.ModuleList(ResidualMLPBlock(width, emb_dim) for _ in range(depth))
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None,
                 x_cond: Tensor | None = None, cond_mask: Tensor | None = None,
-                padding: Tensor | None = None) -> Tensor:
+                padding: Tensor | None = None, self_cond: Tensor | None = None) -> Tensor:
         b = x.shape[0]
         h = (x if padding is None else x * padding).reshape(b, -1)
         if self.conditional:
             if x_cond is None or cond_mask is None:
                 raise ValueError("this backbone was built conditional=True: pass x_cond and cond_mask")
             h = torch.cat([h, x_cond.reshape(b, -1), cond_mask.reshape(b, -1).to(h.dtype)], dim=1)
+        if self.supports_self_condition:
+            if self_cond is None:
+                raise ValueError("this backbone was built self_condition=True: pass self_cond (zeros for none)")
+            h = torch.cat([h, (self_cond if padding is None else self_cond * padding).reshape(b, -1)], dim=1)
         emb = self.noise_emb(c_noise)
         if self.label_emb is not None:
             emb = emb + self.label_emb(label if label is not None else torch.full((b,), -1, device=x.device))

@@ -32,25 +32,35 @@ class StepDraws:
         sigma: VE noise levels ``[B]`` (float32).
         eps: raw standard normals ``[B, ...]``, not yet projected into the state's noise space.
         drop_label: ``[B]`` bool, True where the class label is replaced by -1 (CFG dropout).
+        self_cond: ``[B]`` bool, True where a self-conditioned model sees its own estimate
+            (``None``: the model is not self-conditioned, and nothing was drawn).
     """
 
     sigma: Tensor
     eps: Tensor
     drop_label: Tensor
+    self_cond: Tensor | None = None
 
     def select(self, index: slice) -> StepDraws:
-        return StepDraws(sigma=self.sigma[index], eps=self.eps[index], drop_label=self.drop_label[index])
+        return StepDraws(sigma=self.sigma[index], eps=self.eps[index], drop_label=self.drop_label[index],
+                         self_cond=None if self.self_cond is None else self.self_cond[index])
 
 
 def draw_step(generator: torch.Generator, *, batch_size: int, sample_shape: tuple[int, ...],
-              schedule: Schedule, noise_levels: NoiseLevels, label_dropout: float) -> StepDraws:
-    """Draw, in a fixed order, everything random in one step of a global batch (on the generator's device)."""
+              schedule: Schedule, noise_levels: NoiseLevels, label_dropout: float,
+              self_condition: float = 0.0) -> StepDraws:
+    """Draw, in a fixed order, everything random in one step of a global batch (on the generator's device).
+
+    ``self_condition``: probability that a sample gets the model's own estimate (drawn last, and only
+    when > 0, so models without self-conditioning see the same draws as before)."""
     dev = generator.device
     u = torch.randn(batch_size, generator=generator, dtype=torch.float64, device=dev)
     sigma = noise_levels.sample(schedule, u).float()
     eps = torch.randn((batch_size, *sample_shape), generator=generator, device=dev)
     drop = torch.rand(batch_size, generator=generator, device=dev) < label_dropout
-    return StepDraws(sigma=sigma, eps=eps, drop_label=drop)
+    self_cond = (torch.rand(batch_size, generator=generator, device=dev) < self_condition
+                 if self_condition > 0 else None)
+    return StepDraws(sigma=sigma, eps=eps, drop_label=drop, self_cond=self_cond)
 
 
 def _parameterization(denoiser: nn.Module | Callable[..., Tensor]) -> Parameterization:
@@ -64,7 +74,8 @@ def _parameterization(denoiser: nn.Module | Callable[..., Tensor]) -> Parameteri
 def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *, sigma: Tensor, eps: Tensor,
                    weighting: Weighting, target: Tensor | None = None,
                    parameterization: Parameterization | None = None,
-                   project: Callable[[Tensor, Tensor | None], Tensor] | None = None) -> Tensor:
+                   project: Callable[[Tensor, Tensor | None], Tensor] | None = None,
+                   self_cond: Tensor | None = None) -> Tensor:
     """Per-sample denoising loss ``[B]`` of one batch (Karras et al. 2022, Eq. 2 with weight lambda).
 
     Args:
@@ -83,6 +94,9 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
             applied to the denoiser output and to ``x0`` before the loss, as sampling applies it to
             the output: components that sampling throws away (the centre of mass of a ``com_free``
             field) then neither count in the loss nor receive gradient. ``None``: no projection.
+        self_cond: ``[B]`` bool for a self-conditioned denoiser (Chen et al. 2022, Sec. 3.2): a first
+            pass without gradient gives the estimate that the samples marked True see as ``x_self``
+            (the others see none); the loss is on the second pass. ``None``: one plain pass.
     """
     x0 = batch.x
     x = noisy(x0, sigma, eps)
@@ -99,6 +113,12 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
         cond["x_cond"] = x0 * given
         cond["cond_mask"] = given
         mask = target
+    if self_cond is not None:
+        with torch.no_grad():
+            first = denoiser(x, sigma, **cond).to(x.dtype)
+            if project is not None:  # sampling feeds projected estimates
+                first = project(first, batch.padding)
+        cond["x_self"] = first * self_cond.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1))
     denoised = denoiser(x, sigma, **cond)
     if project is not None:  # compare in the noise space sampling works in
         denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)

@@ -145,17 +145,37 @@ class Parameterization:
 
 
 class Denoiser(nn.Module):
-    """A backbone ``F(x_in, c_noise, **cond)`` wrapped as ``D(x, sigma, **cond) -> x0_hat``."""
+    """A backbone ``F(x_in, c_noise, **cond)`` wrapped as ``D(x, sigma, **cond) -> x0_hat``.
 
-    def __init__(self, backbone: nn.Module, parameterization: Parameterization | None = None) -> None:
+    ``self_condition``: the backbone also sees an earlier estimate of x0 (self-conditioning, Chen et
+    al. 2022, "Analog Bits", Sec. 3.2) as ``self_cond = x_self / sigma_data`` (unit spread per field;
+    zeros when ``x_self`` is None, i.e. no estimate yet). Training feeds the model's own detached
+    estimate half of the time (:func:`polydiff.objective.diffusion_loss`); :func:`polydiff.sample`
+    feeds the previous step's. The backbone must declare ``supports_self_condition = True``.
+    """
+
+    def __init__(self, backbone: nn.Module, parameterization: Parameterization | None = None, *,
+                 self_condition: bool = False) -> None:
         super().__init__()
+        if self_condition and not getattr(backbone, "supports_self_condition", False):
+            raise ValueError(f"backbone {type(backbone).__name__} takes no self-conditioning input: set "
+                             "model.self_condition = false, or use a backbone with supports_self_condition "
+                             "(e.g. e3nn, mlp)")
         self.backbone = backbone
         self.parameterization = parameterization or Parameterization()
+        self.self_condition = self_condition
 
-    def forward(self, x: Tensor, sigma: Tensor | float, **cond: Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: Tensor | float, *, x_self: Tensor | None = None, **cond: Tensor) -> Tensor:
         sigma = per_sample(sigma, x)
         c = self.parameterization.coefficients(sigma, x)
         n = x.ndim
+        if self.self_condition:
+            if x_self is not None and x_self.shape != x.shape:
+                raise ValueError(f"x_self must have the shape of x {list(x.shape)}, got {list(x_self.shape)}")
+            cond = {**cond, "self_cond": torch.zeros_like(x) if x_self is None
+                    else x_self.to(x.dtype) / self.parameterization.sigma_data_like(x)}
+        elif x_self is not None:
+            raise ValueError("x_self given to a denoiser built without self-conditioning (model.self_condition)")
         f = self.backbone(append_dims(c.c_in, n) * x, c.c_noise, **cond)
         if f.shape != x.shape:
             raise ValueError(f"backbone returned shape {list(f.shape)} for input {list(x.shape)}; "

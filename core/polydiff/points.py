@@ -128,19 +128,20 @@ METRICS = [
 
 
 def build_mlp(dataset: DiffusionDataset, *, width: int = 256, depth: int = 3, emb_dim: int = 128,
-              class_cond: bool = False, conditional: bool = False) -> torch.nn.Module:
+              class_cond: bool = False, conditional: bool = False, self_condition: bool = False) -> torch.nn.Module:
     from .nets import MLPBackbone
 
     dim = 1
     for d in dataset.sample_shape:
         dim *= d
     return MLPBackbone(dim, width=width, depth=depth, emb_dim=emb_dim,
-                       num_classes=dataset.num_classes if class_cond else None, conditional=conditional)
+                       num_classes=dataset.num_classes if class_cond else None, conditional=conditional,
+                       self_condition=self_condition)
 
 
 BACKBONES = [
     BackboneSpec(name="mlp", modality=None, build=build_mlp,
                  description="residual MLP over the flattened state (any modality of modest size)",
                  options={"width": 256, "depth": 3, "emb_dim": 128, "class_cond": False,
-                          "conditional": False}),
+                          "conditional": False}, self_condition=True),
 ]

@@ -93,6 +93,10 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         weighting=build_dataclass(Weighting, sec["weighting"], "weighting"),
         train=build_dataclass(TrainConfig, sec["train"], "train"),
         sample=build_dataclass(SampleConfig, sec["sample"], "sample"))
+    if model.self_condition and not bspec.self_condition:
+        able = sorted(b.name for b in plugins.backbones() if b.self_condition)
+        raise ConfigError(f"model.self_condition = true, but backbone {bspec.name!r} takes no self-conditioning "
+                          f"input; backbones that do: {', '.join(able) or 'none installed'}")
     if config.train.conditional and config.model.options.get("conditional") is False:
         raise ConfigError("train.conditional = true trains a masked conditional model, but backbone "
                           f"{bspec.name!r} is built with model.conditional = false: set both to true")
@@ -152,10 +156,12 @@ def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
     bspec = plugins.get_backbone(str(config.model.backbone))
     with torch.random.fork_rng(devices=[]):  # initial weights follow the run's seed, not global state
         torch.manual_seed(config.train.seed)
-        backbone = bspec.build(dataset, **config.model.options)
+        extra = {"self_condition": True} if config.model.self_condition else {}
+        backbone = bspec.build(dataset, **config.model.options, **extra)
     sigma_data = resolved_sigma_data(config, dataset)
     spec = dataset.spec if isinstance(sigma_data, dict) else None
-    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data, spec=spec))
+    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data, spec=spec),
+                    self_condition=config.model.self_condition)
 
 
 class Run:

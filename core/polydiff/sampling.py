@@ -62,6 +62,23 @@ def _options(spec: SamplerSpec, options: Mapping[str, Any] | None) -> dict[str, 
     return {**spec.options, **given}
 
 
+def with_self_conditioning(denoiser: DenoiserLike,
+                           project: Callable[[Tensor], Tensor] | None = None) -> DenoiserLike:
+    """A self-conditioned denoiser as a plain one for a sampler: every call gets the previous call's
+    estimate as ``x_self`` (none at the first; Chen et al. 2022, Alg. 2), projected by ``project``
+    into the noise space as training projects it. Stateful: make one per trajectory."""
+    previous: list[Tensor] = []
+
+    def self_conditioned(x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor:
+        out = denoiser(x, sigma, x_self=previous[-1] if previous else None, **cond)
+        if project is not None:
+            out = project(out)
+        previous[:] = [out.detach()]
+        return out
+
+    return self_conditioned
+
+
 def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int, seed: int,
            sampler: str | SamplerSpec = "heun", schedule: Schedule | None = None, steps: int = 32,
            grid: GridKind | str = "karras", spec: StateSpec | None = None, padding: Tensor | None = None,
@@ -74,7 +91,8 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
     """Draw ``n`` samples of per-sample packed ``shape`` from ``denoiser``.
 
     Args:
-        denoiser: ``D(x, sigma[B], **cond) -> x0_hat``.
+        denoiser: ``D(x, sigma[B], **cond) -> x0_hat``. One with ``self_condition = True`` (a
+            self-conditioned :class:`~polydiff.Denoiser`) gets the previous call's estimate as ``x_self``.
         shape: packed per-sample shape (``dataset.sample_shape``).
         n, seed: number of samples and base seed; sample i uses seed ``seeds_for(n, seed)[i]``.
         sampler: a name (looked up in ``samplers``, default the built-ins) or a :class:`SamplerSpec`.
@@ -112,6 +130,7 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
             raise ValueError(f"{name} must have {n} rows" + (f" of shape {list(shape)}" if name in
                              ("padding", "x_obs", "observed") else "") + f", got {list(t.shape)}")
     seeds = seeds_for(n, seed)
+    self_condition = bool(getattr(denoiser, "self_condition", False))
     size = batch_size or n
     bar = None
     if progress:
@@ -140,6 +159,9 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         if conditional_model:
             assert x_obs_b is not None and obs_b is not None
             d = with_conditioning(d, x_obs_b, obs_b)
+
+        if self_condition:  # outermost: guidance's two halves share the estimate
+            d = with_self_conditioning(d, project)
 
         def projected(x: Tensor, sigma: Tensor, d: DenoiserLike = d, cond_b: dict[str, Tensor] = cond_b,
                       project: Callable[[Tensor], Tensor] = project, first: bool = lo == 0) -> Tensor:
@@ -172,4 +194,4 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
                         seconds=time.perf_counter() - start)
 
 
-__all__ = ["SampleResult", "sample"]
+__all__ = ["SampleResult", "sample", "with_self_conditioning"]

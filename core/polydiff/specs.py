@@ -74,6 +74,10 @@ class BackboneSpec:
     and ``cond_mask`` (1 = observed) arrive in ``cond``; whenever a batch has a padding mask
     (variable-length states) it arrives as the keyword ``padding`` (packed shape, 1 = real entry),
     and padded entries must not influence real outputs.
+
+    ``self_condition``: ``build`` takes ``self_condition=True`` (``model.self_condition``); the
+    backbone then gets the keyword ``self_cond`` (an x0 estimate over sigma_data, packed shape,
+    zeros for "none") and sets ``supports_self_condition = True``.
     """
 
     name: str
@@ -81,6 +85,7 @@ class BackboneSpec:
     description: str
     build: Callable[..., nn.Module]
     options: Mapping[str, Any] = field(default_factory=dict)
+    self_condition: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -221,7 +221,8 @@ class Trainer:
         cfg = self.config
         self.generator.manual_seed(stream_seed(cfg.seed, "step", step))
         draws = draw_step(self.generator, batch_size=cfg.batch_size, sample_shape=tuple(self.dataset.sample_shape),
-                          schedule=self.schedule, noise_levels=self.noise_levels, label_dropout=cfg.label_dropout)
+                          schedule=self.schedule, noise_levels=self.noise_levels, label_dropout=cfg.label_dropout,
+                          self_condition=0.5 if getattr(self.model, "self_condition", False) else 0.0)
         local, idx = ddp.shard(cfg.batch_size, self.dist), self.global_indices(step)
         if self.mask_fn is not None:  # the strategy must see the whole global batch (see prepare_batch)
             batch, eps, target = prepare_batch(self.dataset.get_batch(idx).to(self.device), draws,
@@ -236,7 +237,8 @@ class Trainer:
         sigma = draws.sigma[local]
         with self._autocast():
             loss = diffusion_loss(self.net, batch, sigma=sigma, eps=eps, weighting=self.weighting, target=target,
-                                  parameterization=self.model.parameterization, project=self.spec.project)
+                                  parameterization=self.model.parameterization, project=self.spec.project,
+                                  self_cond=None if draws.self_cond is None else draws.self_cond[local])
         return loss, sigma
 
     def _autocast(self) -> torch.autocast:

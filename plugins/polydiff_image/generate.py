@@ -66,6 +66,7 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
     """Images ``[points, *shape]`` decoded with a deterministic sampler from ``slerp`` of two seeds'
     initial noise, t = 0..1. With ``label`` (class-conditional models) every point gets that class.
     The end points are exactly ``polydiff.sample(..., n=1, seed=seeds[k])`` with the same sampler."""
+    from polydiff import with_self_conditioning
     from polydiff.plugins import get_sampler
     from polydiff.schedules import EDM
 
@@ -78,6 +79,8 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
     x = slerp(z[:1].expand(points, *shape), z[1:].expand(points, *shape), t) * float(sigmas[0])
     cond = {} if label is None else {"label": torch.full((points,), label)}
     d = classifier_free_guidance(denoiser, cfg_scale) if cfg_scale is not None else denoiser
+    if getattr(denoiser, "self_condition", False):
+        d = with_self_conditioning(d)
 
     def bound(xx: Tensor, sigma: Tensor) -> Tensor:
         return d(xx, sigma, **cond)

@@ -80,9 +80,10 @@ def build_e3nn_conformer(dataset: DiffusionDataset, **options: float) -> nn.Modu
 
 
 BACKBONES = [
-    BackboneSpec(name="e3nn", modality="molecule", build=build_e3nn, options=dict(_NET),
+    BackboneSpec(name="e3nn", modality="molecule", build=build_e3nn, options=dict(_NET), self_condition=True,
                  description="E(3)-equivariant tensor-product message passing (e3nn), fully connected graph"),
     BackboneSpec(name="e3nn_conformer", modality="conformer", build=build_e3nn_conformer, options=dict(_NET),
+                 self_condition=True,
                  description="the e3nn network conditioned on the molecular graph (atom types, bond classes)"),
 ]
 

@@ -99,11 +99,15 @@ class EquivariantDenoiser(nn.Module):
         readout: hidden width of an MLP that reads the invariant outputs (atom types, charges) from
             the last layer's scalars and vector norms (as MACE's nonlinear readout); 0: a linear map
             of the scalars.
+        self_condition: take ``self_cond``, an earlier x0 estimate (self-conditioning): its invariant
+            fields join each atom's embedding and a radial basis of its interatomic distances joins
+            every edge MLP, so only invariants of the estimate enter and equivariance is kept.
     """
 
     def __init__(self, spec: StateSpec, *, scalars: int = 32, vectors: int = 8, layers: int = 3, width: int = 64,
                  basis: int = 24, r_max: float = 8.0, graph_cond: bool = False, cond_types: int = 0,
-                 aggregation_norm: float = 4.0, update_positions: bool = False, readout: int = 0) -> None:
+                 aggregation_norm: float = 4.0, update_positions: bool = False, readout: int = 0,
+                 self_condition: bool = False) -> None:
         super().__init__()
         pos = [f for f in spec.fields if f.noise == "com_free"]
         if len(pos) != 1:
@@ -112,7 +116,7 @@ class EquivariantDenoiser(nn.Module):
         self.feat = [(f.name, int(f.shape[-1])) for f in spec.fields if f.noise != "com_free"]  # type: ignore[arg-type]
         feat_dim = sum(d for _, d in self.feat)
         self.graph_cond, self.basis, self.r_max, self.norm = graph_cond, basis, r_max, aggregation_norm
-        in_dim = feat_dim + (cond_types if graph_cond else 0)
+        in_dim = feat_dim + (cond_types if graph_cond else 0) + (feat_dim if self_condition else 0)
         if in_dim == 0:
             raise ValueError("no invariant atom features: give atom types as fields or, with graph_cond, cond_types")
         # a small scale keeps the features smooth across noise levels (~0.5 cycles per unit of
@@ -124,6 +128,8 @@ class EquivariantDenoiser(nn.Module):
         self.n_scalars = scalars
         self.ctx = nn.Linear(width, width)  # the noise level's part of every edge MLP
         self.edge_class = nn.Embedding(N_EDGE_CLASSES, width) if graph_cond else None
+        self.supports_self_condition = self_condition
+        self.self_edges = nn.Linear(basis, width, bias=False) if self_condition else None
         self.layers = nn.ModuleList(Interaction(self.hidden, scalars, vectors, basis, width) for _ in range(layers))
         self.out_pos = o3.Linear(self.hidden, o3.Irreps("1x1o"))
         moves = [o3.Linear(self.hidden, o3.Irreps("1x1o")) for _ in range(layers - 1)] if update_positions else []
@@ -136,7 +142,7 @@ class EquivariantDenoiser(nn.Module):
 
     def forward(self, x: Tensor, c_noise: Tensor, *, padding: Tensor | None = None,
                 atom_types: Tensor | None = None, edges: Tensor | None = None, x_cond: Tensor | None = None,
-                cond_mask: Tensor | None = None) -> Tensor:
+                cond_mask: Tensor | None = None, self_cond: Tensor | None = None) -> Tensor:
         if x_cond is not None or cond_mask is not None:
             raise ValueError("the e3nn backbones are unconditional in the state: fix atoms by replacement "
                              "(`polydiff impute` on a model trained with train.conditional = false)")
@@ -152,6 +158,12 @@ class EquivariantDenoiser(nn.Module):
                                  "(the molecular graph); `polydiff sample` does not pass a dataset's graphs: "
                                  "sample with polydiff_molecule.generate_conformers(denoiser, mol, n, max_atoms=...)")
             feats.append(atom_types.to(pos.dtype))
+        est = None
+        if self.self_edges is not None:
+            if self_cond is None:
+                raise ValueError("this backbone was built self_condition=True: pass self_cond (zeros for none)")
+            est = self.spec.unpack(self_cond.to(pos.dtype))
+            feats.extend(est[name] for name, _ in self.feat)
         emb = self.noise_emb(c_noise.reshape(b)).to(pos.dtype)
         h = torch.cat([*feats, emb[:, None, :].expand(b, n, emb.shape[1])], dim=-1)
         s = self.embed(h).reshape(b * n, -1)
@@ -167,6 +179,9 @@ class EquivariantDenoiser(nn.Module):
         if self.edge_class is not None:
             assert edges is not None
             ctx = ctx + self.edge_class(edges.long().clamp(0, N_EDGE_CLASSES - 1)[eb, ei, ej])
+        if est is not None and self.self_edges is not None:  # distances of the estimated geometry
+            _, rbf_est = _edge_geometry(est[self.pos_name].reshape(b * n, 3), dst, src, self.r_max, self.basis)
+            ctx = ctx + self.self_edges(rbf_est)
         moved = torch.zeros_like(flat)
         for k, layer in enumerate(self.layers):
             if k == 0 or self.moves is not None:
