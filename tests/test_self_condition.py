@@ -103,7 +103,7 @@ def test_clear_errors():
 def test_a_self_conditioned_mlp_learns_a_ring(tmp_path):
     from polydiff.points import sliced_w2, true_nll
     from polydiff.state import Batch
-    from polydiff.training import Trainer, TrainConfig
+    from polydiff.training import TrainConfig, Trainer
 
     config = resolve_config({"modality": "points", "data": {"dataset": "ring"},
                              "model": {"backbone": "mlp", "self_condition": True, "width": 64, "depth": 2}})
