@@ -111,6 +111,7 @@ def unconditional(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                      "basis": args.basis, "readout": args.readout, "self_condition": args.self_condition,
                      **({"sigma_data": "per_field"} if args.sigma_data == "per_field" else {})},
            "noise_levels": {"kind": "lognormal", "p_mean": args.p_mean, "p_std": args.p_std},
+           **({"schedule": {"name": "edm", "sigma_hi": args.sigma_max}} if args.sigma_max else {}),
            "train": {"steps": 10 ** 6, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 50,
                      "lr_decay_steps": args.lr_decay_steps, "ema_decay": args.ema_decay, "checkpoint_every": 10 ** 6,
                      "log_every": 25, "device": "cpu"}}
@@ -260,6 +261,9 @@ def main() -> None:
                     help="the unconditional e3nn net moves atoms between layers (EGNN-style refinement)")
     ap.add_argument("--readout", type=int, default=0,
                     help="hidden width of an MLP reading atom types from scalars and vector norms (0: linear)")
+    ap.add_argument("--sigma-max", type=float, default=0.0,
+                    help="EDM schedule's sigma_max (A) for sampling (0: its default, 80); keep it where the "
+                         "lognormal training noise reaches, which a self-conditioned model needs")
     ap.add_argument("--self-condition", action="store_true",
                     help="self-conditioning: the e3nn net also sees its previous x0 estimate (Chen et al. 2022)")
     ap.add_argument("--test-molecules", type=int, default=20)

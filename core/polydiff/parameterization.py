@@ -144,12 +144,15 @@ class Parameterization:
         return self.coefficients(sigma, x).c_out.pow(-2)
 
 
+SELF_COND_CLIP = 5.0  # in units of sigma_data
+
+
 class Denoiser(nn.Module):
     """A backbone ``F(x_in, c_noise, **cond)`` wrapped as ``D(x, sigma, **cond) -> x0_hat``.
 
     ``self_condition``: the backbone also sees an earlier estimate of x0 (self-conditioning, Chen et
-    al. 2022, "Analog Bits", Sec. 3.2) as ``self_cond = x_self / sigma_data`` (unit spread per field;
-    zeros when ``x_self`` is None, i.e. no estimate yet). Training feeds the model's own detached
+    al. 2022, "Analog Bits", Sec. 3.2) as ``self_cond = x_self / sigma_data`` (unit spread per field,
+    clipped to +-SELF_COND_CLIP; zeros when ``x_self`` is None, i.e. no estimate yet). Training feeds the model's own detached
     estimate half of the time (:func:`polydiff.objective.diffusion_loss`); :func:`polydiff.sample`
     feeds the previous step's. The backbone must declare ``supports_self_condition = True``.
     """
@@ -172,8 +175,10 @@ class Denoiser(nn.Module):
         if self.self_condition:
             if x_self is not None and x_self.shape != x.shape:
                 raise ValueError(f"x_self must have the shape of x {list(x.shape)}, got {list(x_self.shape)}")
-            cond = {**cond, "self_cond": torch.zeros_like(x) if x_self is None
-                    else x_self.to(x.dtype) / self.parameterization.sigma_data_like(x)}
+            # clipped: a model asked at noise levels it never trained on (EDM's sigma_max = 80) can
+            # return estimates far outside the data, and fed back they grow without bound
+            cond = {**cond, "self_cond": torch.zeros_like(x) if x_self is None else (
+                x_self.to(x.dtype) / self.parameterization.sigma_data_like(x)).clamp(-SELF_COND_CLIP, SELF_COND_CLIP)}
         elif x_self is not None:
             raise ValueError("x_self given to a denoiser built without self-conditioning (model.self_condition)")
         f = self.backbone(append_dims(c.c_in, n) * x, c.c_noise, **cond)

@@ -123,10 +123,14 @@ def perceive(arrays: AtomArrays) -> Perceived:
     then xyz2mol bond orders, Kim & Kim 2015), atom stability (total bond order = an allowed valence,
     EDM) and validity: RDKit sanitises the molecule and its largest fragment (EDM's rule) is
     closed-shell (no radical electrons; hydrogens are explicit, so none are added implicitly)."""
+    finite = bool(np.isfinite(arrays.positions).all() and np.isfinite(arrays.charges).all())
+    if not finite:  # a diverged sample: no molecule, so invalid and no stable atom
+        arrays = AtomArrays(elements=arrays.elements, positions=np.zeros_like(arrays.positions),
+                            charges=np.zeros_like(arrays.charges))
     mol = atoms_only(arrays)
     n = len(arrays)
-    if n == 0:
-        return Perceived(mol=mol.GetMol(), stable_atoms=np.zeros(0, bool), valid=False, smiles=None)
+    if n == 0 or not finite:
+        return Perceived(mol=mol.GetMol(), stable_atoms=np.zeros(n, bool), valid=False, smiles=None)
     rdDetermineBonds.DetermineConnectivity(mol, useHueckel=False)
     degrees = [a.GetDegree() for a in mol.GetAtoms()]
     # xyz2mol enumerates bond-order assignments; an atom with more neighbours than any valence

@@ -39,6 +39,11 @@ def test_perception_accepts_real_geometry_and_rejects_random():
     noisy = [perceive(AtomArrays(a.elements, rng.normal(size=a.positions.shape).astype(np.float32) * 1.5, a.charges))
              for _ in range(20)]
     assert sum(p.valid for p in noisy) <= 2 and np.mean([p.stable_atoms.mean() for p in noisy]) < 0.7
+    diverged = a.positions.copy()
+    diverged[0, 0] = np.nan  # a sample that blew up scores as invalid, it does not crash the metrics
+    for bad in (AtomArrays(a.elements, diverged, a.charges), AtomArrays(a.elements, a.positions, a.charges * np.nan)):
+        p = perceive(bad)
+        assert not p.valid and p.smiles is None and p.stable_atoms.shape == (len(a),) and not p.stable_atoms.any()
 
 
 def test_encode_decode_round_trip_with_zero_com_and_zero_padding():
