@@ -69,3 +69,28 @@ def test_config_builds_and_samples_a_self_conditioned_molecule_model(small, tiny
     real = small.spec.unpack(padding)["pos"]
     com = (pos * real).sum(1) / real.sum(1)
     assert torch.isfinite(res.x).all() and float(com.abs().max()) < 1e-5
+
+
+def test_self_conditioned_conformer_net_rotates_with_the_state_and_its_estimate(tiny_options):
+    from polydiff.testing import random_rotation
+    from polydiff_molecule.conformers import POS_SPEC, ConformerDataset
+    from polydiff_molecule.data import ELEMENTS, embed_smiles
+
+    ds = ConformerDataset(embed_smiles(["CC(=O)N", "OCCO"], n_conformers=1, progress=False), max_atoms=10)
+    torch.manual_seed(0)
+    net = EquivariantDenoiser(POS_SPEC, graph_cond=True, cond_types=len(ELEMENTS), self_condition=True,
+                              **tiny_options).eval()
+    b = ds.get_batch(torch.arange(2))
+    x = b.x + 0.3 * POS_SPEC.project(torch.randn(b.x.shape), b.padding)
+    est = POS_SPEC.project(b.x + 0.1 * torch.randn(b.x.shape), b.padding)
+    c, kw = torch.tensor([0.1, -0.4]), {"padding": b.padding, **b.cond}
+    rot = random_rotation(2, 3, torch.Generator().manual_seed(1))
+    rot[0, :, 0] *= -1  # one reflection
+
+    def turn(t):
+        return torch.einsum("bnd,bed->bne", t, rot)
+
+    with torch.no_grad():
+        y = net(x, c, self_cond=est, **kw)
+        assert (net(turn(x), c, self_cond=turn(est), **kw) - turn(y)).abs().max() < 1e-4
+        assert (net(x, c, self_cond=torch.zeros_like(est), **kw) - y).abs().max() > 1e-4  # the estimate counts
