@@ -152,9 +152,11 @@ class Denoiser(nn.Module):
 
     ``self_condition``: the backbone also sees an earlier estimate of x0 (self-conditioning, Chen et
     al. 2022, "Analog Bits", Sec. 3.2) as ``self_cond = x_self / sigma_data`` (unit spread per field,
-    clipped to +-SELF_COND_CLIP; zeros when ``x_self`` is None, i.e. no estimate yet). Training feeds the model's own detached
-    estimate half of the time (:func:`polydiff.objective.diffusion_loss`); :func:`polydiff.sample`
-    feeds the previous step's. The backbone must declare ``supports_self_condition = True``.
+    clipped to +-SELF_COND_CLIP; zeros when ``x_self`` is None, i.e. no estimate yet). Training feeds
+    the model's own detached estimate half of the time (:func:`polydiff.objective.diffusion_loss`);
+    :func:`polydiff.sample` feeds the previous step's. The backbone must declare
+    ``supports_self_condition = True``. Sample from a sigma_max the training noise levels reach: at
+    levels never trained on, estimates fed back can diverge (docs/concepts.md).
     """
 
     def __init__(self, backbone: nn.Module, parameterization: Parameterization | None = None, *,
@@ -175,8 +177,8 @@ class Denoiser(nn.Module):
         if self.self_condition:
             if x_self is not None and x_self.shape != x.shape:
                 raise ValueError(f"x_self must have the shape of x {list(x.shape)}, got {list(x_self.shape)}")
-            # clipped: a model asked at noise levels it never trained on (EDM's sigma_max = 80) can
-            # return estimates far outside the data, and fed back they grow without bound
+            # clipped: at noise levels never trained on (EDM's sigma_max = 80 beside lognormal
+            # training) estimates can leave the data's range, and the clip bounds what is fed back
             cond = {**cond, "self_cond": torch.zeros_like(x) if x_self is None else (
                 x_self.to(x.dtype) / self.parameterization.sigma_data_like(x)).clamp(-SELF_COND_CLIP, SELF_COND_CLIP)}
         elif x_self is not None:
