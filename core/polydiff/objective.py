@@ -114,16 +114,28 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
         cond["cond_mask"] = given
         mask = target
     if self_cond is not None:
-        with torch.no_grad():
-            first = denoiser(x, sigma, **cond).to(x.dtype)
-            if project is not None:  # sampling feeds projected estimates
-                first = project(first, batch.padding)
-        cond["x_self"] = first * self_cond.to(x.dtype).reshape(-1, *[1] * (x.ndim - 1))
+        cond["x_self"] = _own_estimate(denoiser, x, sigma, cond, self_cond, batch.padding, project)
     denoised = denoiser(x, sigma, **cond)
     if project is not None:  # compare in the noise space sampling works in
         denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)
     weight = weighting(sigma, parameterization or _parameterization(denoiser), x0)
     return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
+
+
+def _own_estimate(denoiser: nn.Module | Callable[..., Tensor], x: Tensor, sigma: Tensor, cond: dict[str, Tensor],
+                  marked: Tensor, padding: Tensor | None,
+                  project: Callable[[Tensor, Tensor | None], Tensor] | None) -> Tensor:
+    """The detached, projected estimate for the ``marked`` samples, zeros (none) for the others; the
+    first pass runs on the marked rows only (samples are independent), half the batch on average."""
+    out = torch.zeros_like(x)
+    rows = marked.nonzero(as_tuple=True)[0]
+    if len(rows):
+        with torch.no_grad():
+            first = denoiser(x[rows], sigma[rows], **{k: v[rows] for k, v in cond.items()}).to(x.dtype)
+            if project is not None:  # sampling feeds projected estimates
+                first = project(first, None if padding is None else padding[rows])
+        out[rows] = first
+    return out
 
 
 def prepare_batch(batch: Batch, draws: StepDraws, *, spec_project: Callable[[Tensor, Tensor | None], Tensor],
