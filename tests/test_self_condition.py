@@ -149,3 +149,21 @@ def test_an_estimate_far_outside_the_data_is_clipped():
     d = Denoiser(probe, Parameterization(sigma_data=SD), self_condition=True)
     d(torch.zeros(2, 3), 80.0, x_self=torch.full((2, 3), 1e12))
     assert float(probe.seen[-1].max()) == 5.0  # SELF_COND_CLIP sigma_data: a feedback loop cannot blow up
+
+
+def test_cli_train_sample_evaluate_a_self_conditioned_run(tmp_path, capsys):
+    import json
+
+    from polydiff.cli import main
+
+    out = tmp_path / "sc"
+    tiny = ["train.steps=30", "train.batch_size=64", "data.n=256", "model.width=32", "model.depth=1"]
+    assert main(["train", "points", "model.self_condition=true", *tiny, "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["self_condition"] is True
+    assert main(["sample", str(out), "--steps", "5", "--n", "64", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["sliced_w2"] > 0 and -1.0 < res["nll_nats_per_dim"] < 6.0  # the two-pass likelihood is finite
+    assert main(["train", "image", "model.self_condition=true", "--out", str(tmp_path / "img"), "--quiet"]) == 2
+    assert "backbones that do: e3nn, e3nn_conformer, mlp" in capsys.readouterr().err
