@@ -23,6 +23,7 @@ from .losses import Weighting, denoising_loss
 from .noise import NoiseSource
 from .parameterization import Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
 from .plugins import UnknownNameError, register, unregister
+from .reporting import report
 from .sampling import SampleResult, sample, with_self_conditioning
 from .schedules import (
     EDM,
@@ -51,6 +52,6 @@ __all__ = [
     "UnknownNameError", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "__version__",
     "classifier_free_guidance", "convert", "denoising_loss", "from_prediction", "from_x0", "holdout_split", "hookimpl",
     "impute",
-    "latest_checkpoint", "log_likelihood", "read_checkpoint", "register", "repaint", "sample", "sigma_grid",
+    "latest_checkpoint", "log_likelihood", "read_checkpoint", "register", "repaint", "report", "sample", "sigma_grid",
     "to_x0", "unregister", "with_conditioning", "with_observed", "with_self_conditioning",
 ]
