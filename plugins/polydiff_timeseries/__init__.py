@@ -21,7 +21,7 @@ from polydiff.hookspecs import hookimpl
 
 from .backbone import CSDIBackbone
 from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
-from .datasets import load_ambient_nox, load_basic_motions, load_co2, synthetic_sines
+from .datasets import load_ambient_nox, load_basic_motions, load_co2, load_csv_dataset, synthetic_sines
 from .masks import MASK_STRATEGIES
 from .metrics import METRICS
 from .plots import plot_imputation, plot_series, plot_series_trajectory
@@ -30,16 +30,6 @@ MODALITY = ModalitySpec(
     name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",
     default_dataset="co2", default_backbone="csdi", primary_metric="sliced_w2",
     plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation)
-
-
-def load_csv_dataset(*, path: str = "", length: int = 24, stride: int = 0, time_column: str = "",
-                     columns: str = "") -> TimeSeriesDataset:
-    """``data.dataset = "csv"``: windows of a CSV file with a time column (``columns``: comma-separated
-    subset, default every numeric column; ``stride = 0``: non-overlapping windows)."""
-    if not path:
-        raise ValueError("the csv dataset needs a file: set data.path = 'my_series.csv'")
-    cols = [c.strip() for c in columns.split(",") if c.strip()] or None
-    return from_csv(path, length=length, stride=stride or None, time_column=time_column or None, columns=cols)
 
 
 DATASETS = [
@@ -57,8 +47,9 @@ DATASETS = [
                 description="noisy phase-shifted sines with random gaps (generated from a seed)",
                 options={"n": 64, "features": 3, "length": 32, "missing": 0.1, "seed": 0}),
     DatasetSpec(name="csv", modality="timeseries", load=load_csv_dataset,
-                description="your own CSV file with a time column, cut into windows",
-                options={"path": "", "length": 24, "stride": 0, "time_column": "", "columns": ""}),
+                description="your own CSV file with a time column: regular grid, duplicates merged, gaps missing",
+                options={"path": "", "length": 24, "stride": 0, "time_column": "", "columns": "", "freq": "",
+                         "part": "all", "test_fraction": 0.2}),
 ]
 
 

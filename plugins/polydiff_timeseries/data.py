@@ -18,6 +18,12 @@ import torch
 from torch import Tensor
 
 from polydiff import ArrayDataset, Field, StateSpec
+from polydiff.reporting import report
+
+from .frames import numeric_frame, regularize, time_indexed
+
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+PARTS = ("train", "test", "all")
 
 
 class TimeSeriesDataset(ArrayDataset):
@@ -64,7 +70,9 @@ class TimeSeriesDataset(ArrayDataset):
             mean, std = fit_statistics(raw, observed, self.features)
         self.mean, self.std = mean.to(torch.float64), std.to(torch.float64)
         self.name = name
+        self.summary = ""  # what the loader did (items, grid, merged, dropped), one line; see polydiff.report
         x = torch.where(observed > 0, (raw - self.mean[:, None]) / self.std[:, None], torch.zeros_like(raw))
+        _check_range(x, raw, self.features)
         super().__init__(StateSpec((Field("x", (k, None)),)), x.float(),
                          padding=None if padding is None else real.float(), observed=observed.float())
 
@@ -137,8 +145,26 @@ def fit_statistics(raw: Tensor, observed: Tensor, features: Sequence[str]) -> tu
     mean = filled.sum(dim=(0, 2)) / count
     var = (((filled - mean[None, :, None]) * observed) ** 2).sum(dim=(0, 2)) / count
     std = var.sqrt()
+    bad = [features[i] for i in range(len(features))
+           if not (abs(float(mean[i])) <= FLOAT32_MAX and float(std[i]) <= FLOAT32_MAX)]
+    if bad:
+        peak = float(torch.where(observed > 0, raw.abs(), torch.zeros_like(raw)).amax())
+        raise ValueError(f"feature(s) {bad} overflow normalisation: values up to {peak:.3g} give a mean or standard "
+                         f"deviation beyond the float32 range ({FLOAT32_MAX:.3g}); fix the bad entries (a sentinel "
+                         "such as 1e300 for 'missing'? use NaN) or rescale the column")
     # a constant feature has std 0: dividing by 1 keeps it exact (it is 0 after centring)
     return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def _check_range(x: Tensor, raw: Tensor, features: Sequence[str]) -> None:
+    """Normalised values must fit float32 (the model's precision): a 1e300 among O(1) data does not."""
+    over = ~(x.abs() <= FLOAT32_MAX)
+    if over.any():
+        n, k, t = (int(i) for i in over.nonzero()[0])
+        raise ValueError(f"{int(over.sum())} value(s) overflow normalisation, e.g. {float(raw[n, k, t]):.3g} in "
+                         f"feature {features[k]!r} (window {n}, step {t}), which is beyond the float32 range "
+                         "after scaling by the training statistics; fix the bad entries (use NaN for missing) "
+                         "or rescale the column")
 
 
 def sliding_windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
@@ -155,62 +181,166 @@ def sliding_windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.stack([series[s:s + length].T for s in starts])
 
 
+def _windows(series: np.ndarray, length: int, stride: int, what: str, notes: list[str]) -> np.ndarray:
+    """:func:`sliding_windows` that notes the uncovered tail and drops (and counts) windows with no
+    observed value (they carry nothing to learn or score)."""
+    if series.shape[0] < length:
+        raise ValueError(f"the {what} has {series.shape[0]} time steps, shorter than the window length {length}; "
+                         f"use length <= {series.shape[0]}" + (" or a smaller test_fraction" if what != "series"
+                                                               else ""))
+    w = sliding_windows(series, length, stride)
+    tail = series.shape[0] - ((len(w) - 1) * stride + length)
+    if tail:
+        notes.append(f"last {tail} step(s) of the {what} shorter than a window, not used")
+    empty = np.isnan(w).all(axis=(1, 2))
+    if empty.all():
+        raise ValueError(f"every window of the {what} is entirely missing; check the columns and the grid (freq=)")
+    if empty.any():
+        notes.append(f"{int(empty.sum())} window(s) of the {what} with no observed value dropped")
+    return w[~empty]
+
+
+def window_series(series: np.ndarray, *, length: int, stride: int | None = None, part: str = "all",
+                  test_fraction: float = 0.0, test_stride: int | None = None, features: Sequence[str] | None = None,
+                  name: str = "series", log: bool = False, notes: Sequence[str] = ()) -> TimeSeriesDataset:
+    """Windows of ``part`` of one long ``[T, K]`` series (NaN = missing), split in time.
+
+    ``test_fraction > 0``: the last ``test_fraction`` of the steps are the test part (``part = "test"``:
+    windows every ``test_stride``, default ``length``), the rest the train part; the statistics are
+    fitted on the observed values of the train windows, whatever ``part`` is (``"all"``: windows of the
+    whole series). ``test_fraction = 0``: no split, statistics of every window (``part`` must be
+    ``"all"``). The load summary (``dataset.summary``) is reported with ``notes`` in front.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    if test_fraction == 0 and part != "all":
+        raise ValueError(f"part={part!r} needs a split: set test_fraction in (0, 1), e.g. 0.2")
+    stride = stride or length
+    dropped: list[str] = []  # what windowing left out, after the source's notes
+    total = series.shape[0]
+    cut = round((1 - test_fraction) * total) if test_fraction else total
+    if test_fraction and cut in (0, total):
+        raise ValueError(f"test_fraction={test_fraction} of {total} steps leaves an empty part")
+    what = "train part" if test_fraction else "series"
+    train_w = _windows(series[:cut], length, stride, what, dropped if part == "train" or not test_fraction else [])
+    train = TimeSeriesDataset(train_w, features=features, name=name, log=log)
+    if part == "train" or not test_fraction:
+        out = train
+        span = f"first {1 - test_fraction:.0%}: {cut} of {total} steps" if test_fraction else f"{total} steps"
+    else:
+        rest = series[cut:] if part == "test" else series
+        stride = (test_stride or length) if part == "test" else stride
+        w = _windows(rest, length, stride, "test part" if part == "test" else "series", dropped)
+        out = TimeSeriesDataset(w, features=features, name=name, mean=train.mean, std=train.std, log=log)
+        span = f"last {test_fraction:.0%}: {total - cut} of {total} steps" if part == "test" else f"{total} steps"
+    names = ", ".join(out.features[:6]) + (", ..." if out.num_features > 6 else "")
+    out.summary = "; ".join([
+        f"timeseries {name!r}", *notes, f"{out.num_features} feature(s) ({names}), "
+        f"{float(np.isnan(series).mean()):.1%} of the series missing",
+        f"part={part} ({span}) -> {len(out)} window(s) of {length} steps, stride {stride}, statistics from "
+        + ("the train part" if test_fraction else "all windows"), *dropped])
+    report(out.summary)
+    return out
+
+
 def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None = None, stride: int | None = None,
                features: Sequence[str] | None = None, name: str = "array") -> TimeSeriesDataset:
     """A dataset from numpy data with NaN for missing values.
 
     * ``[T, K]`` (one long series): cut into windows of ``length`` every ``stride`` (default ``length``);
-    * ``[N, K, L]``: windows as given;
-    * a list of ``[K, L_i]`` arrays of different lengths: padded to the longest (a padding mask).
+    * ``[N, K, L]``: windows as given (``length``, if given, must equal ``L``);
+    * a list of ``[K, L_i]`` arrays of different lengths: without ``length``, padded to the longest (a
+      padding mask); with ``length``, each series is cut into windows of ``length`` every ``stride``
+      and a series shorter than ``length`` becomes one padded window.
     """
     if isinstance(values, np.ndarray) and values.ndim == 2:
         if length is None:
             raise ValueError("a [T, K] series needs a window length (length=...)")
-        return TimeSeriesDataset(sliding_windows(values.astype(np.float64), length, stride or length),
-                                 features=features, name=name)
+        return window_series(values.astype(np.float64), length=length, stride=stride, features=features, name=name)
     if isinstance(values, np.ndarray) and values.ndim == 3:
+        if length is not None and length != values.shape[2]:
+            raise ValueError(f"values of shape {list(values.shape)} are already windows of {values.shape[2]} steps; "
+                             f"length={length} would be ignored: drop it, or pass one [T, K] series to cut")
         return TimeSeriesDataset(values, features=features, name=name)
     if isinstance(values, np.ndarray):
         raise ValueError(f"expected [T, K], [N, K, L] or a list of [K, L_i] arrays, got shape {list(values.shape)}")
     arrays = [np.asarray(a, dtype=np.float64) for a in values]
     if not arrays or any(a.ndim != 2 or a.shape[0] != arrays[0].shape[0] for a in arrays):
         raise ValueError("a list of series must hold [K, L_i] arrays with the same K")
-    longest = max(a.shape[1] for a in arrays)
-    out = np.full((len(arrays), arrays[0].shape[0], longest), np.nan)
+    notes: list[str] = []
+    pieces: list[np.ndarray] = []
+    short = 0
+    if length is not None:
+        for i, a in enumerate(arrays):
+            if a.shape[1] >= length:
+                pieces.extend(_windows(a.T, length, stride or length, f"series {i}", notes))
+            else:
+                pieces.append(a)
+                short += 1
+    else:
+        pieces = arrays
+    longest = length or max(a.shape[1] for a in pieces)
+    out = np.full((len(pieces), arrays[0].shape[0], longest), np.nan)
     padding = torch.zeros(out.shape)
-    for i, a in enumerate(arrays):
+    for i, a in enumerate(pieces):
         out[i, :, :a.shape[1]] = a
         padding[i, :, :a.shape[1]] = 1
-    return TimeSeriesDataset(out, padding=padding, features=features, name=name)
+    ds = TimeSeriesDataset(out, padding=padding, features=features, name=name)
+    sizes = sorted(a.shape[1] for a in arrays)
+    ds.summary = (f"timeseries {name!r}: {len(arrays)} series of {sizes[0]}-{sizes[-1]} steps x "
+                  f"{ds.num_features} feature(s) -> {len(ds)} window(s) of {longest} steps"
+                  + (f" (stride {stride or length}; {short} series shorter than {length} padded)" if length else
+                     f" (padded to the longest; {sum(s < longest for s in sizes)} series padded)")
+                   + "".join(f"; {n}" for n in notes))
+    report(ds.summary)
+    return ds
 
 
 def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: Sequence[str] | None = None,
-                   name: str = "dataframe") -> TimeSeriesDataset:
-    """A dataset from a pandas DataFrame with a time index (sorted here), one column per feature."""
+                   time_column: str | None = None, freq: str | float | None = None, part: str = "all",
+                   test_fraction: float = 0.0, name: str = "dataframe", notes: Sequence[str] = ()) -> TimeSeriesDataset:
+    """A dataset from a pandas DataFrame, one column per feature (every column, or ``columns``).
+
+    The time stamps are the ``DatetimeIndex``, or ``time_column`` (dates or numbers); the series is
+    put on a regular grid of spacing ``freq`` (inferred: the most common spacing), duplicate time
+    stamps are merged (mean of the non-missing values) and gaps become missing values; cells that are
+    not numbers are read as missing and counted (rules in :mod:`polydiff_timeseries.frames`). Without
+    time stamps the rows are consecutive steps. ``part`` / ``test_fraction``: a chronological split,
+    statistics fitted on the train part (:func:`window_series`). A one-line summary is reported.
+    """
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    frame = df[list(columns)] if columns is not None else df.select_dtypes("number")
-    if frame.shape[1] == 0:
-        raise ValueError("the DataFrame has no numeric column to model")
-    frame = frame.sort_index()
-    return from_array(frame.to_numpy(dtype=np.float64), length=length, stride=stride,
-                      features=[str(c) for c in frame.columns], name=name)
+    if time_column:
+        df = time_indexed(df, time_column, source="the DataFrame")
+    numeric_time = bool(time_column) and not isinstance(df.index, pd.DatetimeIndex)
+    frame, parsed = numeric_frame(df, columns)
+    regular = regularize(frame, freq=freq, numeric_time=numeric_time)
+    return window_series(regular.values, length=length, stride=stride, part=part, test_fraction=test_fraction,
+                         features=regular.features, name=name, notes=[*notes, *parsed, *regular.notes])
 
 
 def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_column: str | None = None,
-             columns: Sequence[str] | None = None) -> TimeSeriesDataset:
-    """A dataset from a CSV file: ``time_column`` (default: the first column) is parsed as the time index."""
+             columns: Sequence[str] | None = None, freq: str | float | None = None, part: str = "all",
+             test_fraction: float = 0.0) -> TimeSeriesDataset:
+    """A dataset from a CSV file: ``time_column`` (default: the first column) holds the time stamps
+    (dates or numbers); the rest as :func:`from_dataframe`."""
     import pandas as pd
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"CSV file {p} does not exist")
-    df = pd.read_csv(p)
+    try:
+        df = pd.read_csv(p, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p} is not a readable CSV file: {e}") from None
+    if df.shape[1] < 2:
+        raise ValueError(f"{p.name} has {df.shape[1]} column(s): it needs a time column and at least one value "
+                         "column (comma-separated, with a header row)")
     col = time_column or str(df.columns[0])
-    if col not in df.columns:
-        raise ValueError(f"time column {col!r} is not in {p.name}; columns: {list(df.columns)}")
-    index = df[col] if pd.api.types.is_numeric_dtype(df[col]) else pd.to_datetime(df[col], errors="raise")
-    df = df.set_index(index).drop(columns=[col])
-    return from_dataframe(df, length=length, stride=stride, columns=columns, name=p.stem)
+    notes = [f"{len(df)} rows from {p.name}, time column {col!r}"]
+    return from_dataframe(df, length=length, stride=stride, columns=columns, time_column=col, freq=freq, part=part,
+                          test_fraction=test_fraction, name=p.stem, notes=notes)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .data import TimeSeriesDataset, sliding_windows
+from .data import TimeSeriesDataset, from_csv, window_series
 
 Part = Literal["train", "test", "all"]
 PARTS = ("train", "test", "all")
@@ -36,17 +36,12 @@ def chronological(series: np.ndarray, *, length: int, stride: int, part: str, te
                   features: list[str], name: str, test_stride: int | None = None,
                   log: bool = False) -> TimeSeriesDataset:
     """Windows of ``part`` of one long ``[T, K]`` series split in time at ``1 - test_fraction``; statistics
-    from the training part's observed values."""
+    from the training part's observed values (:func:`~polydiff_timeseries.data.window_series`)."""
     _check_part(part)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    cut = round((1 - test_fraction) * series.shape[0])
-    train = TimeSeriesDataset(sliding_windows(series[:cut], length, stride), features=features, name=name, log=log)
-    if part == "train":
-        return train
-    rest = series[cut:] if part == "test" else series
-    windows = sliding_windows(rest, length, (test_stride or length) if part == "test" else stride)
-    return TimeSeriesDataset(windows, features=features, name=name, mean=train.mean, std=train.std, log=log)
+    return window_series(series, length=length, stride=stride, part=part, test_fraction=test_fraction,
+                         test_stride=test_stride, features=features, name=name, log=log)
 
 
 def load_co2(*, length: int = 52, stride: int = 26, part: str = "all", test_fraction: float = 0.2) -> TimeSeriesDataset:
@@ -89,6 +84,21 @@ def load_basic_motions(*, part: str = "all", every: int = 1) -> TimeSeriesDatase
         return train
     values = parts["test"] if part == "test" else np.concatenate([parts["train"], parts["test"]])
     return TimeSeriesDataset(values, features=features, name="basic_motions", mean=train.mean, std=train.std)
+
+
+def load_csv_dataset(*, path: str = "", length: int = 24, stride: int = 0, time_column: str = "",
+                     columns: str = "", freq: str = "", part: str = "all",
+                     test_fraction: float = 0.2) -> TimeSeriesDataset:
+    """``data.dataset = "csv"``: windows of a CSV file with a time column (default: the first), put on
+    a regular grid (``freq``, default: the most common spacing; duplicates merged by their mean, gaps
+    missing); ``columns``: comma-separated subset (default every column but the time); ``stride = 0``:
+    non-overlapping windows; ``part`` / ``test_fraction``: a chronological split, statistics from the
+    train part (``test_fraction = 0``: no split)."""
+    if not path:
+        raise ValueError("the csv dataset needs a file: set data.path = 'my_series.csv'")
+    cols = [c.strip() for c in columns.split(",") if c.strip()] or None
+    return from_csv(path, length=length, stride=stride or None, time_column=time_column or None, columns=cols,
+                    freq=freq or None, part=part, test_fraction=test_fraction)
 
 
 def synthetic_sines(*, n: int = 64, features: int = 3, length: int = 32, missing: float = 0.1,
