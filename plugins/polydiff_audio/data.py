@@ -5,12 +5,16 @@ trailing silence, peak-normalised, encoded with a :class:`~polydiff_audio.spectr
 padded to ``frames`` (the documented choice: a clip longer than ``frames`` frames keeps its first
 ``frames``, i.e. ``(frames - 1) * hop`` samples; padded frames are 0 in ``x`` and 0 in the padding
 mask, so they count nowhere: not in the noise, the loss, the samples or the metrics).
+
+Loaders that read files print a one-line load summary to stderr (also ``dataset.load_summary``): clips
+and classes, files not used and why, files downmixed or resampled, clips cropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +24,11 @@ from torch import Tensor
 
 from polydiff import ArrayDataset, Field, StateSpec
 
-from .io import AudioError, peak_normalize, read_wav, trim_silence
+from .io import READABLE_SUFFIXES, AudioError, AudioInfo, convert_hint, peak_normalize, read_audio, trim_silence
 from .plots import remember_codec
 from .spectrogram import MelCodec
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+AUDIO_SUFFIXES = READABLE_SUFFIXES  # what the installed libsndfile reads
 CODEC_OPTIONS: dict[str, Any] = {"sample_rate": 8000, "n_fft": 512, "hop": 128, "n_mels": 32, "frames": 64}
 
 
@@ -36,6 +40,8 @@ class AudioDataset(ArrayDataset):
         lengths: real frames per clip ``[N]``; class_names: label index -> name.
         cache_key: identifies data and codec (the reference classifier is cached under it).
         waves: the prepared waveforms (trimmed, normalised, cropped) for round-trip references.
+        load_summary: one line saying what loading did (clips, classes, what was dropped, downmixed,
+            resampled or cropped).
     """
 
     def __init__(self, specs: list[Tensor], labels: Sequence[int], class_names: Sequence[str], *,
@@ -53,6 +59,7 @@ class AudioDataset(ArrayDataset):
                          labels=torch.as_tensor(list(labels)), num_classes=len(class_names))
         self.codec, self.lengths, self.class_names = codec, lengths, list(class_names)
         self.cache_key, self.waves = cache_key, waves
+        self.load_summary = ""
         remember_codec(codec)
 
     def denormalize(self, x: Tensor) -> Tensor:
@@ -74,11 +81,18 @@ def codec_of(options: dict[str, Any]) -> tuple[MelCodec, int]:
 
 
 def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence[str], *, codec: MelCodec,
-               frames: int, key: str, names: Sequence[str] | None = None) -> AudioDataset:
-    """Prepare (trim, normalise, crop to ``frames``) and encode waveforms at ``codec.sample_rate``."""
-    prepared, specs = [], []
+               frames: int, key: str, names: Sequence[str] | None = None, source: str = "",
+               notes: Sequence[str] = ()) -> AudioDataset:
+    """Prepare (trim, normalise, crop to ``frames``) and encode waveforms at ``codec.sample_rate``.
+
+    With ``source`` (where the clips came from), the one-line load summary (``source``, counts, ``notes``
+    on what reading did, clips cropped) is printed to stderr; it is ``dataset.load_summary`` either way."""
+    prepared, specs, cropped = [], [], 0
+    keep = codec.samples_for(frames)
     for i, w in enumerate(waves):
-        w = peak_normalize(trim_silence(w))[: codec.samples_for(frames)]
+        w = peak_normalize(trim_silence(w))
+        cropped += int(w.shape[-1] > keep)
+        w = w[:keep]
         if w.shape[-1] < codec.n_fft:
             what = names[i] if names is not None else f"clip {i}"
             raise AudioError(f"{what}: {w.shape[-1]} samples after trimming silence, shorter than the "
@@ -86,13 +100,46 @@ def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence
         prepared.append(w)
         specs.append(codec.encode(w))
     digest = hashlib.sha1(json.dumps([key, repr(codec), frames]).encode())
-    return AudioDataset(specs, labels, class_names, codec=codec, frames=frames,
-                        cache_key=f"audio-{digest.hexdigest()[:12]}", waves=prepared)
+    ds = AudioDataset(specs, labels, class_names, codec=codec, frames=frames,
+                      cache_key=f"audio-{digest.hexdigest()[:12]}", waves=prepared)
+    counts = torch.bincount(ds.labels, minlength=len(class_names)).tolist() if ds.labels is not None else []
+    per_class = ", ".join(f"{c}: {k}" for c, k in zip(class_names, counts, strict=True))
+    parts = [f"{len(waves)} clips in {len(class_names)} classes ({per_class})", *notes,
+             f"silence trimmed at -40 dB, peak-normalised to 0.9, log-mel {codec.n_mels} bands at "
+             f"{codec.sample_rate} Hz; {cropped} clips longer than {frames} frames "
+             f"({keep / codec.sample_rate:.2f} s) cropped to their start"]
+    ds.load_summary = f"{source or 'audio'}: " + "; ".join(parts)
+    if source:
+        print(f"audio data: {ds.load_summary}", file=sys.stderr)
+    return ds
+
+
+def read_notes(infos: Sequence[AudioInfo], names: Sequence[str]) -> list[str]:
+    """What reading did to the files, for the load summary: downmixes and resamplings, counted."""
+    notes = []
+    multi = [n for n, i in zip(names, infos, strict=True) if i.channels > 1]
+    if multi:
+        notes.append(f"{len(multi)} multi-channel files downmixed to mono by averaging channels "
+                     f"({_first(multi)})")
+    rates: dict[tuple[int, int], int] = {}
+    for i in infos:
+        if i.resampled_to is not None:
+            rates[(i.sample_rate, i.resampled_to)] = rates.get((i.sample_rate, i.resampled_to), 0) + 1
+    for (a, b), k in sorted(rates.items()):
+        notes.append(f"{k} files resampled {a} -> {b} Hz (soxr VHQ)")
+    return notes
+
+
+def _first(names: Sequence[str], k: int = 5) -> str:
+    return ", ".join(names[:k]) + (f", ... {len(names) - k} more" if len(names) > k else "")
 
 
 def load_folder(*, path: str = "", **options: Any) -> AudioDataset:
-    """``data.dataset = "folder"``: audio files under ``path/<class>/*.wav`` (also FLAC, OGG), labelled
-    by sub-folder name (sorted); files at other sample rates are resampled."""
+    """``data.dataset = "folder"``: audio files under ``path/<class>/`` (any format the installed
+    libsndfile reads: :data:`AUDIO_SUFFIXES`), labelled by sub-folder name (sorted); files at other
+    sample rates are resampled, multi-channel files downmixed. Files that cannot be used (other formats,
+    e.g. ``.gsm``; nested folders; files outside a class folder) are counted and named in the load
+    summary; none usable is an error naming what was found and how to convert it."""
     if not path:
         raise AudioError("the folder dataset needs a directory: set data.path = 'my_clips' "
                          "(one sub-folder per class holding .wav files)")
@@ -100,16 +147,40 @@ def load_folder(*, path: str = "", **options: Any) -> AudioDataset:
     if not root.is_dir():
         raise AudioError(f"{root}: no such directory (data.path must hold one sub-folder per class)")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    files = [(f, k) for k, c in enumerate(classes) for f in sorted((root / c).iterdir())
-             if f.suffix.lower() in AUDIO_SUFFIXES]
-    if not files:
-        raise AudioError(f"{root}: found no {'/'.join(AUDIO_SUFFIXES)} files in sub-folders; expected "
-                         f"{root}/<class>/<clip>.wav")
+    files: list[tuple[Path, int]] = []
+    other_format: list[Path] = []  # files in class folders that libsndfile cannot read
+    misplaced = [f"{f.name} (outside a class folder)" for f in sorted(root.iterdir()) if f.is_file()]
+    for k, c in enumerate(classes):
+        for f in sorted((root / c).iterdir()):
+            if f.is_dir():
+                misplaced.append(f"{c}/{f.name}/ (a nested folder)")
+            elif f.suffix.lower() in AUDIO_SUFFIXES:
+                files.append((f, k))
+            else:
+                other_format.append(f)
     codec, frames = codec_of({**CODEC_OPTIONS, **options})
-    waves = [read_wav(f, sample_rate=codec.sample_rate) for f, _ in files]
+    unused = [f"{f.parent.name}/{f.name}" for f in other_format] + misplaced
+    hint = ""
+    if other_format:
+        kinds = "/".join(sorted({f.suffix.lower() or "(no suffix)" for f in other_format}))
+        hint = (f" ({kinds}: not a format the installed libsndfile reads, which are {'/'.join(AUDIO_SUFFIXES)}; "
+                f"convert them to WAV, e.g. {convert_hint(other_format[0], codec.sample_rate)})")
+    if not files:
+        found = f"; found instead: {_first(unused)}{hint}" if unused else ""
+        raise AudioError(f"{root}: no usable audio files in class sub-folders (expected {root}/<class>/<clip>.wav)"
+                         f"{found}")
+    empty = [c for k, c in enumerate(classes) if all(j != k for _, j in files)]
+    if empty:
+        raise AudioError(f"{root}: class folders with no usable audio file: {', '.join(empty)}{hint}; remove them "
+                         "or add clips (each sub-folder is a class)")
+    read = [read_audio(f, sample_rate=codec.sample_rate) for f, _ in files]
+    notes = read_notes([i for _, i in read], [f"{f.parent.name}/{f.name}" for f, _ in files])
+    if unused:
+        notes.insert(0, f"{len(unused)} files not used: {_first(unused)}{hint}")
     stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f, _ in files]
-    return from_waves(waves, [k for _, k in files], classes, codec=codec, frames=frames,
-                      key=f"folder:{json.dumps(stamp)}", names=[str(f) for f, _ in files])
+    return from_waves([w for w, _ in read], [k for _, k in files], classes, codec=codec, frames=frames,
+                      key=f"folder:{json.dumps(stamp)}", names=[str(f) for f, _ in files], source=f"folder {root}",
+                      notes=notes)
 
 
 def load_tones(*, n: int = 400, classes: int = 4, seed: int = 0, **options: Any) -> AudioDataset:
@@ -139,4 +210,5 @@ def load_tones(*, n: int = 400, classes: int = 4, seed: int = 0, **options: Any)
     return from_waves(waves, labels, names, codec=codec, frames=frames, key=f"tones:{n}:{classes}:{seed}")
 
 
-__all__ = ["AUDIO_SUFFIXES", "CODEC_OPTIONS", "AudioDataset", "codec_of", "from_waves", "load_folder", "load_tones"]
+__all__ = ["AUDIO_SUFFIXES", "CODEC_OPTIONS", "AudioDataset", "codec_of", "from_waves", "load_folder", "load_tones",
+           "read_notes"]

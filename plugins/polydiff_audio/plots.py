@@ -11,7 +11,7 @@ from torch import Tensor
 
 from polydiff import Batch
 
-from .io import write_wav
+from .io import WRITE_PEAK_DBFS, write_wav
 from .spectrogram import MelCodec
 
 SAVE_MAX = 64  # WAV files written by save_samples (the safetensors file keeps every sample)
@@ -38,7 +38,8 @@ def real_frames(x: Tensor, padding: Tensor | None) -> list[Tensor]:
 
 
 def save_samples(samples: Batch, directory: Path) -> list[Path]:
-    """``<i>[_label<k>].wav`` for the first 64 samples (Griffin-Lim), and ``codec.json`` saying how."""
+    """``<i>[_label<k>].wav`` for the first 64 samples (Griffin-Lim, each peak-normalised to
+    :data:`~polydiff_audio.io.WRITE_PEAK_DBFS` dBFS, so nothing is clipped), and ``codec.json`` saying how."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     codec = codec_for(int(samples.x.shape[2]))
@@ -47,9 +48,11 @@ def save_samples(samples: Batch, directory: Path) -> list[Path]:
     for i, spec in enumerate(real_frames(samples.x[:SAVE_MAX], None if samples.padding is None
                                          else samples.padding[:SAVE_MAX])):
         name = f"{i:04d}" + (f"_label{int(label[i])}" if label is not None else "") + ".wav"
-        paths.append(write_wav(directory / name, codec.decode(spec, seed=i), codec.sample_rate))
+        paths.append(write_wav(directory / name, codec.decode(spec, seed=i), codec.sample_rate,
+                               peak_dbfs=WRITE_PEAK_DBFS))
     meta = {k: getattr(codec, k) for k in ("sample_rate", "n_fft", "hop", "n_mels", "db_min", "db_max",
                                            "griffin_lim_iters")}
+    meta["peak_dbfs"] = WRITE_PEAK_DBFS
     (directory / "codec.json").write_text(json.dumps(meta, indent=2) + "\n")
     return [*paths, directory / "codec.json"]
 

@@ -1,22 +1,23 @@
-"""Waveform <-> normalised log-mel spectrogram (torchaudio), and spectral distances.
+"""Waveform <-> normalised log-mel spectrogram (torch only), and spectral distances.
 
 The diffused state is a log-mel power spectrogram ``[1, n_mels, frames]`` mapped linearly from
-``[db_min, db_max]`` dB to ``[-1, 1]`` (values outside are clipped: -1 is silence). Back to sound:
-:class:`torchaudio.transforms.InverseMelScale` (least squares, refined to non-negative least squares) then
-:class:`torchaudio.transforms.GriffinLim` (Griffin & Lim 1984, with Perraudin et al.'s momentum),
-whose phase initialisation is seeded, so decoding is reproducible.
+``[db_min, db_max]`` dB to ``[-1, 1]`` (values outside are clipped: -1 is silence). Back to sound: the
+minimum-norm least-squares inverse of the mel filterbank, refined to non-negative least squares, then
+Griffin-Lim (Griffin & Lim 1984, with Perraudin et al.'s momentum), whose phase initialisation is seeded,
+so decoding is reproducible. The maths is in :mod:`.dsp` (``torch.stft`` / ``torch.istft``); it computes
+what torchaudio's ``MelSpectrogram``, ``InverseMelScale`` and ``GriffinLim`` compute, and a test checks
+the two agree wherever torchaudio loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import torch
-import torchaudio.transforms as T
 from torch import Tensor
 
+from . import dsp
 from .io import AudioError
 
 
@@ -32,7 +33,7 @@ class MelCodec:
         db_min, db_max: the dB range mapped to [-1, 1]; chosen for peak-normalised clips
             (see :func:`~polydiff_audio.io.peak_normalize`), louder or quieter bins are clipped.
         griffin_lim_iters: Griffin-Lim iterations when decoding.
-        nnls_iters: non-negative least-squares refinements of InverseMelScale's solution (its
+        nnls_iters: non-negative least-squares refinements of the inverse mel solution (the
             minimum-norm least squares, clipped at 0, misses about 20% of the mel power of 32 bands;
             100 multiplicative updates, Lee & Seung 2001, bring that to about 3%).
     """
@@ -67,19 +68,9 @@ class MelCodec:
         return (frames - 1) * self.hop
 
     @cached_property
-    def _mel(self) -> Any:
-        return T.MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop,
-                                n_mels=self.n_mels, power=2.0, norm="slaney", mel_scale="slaney")
-
-    @cached_property
-    def _inverse_mel(self) -> Any:
-        return T.InverseMelScale(n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate,
-                                 norm="slaney", mel_scale="slaney")
-
-    @cached_property
-    def _griffin_lim(self) -> Any:
-        return T.GriffinLim(n_fft=self.n_fft, hop_length=self.hop, power=2.0, n_iter=self.griffin_lim_iters,
-                            momentum=0.99, rand_init=True)
+    def filterbank(self) -> Tensor:
+        """Slaney-scale, Slaney-normalised mel filters ``[n_fft/2 + 1, n_mels]``."""
+        return dsp.mel_filterbank(n_freqs=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate)
 
     # -- waveform <-> normalised log-mel ------------------------------------------------------
     def mel_power(self, wave: Tensor) -> Tensor:
@@ -88,7 +79,8 @@ class MelCodec:
             raise AudioError(f"clip of {wave.shape[-1]} samples ({1000 * wave.shape[-1] / self.sample_rate:.0f} ms) "
                              f"is shorter than the {self.n_fft}-sample analysis window; use longer clips or a "
                              "smaller codec n_fft")
-        return self._mel(wave.float())
+        fb = self.filterbank.to(wave.device)
+        return dsp.mel_spectrogram(wave.float(), fb, n_fft=self.n_fft, hop=self.hop)
 
     def to_db(self, x: Tensor) -> Tensor:
         """Normalised state -> dB (the inverse of :meth:`normalize`, inside the range)."""
@@ -106,14 +98,13 @@ class MelCodec:
         phase initialised from ``seed``)."""
         power = torch.pow(10.0, self.to_db(x.float()) / 10)
         power = torch.where(x <= -1, torch.zeros_like(power), power)  # the clipped floor is silence
-        spec = self._inverse_mel(power) + 1e-6 * power.mean()  # > 0, or multiplicative updates stay at 0
-        fb = self._inverse_mel.fb.T.to(spec.dtype)  # [n_mels, freq]: mel = fb @ linear
+        fb = self.filterbank.to(x.device).T  # [n_mels, freq]: mel = fb @ linear
+        spec = dsp.inverse_mel(power, fb.T) + 1e-6 * power.mean()  # > 0, or multiplicative updates stay at 0
         target = fb.T @ power
         for _ in range(self.nnls_iters):
             spec = spec * target / (fb.T @ (fb @ spec)).clamp_min(1e-20)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            wave = self._griffin_lim(spec)
+        wave = dsp.griffin_lim(spec, n_fft=self.n_fft, hop=self.hop, n_iter=self.griffin_lim_iters,
+                               generator=torch.Generator().manual_seed(seed))
         return wave[..., : self.samples_for(x.shape[-1])]
 
 
@@ -121,10 +112,7 @@ class MelCodec:
 
 def stft_power(wave: Tensor, codec: MelCodec) -> Tensor:
     """Linear-frequency power ``[..., n_fft/2 + 1, frames]`` with the codec's window and hop."""
-    window = torch.hann_window(codec.n_fft, device=wave.device)
-    spec = torch.stft(wave.float().reshape(-1, wave.shape[-1]), codec.n_fft, codec.hop, window=window,
-                      return_complex=True)
-    return spec.abs().pow(2).reshape(*wave.shape[:-1], *spec.shape[-2:])
+    return dsp.power_spectrogram(wave.float(), n_fft=codec.n_fft, hop=codec.hop)
 
 
 def log_spectral_distance(ref: Tensor, est: Tensor, *, mask: Tensor | None = None, floor: float = 1e-10) -> float:

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .data import CODEC_OPTIONS, AudioDataset, codec_of, from_waves
-from .io import AudioError, read_wav
+from .data import CODEC_OPTIONS, AudioDataset, codec_of, from_waves, read_notes
+from .io import AudioError, read_audio
 
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 # six distinct voices (the short names en, es, ... are symlinks to these): package that provides each
@@ -45,9 +45,11 @@ def load_asterisk_digits(*, voices: str = "all", root: str = str(ASTERISK_ROOT),
         raise AudioError(f"Asterisk digit prompts not found for {', '.join(missing)} under {root}; install them "
                          f"with `sudo apt-get install -y {pkgs}`")
     files = [(Path(root) / v / "digits" / f"{d}.wav", d) for v in chosen for d in range(10)]
-    waves = [read_wav(f, sample_rate=codec.sample_rate) for f, _ in files]
-    return from_waves(waves, [d for _, d in files], [str(d) for d in range(10)], codec=codec, frames=frames,
-                      key=f"asterisk:{','.join(chosen)}", names=[str(f) for f, _ in files])
+    read = [read_audio(f, sample_rate=codec.sample_rate) for f, _ in files]
+    return from_waves([w for w, _ in read], [d for _, d in files], [str(d) for d in range(10)], codec=codec,
+                      frames=frames, key=f"asterisk:{','.join(chosen)}", names=[str(f) for f, _ in files],
+                      source=f"asterisk_digits {','.join(chosen)}",
+                      notes=read_notes([i for _, i in read], [f"{f.parent.parent.name}/{f.name}" for f, _ in files]))
 
 
 def cache_dir() -> Path:
@@ -91,10 +93,11 @@ def load_espeak_digits(*, voices: str = "en-us,en-gb,en-gb-scotland,en-029", var
             synthesize(DIGIT_WORDS[d], f, voice=f"{voice}+{variant}", speed=speed, pitch=pitch)
         files.append(f)
         labels.append(d)
-    waves = [read_wav(f, sample_rate=codec.sample_rate) for f in files]
+    read = [read_audio(f, sample_rate=codec.sample_rate) for f in files]
     key = f"espeak:{voices}:{variants}:{speeds}:{pitches}"
-    return from_waves(waves, labels, [str(d) for d in range(10)], codec=codec, frames=frames, key=key,
-                      names=[str(f) for f in files])
+    return from_waves([w for w, _ in read], labels, [str(d) for d in range(10)], codec=codec, frames=frames,
+                      key=key, names=[str(f) for f in files], source=f"espeak_digits {len(grid)} voicings",
+                      notes=read_notes([i for _, i in read], [f"{f.parent.name}/{f.name}" for f in files]))
 
 
 __all__ = ["ASTERISK_VOICES", "DIGIT_WORDS", "load_asterisk_digits", "load_espeak_digits", "synthesize"]

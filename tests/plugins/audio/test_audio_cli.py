@@ -4,10 +4,6 @@ impute a time gap -> evaluate the imputation."""
 import json
 
 import pytest
-
-pytest.importorskip("torchaudio", reason="the audio plugin needs torchaudio (pip install 'polydiff[audio]': "
-                                         "torch==2.11.0 torchaudio==2.11.0)")
-
 import soundfile
 
 from polydiff.cli import main
