@@ -1,0 +1,103 @@
+"""Counter-based per-sample noise: exact bits, normal statistics, independence, batch independence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from polydiff.noise import NoiseSource, _bits, _item_keys, seeds_for
+
+M64, M32 = (1 << 64) - 1, (1 << 32) - 1
+
+
+def _ref_splitmix(z: int) -> int:
+    z &= M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def _ref_lowbias(x: int) -> int:
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & M32
+    return x ^ (x >> 16)
+
+
+def _ref_bits(seed: int, draw: int, pair: int) -> tuple[int, int]:
+    """The generator written with Python's unbounded integers: torch's wrapping int maths must agree."""
+    ka = _ref_splitmix(seed + 0x9E3779B97F4A7C15)
+    k2 = _ref_splitmix(seed + 2 * 0x9E3779B97F4A7C15) & M32
+    m = _ref_splitmix(((draw << 32) + pair) * 0x9E3779B97F4A7C15)
+    x = _ref_lowbias((m & M32) ^ (ka & M32))
+    y = _ref_lowbias((m >> 32) ^ (ka >> 32) ^ x)
+    x = _ref_lowbias(x ^ y ^ k2)
+    return x, y
+
+
+def test_bits_match_a_pure_python_reference() -> None:
+    seeds = [0, 1, 2**63 - 1, 123456789, *seeds_for(3, 7)]
+    x, y = _bits(_item_keys(seeds), 5, 3, 4)
+    for b, seed in enumerate(seeds):
+        for k in range(3):
+            for p in range(4):
+                rx, ry = _ref_bits(seed, 5 + k, p)
+                assert (int(x[k, b, p]) & M32, int(y[k, b, p]) & M32) == (rx, ry)
+
+
+def test_standard_normal_statistics() -> None:
+    z = NoiseSource(seeds_for(40000, 0))(torch.empty(40000, 50)).double().flatten()  # 2M values
+    n = z.numel()
+    assert abs(float(z.mean())) < 4 / math.sqrt(n)
+    assert abs(float(z.var()) - 1) < 4 * math.sqrt(2 / n)
+    assert abs(float((z**3).mean())) < 4 * math.sqrt(15 / n)  # skewness
+    assert abs(float((z**4).mean()) - 3) < 4 * math.sqrt(96 / n)  # kurtosis
+    # Kolmogorov-Smirnov distance to the normal CDF (1% critical value 1.63 / sqrt(n); measured 0.47)
+    ecdf = torch.arange(1, n + 1, dtype=torch.float64) / n
+    cdf = torch.special.ndtr(z.sort().values)
+    ks = float(torch.maximum(cdf - ecdf + 1 / n, ecdf - cdf).max())
+    assert ks < 1.63 / math.sqrt(n), ks * math.sqrt(n)
+    tail = float((z.abs() > 3).double().mean())  # 0.0027 expected
+    assert abs(tail - 0.0027) < 4 * math.sqrt(0.0027 / n)
+
+
+def test_independent_across_items_draws_and_elements() -> None:
+    src = NoiseSource(seeds_for(2000, 1))
+    draws = torch.stack([src(torch.empty(2000, 8)) for _ in range(6)], 1).double()  # [items, draws, elems]
+    bound = 5 / math.sqrt(2000 * 8)  # correlation of independent normals: ~N(0, 1/n)
+    flat = draws.permute(1, 0, 2).reshape(6, -1)
+    corr_draws = torch.corrcoef(flat)  # draw s vs draw t over all items and elements
+    assert (corr_draws - torch.eye(6, dtype=torch.float64)).abs().max() < bound
+    elems = draws.reshape(-1, 8).T  # element j vs element k (cosine vs sine halves included)
+    assert (torch.corrcoef(elems) - torch.eye(8, dtype=torch.float64)).abs().max() < 5 / math.sqrt(12000)
+    neighbours = float((draws[1:] * draws[:-1]).mean())  # neighbouring items (consecutive seeds)
+    assert abs(neighbours) < 5 / math.sqrt(1999 * 48)
+    same_seed = NoiseSource([5, 6, 5])(torch.empty(3, 4))  # a seed repeated gives the same noise
+    assert torch.equal(same_seed[0], same_seed[2]) and not torch.equal(same_seed[0], same_seed[1])
+
+
+def test_item_noise_does_not_depend_on_the_batch() -> None:
+    seeds = seeds_for(300, 2)
+    full = NoiseSource(seeds)
+    whole = [full(torch.empty(300, 3, 5)) for _ in range(9)]
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(0))[:7]
+    part = NoiseSource([seeds[i] for i in order])  # other companions, other order, fewer draws ahead
+    for s in range(9):
+        assert torch.equal(part(torch.empty(7, 3, 5)), whole[s][order])
+    # a draw of another shape is the same function of (seed, draw, flat element)
+    a, b = NoiseSource(seeds[:4]), NoiseSource(seeds[:4])
+    a(torch.empty(4, 15)), b(torch.empty(4, 15))
+    assert torch.equal(a(torch.empty(4, 15)).reshape(4, 3, 5), b(torch.empty(4, 3, 5)))
+    # dtype: the float32 values, cast
+    c = NoiseSource(seeds[:4])(torch.empty(4, 15, dtype=torch.float64))
+    assert c.dtype == torch.float64 and torch.equal(c.float(), NoiseSource(seeds[:4])(torch.empty(4, 15)))
+
+
+def test_odd_sizes_and_errors() -> None:
+    z = NoiseSource([3])(torch.empty(1, 7))
+    assert z.shape == (1, 7) and len(set(z.flatten().tolist())) == 7
+    with pytest.raises(ValueError, match="2 seeds for a batch of 3"):
+        NoiseSource([1, 2])(torch.empty(3, 2))
