@@ -97,16 +97,19 @@ def test_label_dropout_rate():
         assert torch.equal(out.cond["label"][kept], batch.cond["label"][kept])
 
 
-def test_ema_is_an_exponential_average_of_the_weights():
-    trainer = make_trainer("labels", ema_decay=0.75, steps=3)
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_is_an_exponential_average_of_the_weights(warmup):
+    trainer = make_trainer("labels", ema_decay=0.75, steps=3, ema_warmup=warmup)
     theta = [[p.detach().clone() for p in trainer.params]]
     for step in range(3):
         trainer.train_step(step)
         theta.append([p.detach().clone() for p in trainer.params])
+    # with warmup, step s uses d = min(0.75, (1 + s) / (10 + s)): 0.1, 2/11, 0.25
+    decays = [min(0.75, (1 + s) / (10 + s)) if warmup else 0.75 for s in range(3)]
     for i, ema in enumerate(trainer.ema):
         e = theta[0][i]
         for t in range(1, 4):
-            e = 0.75 * e + 0.25 * theta[t][i]
+            e = decays[t - 1] * e + (1 - decays[t - 1]) * theta[t][i]
         torch.testing.assert_close(ema, e)
     assert not torch.allclose(trainer.ema[0], trainer.params[0])
 

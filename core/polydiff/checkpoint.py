@@ -121,6 +121,12 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _state_digest(state: dict[str, Any]) -> str:
+    """sha256 of state.json's own content (step, config, hashes...), so an edited step is caught too."""
+    body = {k: v for k, v in state.items() if k != "state_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     _fsync(path)
@@ -148,8 +154,9 @@ def save_checkpoint(run_dir: str | Path, *, step: int, model: dict[str, Tensor],
     for name, tensors in zip(FILES, (_tensors(model), _tensors(ema), opt_tensors), strict=True):
         save_file(tensors, str(tmp / name))
         _fsync(tmp / name)
-    state = {"step": step, "config": config or {}, "versions": versions(), "optimizer": opt_meta,
-             "extra": extra or {}, "sha256": {name: _sha256(tmp / name) for name in FILES}}
+    state: dict[str, Any] = {"step": step, "config": config or {}, "versions": versions(), "optimizer": opt_meta,
+                             "extra": extra or {}, "sha256": {name: _sha256(tmp / name) for name in FILES}}
+    state["state_sha256"] = _state_digest(state)
     _write_json(tmp / "state.json", state)  # written last: its presence marks a complete directory
     _fsync(tmp)
     old = None
@@ -242,6 +249,12 @@ def read_checkpoint(path: str | Path, *, verify: bool = True) -> Checkpoint:
         hashes = state["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{state_file} is missing or unreadable ({e}); {_fix(path)}") from e
+    if verify and "state_sha256" in state and state["state_sha256"] != _state_digest(state):
+        raise CheckpointError(f"{state_file} was edited (its content no longer matches its sha256); {_fix(path)}")
+    try:
+        int(state["step"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{state_file} has no valid step; {_fix(path)}") from e
     loaded: dict[str, dict[str, Tensor]] = {}
     for name in FILES:
         file = path / name

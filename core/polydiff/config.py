@@ -51,6 +51,15 @@ class SampleConfig:
     batch_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)  # the sampler's, e.g. restart's sigma_restart
 
+    def __post_init__(self) -> None:
+        for name in ("steps", "n"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"sample.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"sample.batch_size must be >= 1 (or unset), got {self.batch_size}")
+        if self.cfg_scale is not None and not self.cfg_scale >= 0:
+            raise ValueError(f"sample.cfg_scale must be >= 0 (or unset), got {self.cfg_scale}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig:
@@ -69,6 +78,10 @@ class DataConfig:
     holdout: float = 0.1  # fraction held out for evaluation
     split_seed: int = 0  # fixed apart from train.seed, so runs with different seeds share a held-out set
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.holdout < 1:
+            raise ValueError(f"data.holdout must be in [0, 1), got {self.holdout}")
 
 
 def did_you_mean(name: str, valid: typing.Iterable[str]) -> str:
@@ -230,10 +243,15 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
         if len(parts) == 1 and parts[0] == "modality":
             out["modality"] = text
             continue
-        if len(parts) != 2 or parts[0] not in SECTIONS:
+        if len(parts) < 2 or parts[0] not in SECTIONS or not all(parts):
             raise ConfigError(f"override key {key!r}: use <section>.<key> with section one of "
                               f"{', '.join(SECTIONS)}{did_you_mean(parts[0], SECTIONS)}")
-        out.setdefault(parts[0], {})[parts[1]] = parse_value(text)
+        node = out.setdefault(parts[0], {})
+        for part in parts[1:-1]:  # section.key.sub=value sets one entry of a table (e.g. sample.options)
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, dict) else {}
+            node = child
+        node[parts[-1]] = parse_value(text)
     return out
 
 

@@ -119,7 +119,7 @@ def impute(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, n_samples: i
                     padding=None if batch.padding is None else rep(batch.padding), x_obs=rep(truth),
                     observed=rep(given), conditional_model=conditional_model,
                     cond={k: rep(v) for k, v in batch.cond.items()}, options=options, progress=progress,
-                    batch_size=batch_size)
+                    batch_size=batch_size, device=batch.x.device)
     samples = result.x.reshape(len(batch), n_samples, *batch.x.shape[1:])
     return Imputation(samples=samples, truth=truth, given=given, target=target, padding=batch.padding,
                       cond=dict(batch.cond), nfe=result.nfe, seconds=result.seconds)

@@ -8,6 +8,7 @@ what "the simple loss" means for each of them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +42,10 @@ class Weighting:
     def __post_init__(self) -> None:
         if self.kind not in WEIGHTINGS:
             raise ValueError(f"unknown loss weighting {self.kind!r}; valid: {', '.join(WEIGHTINGS)}")
+        if not (self.gamma >= 0 and math.isfinite(self.gamma)):
+            raise ValueError(f"weighting.gamma must be a finite number >= 0, got {self.gamma}")
+        if not math.isfinite(self.bias):
+            raise ValueError(f"weighting.bias must be a finite number, got {self.bias}")
 
     def __call__(self, sigma: Tensor, parameterization: Parameterization, x: Tensor | None = None) -> Tensor:
         """``[B]`` weights; ``[B, ...]`` like ``x`` for ``uniform`` and ``edm`` with a per-field sigma_data."""

@@ -22,6 +22,8 @@ class PointsDataset(ArrayDataset):
     """Samples of a known :class:`GaussianMixture`; ``mixture`` gives its exact density/denoiser."""
 
     def __init__(self, mixture: GaussianMixture, n: int, seed: int) -> None:
+        if n < 1:
+            raise ValueError(f"data.n must be >= 1 (the number of points to draw), got {n}")
         x, labels = mixture.sample(n, torch.Generator().manual_seed(seed))
         super().__init__(StateSpec((Field("x", (mixture.dim,)),)), x, labels=labels,
                          num_classes=len(mixture.weights))
@@ -30,11 +32,16 @@ class PointsDataset(ArrayDataset):
 
 def load_ring(*, n: int = 4096, seed: int = 0, modes: int = 8, radius: float = 1.5,
               std: float = 0.1) -> PointsDataset:
+    if modes < 1 or not radius > 0 or not std > 0:
+        raise ValueError(f"ring needs data.modes >= 1, data.radius > 0 and data.std > 0; got modes={modes}, "
+                         f"radius={radius}, std={std}")
     return PointsDataset(ring(modes, radius, std), n, seed)
 
 
 def load_mixture(*, n: int = 4096, seed: int = 0, dim: int = 16, modes: int = 6,
                  mixture_seed: int = 0) -> PointsDataset:
+    if dim < 1 or modes < 1:
+        raise ValueError(f"mixture needs data.dim >= 1 and data.modes >= 1; got dim={dim}, modes={modes}")
     return PointsDataset(random_mixture(dim, modes, seed=mixture_seed), n, seed)
 
 

@@ -7,7 +7,6 @@ alone), ``metrics.jsonl``, ``checkpoints/`` and ``samples/``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .config import (
     did_you_mean,
 )
 from .data import DiffusionDataset, Subset, holdout_split
+from .files import atomic_write_json, read_json
 from .losses import Weighting
 from .parameterization import Denoiser, Parameterization, field_sigma_data_of, sigma_data_of
 from .schedules import NoiseLevels, Schedule
@@ -97,10 +97,23 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         able = sorted(b.name for b in plugins.backbones() if b.self_condition)
         raise ConfigError(f"model.self_condition = true, but backbone {bspec.name!r} takes no self-conditioning "
                           f"input; backbones that do: {', '.join(able) or 'none installed'}")
+    if config.train.steps < 1:
+        raise ConfigError(f"train.steps must be >= 1, got {config.train.steps}: a run without a trained step "
+                          "has no checkpoint to sample")
+    _check_sampling(config)
+    if config.train.conditional:
+        mspec = plugins.get_mask_strategy(config.train.mask_strategy)
+        check_options(config.train.mask_options, mspec.options, "train.mask_options", f"mask strategy {mspec.name!r}")
     if config.train.conditional and config.model.options.get("conditional") is False:
         raise ConfigError("train.conditional = true trains a masked conditional model, but backbone "
                           f"{bspec.name!r} is built with model.conditional = false: set both to true")
     return config
+
+
+def _check_sampling(config: RunConfig) -> None:
+    """[sample]: the sampler exists and its options are its own, before anything is trained."""
+    spec = plugins.get_sampler(config.sample.sampler)
+    check_options(config.sample.options, spec.options, "sample.options", f"sampler {spec.name!r}")
 
 
 def _own_keys(cls: type) -> set[str]:
@@ -118,10 +131,18 @@ def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
     """(train, held-out) datasets, split reproducibly by ``data.split_seed``."""
     spec = plugins.get_dataset(config.modality, str(config.data.dataset))
     dataset = spec.load(**config.data.options)
+    if len(dataset) == 0:
+        raise ConfigError(f"dataset {config.data.dataset!r} with options {config.data.options} has no items; "
+                          "check its path and options")
     if config.data.holdout == 0:
         everything = Subset(dataset, torch.arange(len(dataset)))
         return everything, everything
-    return holdout_split(dataset, config.data.holdout, seed=config.data.split_seed)
+    train, held_out = holdout_split(dataset, config.data.holdout, seed=config.data.split_seed)
+    if len(held_out) == 0 or len(train) == 0:
+        raise ConfigError(f"data.holdout = {config.data.holdout} of {len(dataset)} items leaves {len(train)} for "
+                          f"training and {len(held_out)} held out; use more data, another data.holdout, or "
+                          "data.holdout = 0 to evaluate on the training data")
+    return train, held_out
 
 
 def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096, *,
@@ -164,25 +185,75 @@ def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
                     self_condition=config.model.self_condition)
 
 
+MARKER = ".polydiff-run"  # written into every run directory polydiff creates: its identity, and the licence to delete
+
+
+def _is_protected(path: Path) -> bool:
+    """The working directory, any of its ancestors, and the home directory are never deleted."""
+    p, cwd = path.resolve(), Path.cwd().resolve()
+    return p == cwd or cwd.is_relative_to(p) or p == Path.home().resolve()
+
+
 class Run:
     """A run directory and its resolved config."""
 
     def __init__(self, path: str | Path, config: RunConfig) -> None:
         self.path, self.config = Path(path), config
 
+    @staticmethod
+    def target(config: RunConfig, out: str | Path | None = None) -> Path:
+        """Where a new run goes: ``out``, else ``runs/<modality>-<dataset>-<time>``."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return Path(out) if out else Path("runs") / f"{config.modality}-{config.data.dataset}-{stamp}"
+
+    @staticmethod
+    def check_target(path: Path, *, overwrite: bool = False) -> None:
+        """Raise unless a new run may be written at ``path`` (without changing anything).
+
+        Usable: a missing or empty directory, or a polydiff run that never reached its first checkpoint
+        (a failed start, reused as is). A finished polydiff run only with ``overwrite`` (it is then
+        deleted by :meth:`create`); a directory polydiff did not create, never.
+        """
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {path} is a file; give a directory path")
+        if not path.is_dir() or not any(path.iterdir()):
+            return
+        if not (path / MARKER).is_file():
+            if (path / "config.json").is_file():
+                raise ConfigError(f"{path} already holds a config.json but no {MARKER} marker (a run of an older "
+                                  "polydiff, or not a polydiff run), so polydiff never deletes it; resume it with "
+                                  f"`polydiff train --resume {path}` or choose another --out")
+            raise ConfigError(f"--out {path} already exists and holds files that polydiff did not write (no "
+                              f"{MARKER} marker); polydiff never deletes them: choose a new or empty directory")
+        if _is_protected(path):
+            raise ConfigError(f"--out {path} is the working directory or one of its parents; polydiff never "
+                              "overwrites it: choose a subdirectory")
+        if _incomplete(path):
+            return
+        if not overwrite:
+            raise ConfigError(f"{path} already holds a run; resume it with `polydiff train --resume {path}`, "
+                              "choose another --out, or pass --overwrite to replace it")
+
     @classmethod
-    def create(cls, config: RunConfig, out: str | Path | None = None) -> Run:
+    def create(cls, config: RunConfig, out: str | Path | None = None, *, overwrite: bool = False) -> Run:
         rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         if world > 1 and not out:
             raise ConfigError("under torchrun every process must write to the same run: pass --out DIR")
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(out) if out else Path("runs") / f"{config.modality}-{config.data.dataset}-{stamp}"
+        path = cls.target(config, out)
         if rank > 0:  # rank 0 creates the directory; the others join it
             return cls._wait_for(path)
-        if (path / "config.json").exists():
-            raise ConfigError(f"{path} already holds a run; resume it with `polydiff train --resume {path}` "
-                              "or choose another --out")
+        cls.check_target(path, overwrite=overwrite)
+        if path.is_dir() and (path / MARKER).is_file() and not _incomplete(path):
+            import shutil
+
+            shutil.rmtree(path)  # a finished polydiff run, replaced at the user's explicit --overwrite
         path.mkdir(parents=True, exist_ok=True)
+        for stale in ("metrics.jsonl", "config.json"):  # a failed start's leftovers
+            (path / stale).unlink(missing_ok=True)
+        import uuid
+
+        atomic_write_json(path / MARKER, {"run_id": uuid.uuid4().hex, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                          "modality": config.modality})
         run = cls(path, config)
         run.save_config()
         return run
@@ -203,23 +274,63 @@ class Run:
         if not cfg_file.is_file():
             raise ConfigError(f"{p} is not a polydiff run directory (no config.json); "
                               "create one with `polydiff train MODALITY --out DIR`")
-        return cls(p, resolve_config(json.loads(cfg_file.read_text())))
+        raw = read_json(cfg_file, "run config")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"run config {cfg_file} must hold a JSON object; it was edited: restore it")
+        try:
+            return cls(p, resolve_config(raw))
+        except ConfigError as e:
+            raise ConfigError(f"run config {cfg_file}: {e}") from e
+
+    @property
+    def run_id(self) -> str | None:
+        """The identity recorded when polydiff created this directory (``None`` for older runs)."""
+        marker = self.path / MARKER
+        if not marker.is_file():
+            return None
+        data = read_json(marker, "run marker")
+        return str(data.get("run_id")) if isinstance(data, dict) and data.get("run_id") else None
+
+    def identity(self) -> dict[str, str]:
+        """Metadata that ties an output file to this run (checked by ``evaluate``)."""
+        return {"run_id": self.run_id or "", "modality": self.config.modality}
+
+    def check_owns(self, meta: dict[str, str], path: Path, what: str) -> None:
+        """Refuse an output file written by another run or for another modality."""
+        modality, run_id = meta.get("modality"), meta.get("run_id")
+        if modality and modality != self.config.modality:
+            raise ConfigError(f"{what} {path} holds {modality} data, but run {self.path} is a "
+                              f"{self.config.modality} run; give a file written for this run")
+        if run_id and self.run_id and run_id != self.run_id:
+            raise ConfigError(f"{what} {path} was written by another run (run id {run_id}, this run's is "
+                              f"{self.run_id}); give a file from {self.path}")
 
     def save_config(self) -> None:
-        tmp = self.path / "config.json.tmp"
-        tmp.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        tmp.replace(self.path / "config.json")
+        atomic_write_json(self.path / "config.json", self.config.to_dict())
 
     def fix_sigma_data(self, dataset: DiffusionDataset) -> None:
         """Record the data's sigma_data in the config so sampling later uses the same value."""
-        if self.config.model.sigma_data in (None, "per_field"):
-            model = dataclasses.replace(self.config.model, sigma_data=resolved_sigma_data(self.config, dataset))
-            self.config = dataclasses.replace(self.config, model=model)
-            if int(os.environ.get("RANK", "0")) == 0:  # every rank computes the same value; one writes
-                self.save_config()
+        self.config = with_sigma_data(self.config, dataset)
+        if int(os.environ.get("RANK", "0")) == 0:  # every rank computes the same value; one writes
+            self.save_config()
 
     @property
     def samples_dir(self) -> Path:
         d = self.path / "samples"
         d.mkdir(exist_ok=True)
         return d
+
+
+def _incomplete(path: Path) -> bool:
+    """A polydiff run directory without a checkpoint: a start that failed before its first save."""
+    from .checkpoint import latest_checkpoint
+
+    return (path / MARKER).is_file() and latest_checkpoint(path) is None
+
+
+def with_sigma_data(config: RunConfig, dataset: DiffusionDataset) -> RunConfig:
+    """``config`` with ``model.sigma_data`` estimated from ``dataset`` when it was not given."""
+    if config.model.sigma_data not in (None, "per_field"):
+        return config
+    model = dataclasses.replace(config.model, sigma_data=resolved_sigma_data(config, dataset))
+    return dataclasses.replace(config, model=model)

@@ -33,6 +33,15 @@ class MetricSums:
         self.sums[-1, 0] += grad_norm
         self.steps += 1
 
+    def state(self) -> dict[str, Any]:
+        """The open window (sums and step count), JSON-able: saved with a checkpoint so that a resumed
+        run logs the same lines as an uninterrupted one."""
+        return {"sums": self.sums.tolist(), "steps": self.steps}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.sums.copy_(torch.tensor(state["sums"], dtype=torch.float64))
+        self.steps = int(state["steps"])
+
     def flush(self, info: ddp.DistInfo) -> dict[str, Any]:
         """Global averages since the last flush (one all-reduce and one host sync)."""
         sums = ddp.all_reduce_sum(self.sums.clone(), info).tolist()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,11 @@ Precision = Literal["fp32", "bf16", "fp16"]
 # TrainConfig keys that must match the checkpoint for a resumed run to equal an uninterrupted one;
 # the rest (steps, checkpoint_every, keep_checkpoints, log_every, device) may change between sessions
 RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strategy", "mask_options", "lr", "betas",
-               "adam_eps", "weight_decay", "warmup_steps", "lr_decay_steps", "ema_decay", "grad_clip", "precision")
+               "adam_eps", "weight_decay", "warmup_steps", "lr_decay_steps", "ema_decay", "ema_warmup", "grad_clip",
+               "precision")
+# run-config keys a resumed run may change: how long and how it runs, and the sampling defaults
+RESUMABLE_EDITS = {"train." + k for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "device",
+                                          "max_minutes", "threads")} | {"sample"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +60,9 @@ class TrainConfig:
             lr_decay_steps)`` (EDM2, Karras et al. 2024, Eq. 16; it needs no total length, so it suits
             time budgets); 0: constant.
         ema_decay: EMA of the weights, ``ema = d * ema + (1 - d) * theta`` after every step, kept in fp32.
+        ema_warmup: use ``d = min(ema_decay, (1 + step) / (10 + step))``, so the EMA of a short run
+            follows the weights instead of averaging in the random initialisation (a 300-step run
+            with ``d = 0.999`` would otherwise sample from weights 74% initial).
         grad_clip: clip the global gradient norm to this (0: no clipping; the norm is still logged).
         precision: autocast dtype of the forward pass; ``fp16`` uses a GradScaler and needs CUDA.
         checkpoint_every, keep_checkpoints: checkpoint period in steps, and how many to keep.
@@ -79,6 +87,7 @@ class TrainConfig:
     warmup_steps: int = 100
     lr_decay_steps: int = 0
     ema_decay: float = 0.999
+    ema_warmup: bool = True
     grad_clip: float = 1.0
     precision: Precision = "fp32"
     checkpoint_every: int = 1000
@@ -137,12 +146,14 @@ class Trainer:
         mask_strategy: target-mask function for conditional training (default: by
             ``config.mask_strategy`` name); ignored unless ``config.conditional``.
         spec: the state's fields, for the noise space (default: ``dataset.spec``).
+        run_config: the whole run config (a dict), saved in every checkpoint; resuming refuses a
+            config whose sections differ from it except in ``RESUMABLE_EDITS``.
     """
 
     def __init__(self, *, denoiser: Denoiser, dataset: DiffusionDataset, schedule: Schedule,
                  noise_levels: NoiseLevels, weighting: Weighting, config: TrainConfig,
                  run_dir: str | Path | None = None, mask_strategy: MaskFn | None = None,
-                 spec: StateSpec | None = None) -> None:
+                 spec: StateSpec | None = None, run_config: dict[str, Any] | None = None) -> None:
         self.config, self.dataset, self.schedule = config, dataset, schedule
         self.noise_levels, self.weighting = noise_levels, weighting
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -170,6 +181,9 @@ class Trainer:
         self.step = 0
         self._perms: dict[int, Tensor] = {}
         self._seconds = 0.0
+        self.run_config = run_config
+        self._sums: MetricSums | None = None  # the open logging window, saved with checkpoints
+        self._resumed_sums: dict[str, Any] | None = None
 
     # -- the process group ----------------------------------------------------------------------
     def _wrap(self) -> nn.Module:
@@ -272,15 +286,19 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self._update_ema()
+        self._update_ema(step)
         self.step = step + 1
         return loss.detach(), sigma, grad_norm.detach()
 
+    def ema_decay_at(self, step: int) -> float:
+        d = self.config.ema_decay
+        return min(d, (1 + step) / (10 + step)) if self.config.ema_warmup else d
+
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def _update_ema(self, step: int) -> None:
         # ema <- d * ema + (1 - d) * theta, i.e. lerp towards theta by (1 - d); fp32 whatever the model dtype
         theta = self.params if self._fp32_params else [p.detach().float() for p in self.params]
-        torch._foreach_lerp_(self.ema, theta, 1.0 - self.config.ema_decay)
+        torch._foreach_lerp_(self.ema, theta, 1.0 - self.ema_decay_at(step))
 
     def ema_state_dict(self) -> dict[str, Tensor]:
         """The model's state_dict with every trainable parameter replaced by its EMA (buffers as is)."""
@@ -294,7 +312,8 @@ class Trainer:
         self._open()
         path = None
         if self.run_dir is not None and self.dist.is_main:
-            extra = {"seconds": self._seconds, "scaler": self.scaler.state_dict() if self.scaler else None}
+            extra = {"seconds": self._seconds, "scaler": self.scaler.state_dict() if self.scaler else None,
+                     "run_config": self.run_config, "metric_sums": self._sums.state() if self._sums else None}
             path = save_checkpoint(self.run_dir, step=self.step, model=self.model.state_dict(),
                                    ema=self.ema_state_dict(), optimizer=self.optimizer.state_dict(),
                                    config=dataclasses.asdict(self.config), extra=extra,
@@ -314,6 +333,8 @@ class Trainer:
             return 0
         ckpt = read_checkpoint(ckpt_dir)
         _check_resumable(ckpt.state.get("config", {}), self.config, ckpt_dir)
+        extra = ckpt.state.get("extra", {})
+        _check_run_config(extra.get("run_config"), self.run_config, ckpt_dir)
         self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         names = dict(self.model.named_parameters())
@@ -321,10 +342,10 @@ class Trainer:
         with torch.no_grad():
             for p, e in zip(self.params, self.ema, strict=True):
                 e.copy_(ckpt.ema[inv[id(p)]])
-        extra = ckpt.state.get("extra", {})
         if self.scaler is not None and extra.get("scaler"):
             self.scaler.load_state_dict(extra["scaler"])
         self._seconds = float(extra.get("seconds", 0.0))
+        self._resumed_sums = extra.get("metric_sums")
         self.step = ckpt.step
         return ckpt.step
 
@@ -358,7 +379,10 @@ class Trainer:
         ddp.barrier(self.dist)
         start = self.step if self.step else self.resume()
         log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
-        acc = MetricSums(self.device)
+        acc = self._sums = MetricSums(self.device)
+        if self._resumed_sums and start:  # the logging window the checkpoint interrupted goes on
+            acc.load(self._resumed_sums)
+            self._resumed_sums = None
         summary: dict[str, Any] = {"resumed_from": start or None, "loss": None, "checkpoint": None}
         bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), desc="train", unit="step")
         t0 = time.perf_counter() - self._seconds
@@ -403,6 +427,30 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
         raise ConfigError(f"cannot resume {path}: {'; '.join(diffs)}. These values must stay fixed for the resumed "
                           "run to equal an uninterrupted one: start a new run with --out DIR (or a new run_dir), "
                           "or restore the checkpoint's value(s)")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _check_run_config(saved: dict[str, Any] | None, current: dict[str, Any] | None, path: Path) -> None:
+    """Raise :class:`ConfigError` naming every run-config value edited since the checkpoint, except the
+    ones a resumed run may change (:data:`RESUMABLE_EDITS`)."""
+    if saved is None or current is None:  # a checkpoint written without a run config (the Python API)
+        return
+    old, new = _flat(json.loads(json.dumps(saved))), _flat(json.loads(json.dumps(current)))
+    allowed = lambda key: key in RESUMABLE_EDITS or key.split(".")[0] in RESUMABLE_EDITS  # noqa: E731
+    diffs = [f"{k} = {old.get(k)!r} in the checkpoint but {new.get(k)!r} now"
+             for k in sorted(set(old) | set(new)) if not allowed(k) and old.get(k) != new.get(k)]
+    if diffs:
+        raise ConfigError(f"cannot resume {path}: the run's config.json was edited since this checkpoint "
+                          f"({'; '.join(diffs)}); a resumed run must equal an uninterrupted one: restore "
+                          "those values, or start a new run with --out DIR")
 
 
 __all__ = ["Precision", "TrainConfig", "Trainer"]

@@ -8,59 +8,109 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from . import plugins
 from .checkpoint import latest_checkpoint, read_checkpoint
 from .config import ConfigError, apply_overrides
 from .config import load_file as load_config_file
 from .data import DiffusionDataset
+from .files import atomic_save_tensors, atomic_write_json, read_safetensors
 from .likelihood import log_likelihood
 from .parameterization import Denoiser
-from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config
+from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config, with_sigma_data
 from .sampling import sample
 from .state import Batch
 from .training import Trainer
 
 
 def train(modality: str | None, *, config_file: str | None = None, overrides: tuple[str, ...] = (),
-          out: str | None = None, resume: str | None = None, progress: bool = True) -> Run:
-    """Create (or resume) a run directory and train it to ``train.steps``."""
+          out: str | None = None, resume: str | None = None, progress: bool = True, overwrite: bool = False,
+          config: Mapping[str, Any] | None = None) -> Run:
+    """Create (or resume) a run directory and train it to ``train.steps``.
+
+    A new run is built completely (config, data, model, trainer) before its directory is written, so
+    an error in any of them leaves ``out`` untouched; a start that fails later, before the first
+    checkpoint, leaves a run marked incomplete that the same command reuses. ``config``: a raw config
+    dict (as a config file holds), instead of or under ``config_file``.
+    """
     if resume:
         if modality or config_file or overrides:
             raise ConfigError("--resume continues a run with its saved config; drop MODALITY, --config "
                               "and overrides (or start a new run with --out)")
         run = Run.open(resume)
+        dataset, _ = load_data(run.config)
+        run.fix_sigma_data(dataset)
+        trainer = _trainer(run.config, dataset, run.path)
     else:
-        raw = load_config_file(config_file) if config_file else {}
+        raw = json.loads(json.dumps(dict(config or {})))
+        raw.update(load_config_file(config_file) if config_file else {})
         if modality:
             raw["modality"] = modality
-        run = Run.create(resolve_config(apply_overrides(raw, overrides)), out)
-    dataset, _ = load_data(run.config)
-    run.fix_sigma_data(dataset)
-    denoiser = build_denoiser(run.config, dataset)
-    trainer = Trainer(denoiser=denoiser, dataset=dataset, schedule=build_schedule(run.config),
-                      noise_levels=run.config.noise_levels, weighting=run.config.weighting,
-                      config=run.config.train, run_dir=run.path)
+        resolved = resolve_config(apply_overrides(raw, overrides))
+        path = Run.target(resolved, out)
+        Run.check_target(path, overwrite=overwrite)  # before the (possibly long) data loading
+        dataset, _ = load_data(resolved)
+        resolved = with_sigma_data(resolved, dataset)
+        trainer = _trainer(resolved, dataset, path)
+        run = Run.create(resolved, path, overwrite=overwrite)
     trainer.fit(progress=progress)
     return run
 
 
-def load_denoiser(run: Run, dataset: DiffusionDataset, *, ema: bool = True) -> Denoiser:
-    """The run's denoiser with the weights of its latest checkpoint (EMA weights by default)."""
+def _trainer(config: RunConfig, dataset: DiffusionDataset, path: Path) -> Trainer:
+    return Trainer(denoiser=build_denoiser(config, dataset), dataset=dataset, schedule=build_schedule(config),
+                   noise_levels=config.noise_levels, weighting=config.weighting, config=config.train, run_dir=path,
+                   run_config=config.to_dict())
+
+
+Weights = Literal["ema", "raw"]
+
+
+def load_denoiser(run: Run, dataset: DiffusionDataset, *, ema: bool = True, weights: Weights | None = None,
+                  device: str | torch.device | None = None) -> Denoiser:
+    """The run's denoiser with the weights of its latest checkpoint: ``weights = "ema"`` (default) or
+    ``"raw"`` (the optimiser's); on ``device`` (default: the run's ``train.device``)."""
     ckpt_dir = latest_checkpoint(run.path)
     if ckpt_dir is None:
         raise ConfigError(f"{run.path} has no checkpoint yet; train it first (`polydiff train --resume {run.path}`)")
     ckpt = read_checkpoint(ckpt_dir)
+    saved = (ckpt.state.get("extra") or {}).get("run_config") or {}
+    if saved.get("modality") not in (None, run.config.modality):
+        raise ConfigError(f"checkpoint {ckpt_dir} belongs to a {saved['modality']} run, but {run.path} is a "
+                          f"{run.config.modality} run; it was copied from another run: remove it")
     denoiser = build_denoiser(run.config, dataset)
-    denoiser.load_state_dict(ckpt.ema if ema else ckpt.model)
-    return denoiser.eval()
+    use_ema = ema if weights is None else weights == "ema"
+    try:
+        denoiser.load_state_dict(ckpt.ema if use_ema else ckpt.model)
+    except RuntimeError as e:  # missing / unexpected keys or shape mismatches
+        first = str(e).strip().splitlines()[:3]
+        raise ConfigError(f"checkpoint {ckpt_dir} does not fit the model of {run.path}/config.json "
+                          f"({' '.join(line.strip() for line in first)}); the config or the checkpoint was "
+                          "edited or copied from another run: restore it") from e
+    return denoiser.eval().to(resolve_device(run, device))
+
+
+def resolve_device(run: Run, device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else the run's ``train.device`` (``auto``: CUDA when available)."""
+    name = str(device) if device is not None else run.config.train.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here: pass --device cpu")
+    return torch.device(name)
+
+
+def positive(value: int | None, name: str) -> None:
+    """``--steps 0`` is an error, not "use the default"."""
+    if value is not None and value < 1:
+        raise ConfigError(f"{name} must be >= 1, got {value}")
 
 
 TRAJECTORY_SAMPLES = 512
+DEFAULT_BATCH = 1024  # samples per denoiser batch when sample.batch_size is unset: a huge --n never builds at once
 
 
 @dataclass
@@ -82,46 +132,53 @@ def sampler_options(cfg: Any, sampler: str | None, options: Mapping[str, Any] | 
 def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
                seed: int | None = None, grid: str | None = None, cfg_scale: float | None = None,
                label: int | None = None, progress: bool = True, animate: bool = False,
-               options: Mapping[str, Any] | None = None) -> SampleOutput:
+               options: Mapping[str, Any] | None = None, weights: Weights = "ema",
+               device: str | None = None) -> SampleOutput:
     """Sample from a trained run; writes samples (safetensors + metadata JSON) and pictures; with
     ``animate``, also a GIF of the denoising trajectory drawn by the modality's ``plot_samples``.
-    ``options``: the sampler's (default: ``sample.options`` when the sampler is ``sample.sampler``)."""
+    ``options``: the sampler's (default: ``sample.options`` when the sampler is ``sample.sampler``);
+    ``weights``: ``ema`` or ``raw``; ``device``: default the run's ``train.device``."""
     cfg = run.config.sample
+    positive(steps, "--steps")
+    positive(n, "--n")
     options = sampler_options(cfg, sampler, options)
-    sampler, steps, n = sampler or cfg.sampler, steps or cfg.steps, n or cfg.n
+    sampler = cfg.sampler if sampler is None else sampler
+    steps = cfg.steps if steps is None else steps
+    n = cfg.n if n is None else n
     seed = cfg.seed if seed is None else seed
     grid = grid or cfg.grid
     cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
     train_ds, _ = load_data(run.config)
-    denoiser = load_denoiser(run, train_ds)
+    denoiser = load_denoiser(run, train_ds, weights=weights, device=device)
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "
                           f"use `polydiff impute {run.path} --mask NAME` (or polydiff.impute in Python)")
     cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
                   schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale,
-                  options=options)
+                  options=options, device=next(denoiser.parameters()).device)
     with torch.no_grad():
-        result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress, batch_size=cfg.batch_size,
-                        **common)  # type: ignore[arg-type]
+        result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress,
+                        batch_size=cfg.batch_size or DEFAULT_BATCH, **common)  # type: ignore[arg-type]
         # Per-sample seeds make the first k samples identical in a smaller run: redo those k with
         # their trajectory for the picture instead of storing every step of all n.
         k = min(n, TRAJECTORY_SAMPLES)
         trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
                             cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
                             **common).trajectory or []  # type: ignore[arg-type]
+    result.x = result.x.cpu()
     named = "".join(f"-{k}{v}" for k, v in sorted(options.items()))
     stem = f"{sampler}{named}-{grid}-{steps}steps-seed{seed}" + (f"-cfg{cfg_scale:g}" if cfg_scale else "") + (
-        f"-label{label}" if label is not None else "")
+        f"-label{label}" if label is not None else "") + ("-raw" if weights == "raw" else "")
     tensors = {"x": result.x.contiguous()}
     if padding is not None:
         tensors["padding"] = padding.contiguous()
     tensors.update({f"cond.{k}": v.contiguous() for k, v in cond.items()})
     path = run.samples_dir / f"{stem}.safetensors"
-    save_file(tensors, str(path), metadata={"sampler": sampler, "options": json.dumps(options), "steps": str(steps),
-                                            "grid": grid,
-                                            "seed": str(seed), "nfe": str(result.nfe),
-                                            "seconds": f"{result.seconds:.6f}", "n": str(n)})
+    atomic_save_tensors(tensors, path, metadata={
+        "sampler": sampler, "options": json.dumps(options), "steps": str(steps), "grid": grid, "seed": str(seed),
+        "nfe": str(result.nfe), "seconds": f"{result.seconds:.6f}", "n": str(n), "weights": weights,
+        **run.identity()})
     pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
     if animate:
         from .animation import animate_trajectory
@@ -181,37 +238,40 @@ def _pictures(run: Run, stem: str, samples: Batch, dataset: DiffusionDataset,
 
 
 def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | None = None, likelihood_n: int = 256,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, weights: Weights = "ema", device: str | None = None) -> dict[str, Any]:
     """Metrics of a run's samples against held-out data, plus probability-flow likelihood; with
     ``imputations`` (a file from ``polydiff impute``), the imputation metrics of that file instead."""
     if imputations is not None:
         from .impute_workflow import evaluate_imputation
 
         scores = evaluate_imputation(run, imputations)
-        (run.path / "eval-imputation.json").write_text(json.dumps(json_safe(scores), indent=2) + "\n")
+        atomic_write_json(run.path / "eval-imputation.json", json_safe(scores))
         return scores
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: evaluate its imputations "
                           f"(`polydiff impute {run.path}`, then `polydiff evaluate {run.path} --imputations FILE`)")
+    if likelihood_n < 0:
+        raise ConfigError(f"--likelihood-n must be >= 0 (0 skips the likelihood), got {likelihood_n}")
     path = Path(samples) if samples else _latest_samples(run)
     if path is None:
-        path = sample_run(run, progress=progress).path
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
-    batch = _batch_of(load_file(str(path)))
+        path = sample_run(run, progress=progress, weights=weights, device=device).path
+    tensors, meta = read_safetensors(path, "samples file")
+    if "x" not in tensors or "sampler" not in meta:
+        raise ConfigError(f"samples file {path} was not written by `polydiff sample`; give one of "
+                          f"{run.samples_dir}/*.safetensors")
+    run.check_owns(meta, path, "samples file")
+    batch = _batch_of(tensors)
     _, held_out = load_data(run.config)
     results: dict[str, Any] = {"samples": str(path), "n": len(batch)}
     for spec in plugins.metrics(run.config.modality):
         if spec.task == "generate":
             results[spec.name] = spec.fn(batch, held_out)
     if likelihood_n > 0:  # 0: skip (a comparison grid computes it once per trained model)
-        results["nll_nats_per_dim"] = held_out_nll(run, likelihood_n)
+        results["nll_nats_per_dim"] = held_out_nll(run, likelihood_n, weights=weights, device=device)
     if "seconds" in meta:
         results["seconds_per_sample"] = float(meta["seconds"]) / max(len(batch), 1)
         results["nfe"] = int(meta["nfe"])
-    (run.path / "eval.json").write_text(json.dumps(json_safe(results), indent=2) + "\n")
+    atomic_write_json(run.path / "eval.json", json_safe(results))
     return results
 
 
@@ -221,13 +281,16 @@ def json_safe(results: dict[str, Any]) -> dict[str, Any]:
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in results.items()}
 
 
-def held_out_nll(run: Run, n: int) -> float:
+def held_out_nll(run: Run, n: int, *, weights: Weights = "ema", device: str | None = None) -> float:
     """Probability-flow NLL (nats per real dimension) of ``n`` held-out items under the run's model;
     exact divergence up to 32 dimensions, Hutchinson's estimator above."""
     train_ds, held_out = load_data(run.config)
     ref = held_out.get_batch(torch.arange(min(n, len(held_out))))
     dim = math.prod(train_ds.sample_shape)
-    ll = log_likelihood(load_denoiser(run, train_ds), ref.x, schedule=build_schedule(run.config), spec=train_ds.spec,
+    denoiser = load_denoiser(run, train_ds, weights=weights, device=device)
+    dev = next(denoiser.parameters()).device
+    ref = ref.to(dev)
+    ll = log_likelihood(denoiser, ref.x, schedule=build_schedule(run.config), spec=train_ds.spec,
                         padding=ref.padding, method="exact" if dim <= 32 else "hutchinson", cond=ref.cond or None)
     return float(-ll.nats_per_dim.mean())
 
@@ -249,19 +312,18 @@ QUICKSTART = {
 }
 
 
-def quickstart(out: str = "runs/quickstart", *, steps: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train the points toy, sample, evaluate against the exact denoiser, and draw pictures."""
-    start = time.perf_counter()
-    raw = json.loads(json.dumps(QUICKSTART))
-    if steps:
-        raw["train"]["steps"] = steps
-    out_path = Path(out)
-    if (out_path / "config.json").exists():
-        import shutil
+def quickstart(out: str = "runs/quickstart", *, steps: int | None = None, progress: bool = True,
+               overwrite: bool = False) -> dict[str, Any]:
+    """Train the points toy, sample, evaluate against the exact denoiser, and draw pictures.
 
-        shutil.rmtree(out_path)  # the quickstart always starts fresh in its own directory
-    run = Run.create(resolve_config(raw), out_path)
-    train(None, resume=str(run.path), progress=progress)
+    ``out`` must be new or empty, or a polydiff run replaced only with ``overwrite``."""
+    start = time.perf_counter()
+    positive(steps, "--steps")
+    raw = json.loads(json.dumps(QUICKSTART))
+    if steps is not None:
+        raw["train"]["steps"] = steps
+        raw["train"]["checkpoint_every"] = min(steps, raw["train"]["checkpoint_every"])
+    run = train(None, config=raw, out=out, progress=progress, overwrite=overwrite)
     sampled = sample_run(run, progress=progress)
     metrics = evaluate_run(run, samples=str(sampled.path), progress=progress)
     metrics.update(_exact_references(run, int(metrics["n"])))
