@@ -17,44 +17,16 @@ computed in float64 from the grid; x keeps its dtype, device and any shape ``[B,
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from ._stepping import Callback, Noise, _denoise, _report, _require_noise, _steps
+from .multistep import deis, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, dpmpp_3m_sde, unipc
 from .specs import SamplerSpec
-
-Noise = Callable[[Tensor], Tensor]
-Callback = Callable[[dict[str, Any]], Any]
-
-
-def _denoise(denoiser: Callable[..., Tensor], x: Tensor, sigma: float) -> Tensor:
-    return denoiser(x, x.new_full((x.shape[0],), sigma))
-
-
-def _require_noise(noise: Noise | None, name: str) -> Noise:
-    if noise is None:
-        raise ValueError(f"sampler {name!r} is stochastic here: pass noise=NoiseSource(seeds, ...) "
-                         "(polydiff.noise) so its randomness is injected and reproducible")
-    return noise
-
-
-def _steps(sigmas: Tensor) -> list[tuple[int, float, float]]:
-    s = sigmas.detach().to("cpu", torch.float64).tolist()
-    # a full grid ends in 0; a sub-grid (RePaint blocks) may stop at any lower level
-    if len(s) < 2 or s[-1] < 0 or any(a <= b for a, b in itertools.pairwise(s)):
-        raise ValueError("sigmas must be a strictly decreasing grid of >= 2 values >= 0, normally ending "
-                         "in 0 (see polydiff.schedules.sigma_grid)")
-    return [(i, s[i], s[i + 1]) for i in range(len(s) - 1)]
-
-
-def _report(callback: Callback | None, i: int, x: Tensor, sigma: float, sigma_next: float, denoised: Tensor) -> None:
-    if callback is not None:
-        callback({"i": i, "x": x, "sigma": sigma, "sigma_next": sigma_next, "denoised": denoised})
 
 
 def euler(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
@@ -129,63 +101,6 @@ def heun(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
     return x
 
 
-def dpmpp_2m(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
-             callback: Callback | None = None) -> Tensor:
-    """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2) with t = lambda = -log sigma in the VE view."""
-    old_denoised: Tensor | None = None
-    h_last = 0.0
-    for i, s, s_next in _steps(sigmas):
-        denoised = _denoise(denoiser, x, s)
-        _report(callback, i, x, s, s_next, denoised)
-        if s_next == 0:  # the data-prediction solver's last step lands on D exactly
-            x = denoised
-            continue
-        h = math.log(s) - math.log(s_next)  # lambda_next - lambda
-        d = denoised
-        if old_denoised is not None:  # Alg. 2 line 6: D_i = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}
-            r = h_last / h
-            d = denoised * (1 + 1 / (2 * r)) - old_denoised * (1 / (2 * r))
-        x = x * (s_next / s) - d * math.expm1(-h)  # Alg. 2 line 7 with alpha = 1
-        old_denoised, h_last = denoised, h
-    return x
-
-
-def _lagrange_integrals(nodes: list[float], a: float, b: float) -> list[float]:
-    """integral_a^b of each Lagrange basis polynomial L_j over ``nodes`` (Zhang & Chen 2023, rhoAB-DEIS)."""
-    if len(nodes) == 1:  # L_0 = 1: an Euler step
-        return [b - a]
-    out = []
-    for j, tj in enumerate(nodes):
-        others = [tk for k, tk in enumerate(nodes) if k != j]
-        poly = np.polynomial.Polynomial.fromroots(others) / math.prod(tj - tk for tk in others)
-        antider = poly.integ()
-        out.append(float(antider(b) - antider(a)))
-    return out
-
-
-def deis(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
-         callback: Callback | None = None, order: int = 3) -> Tensor:
-    """rhoAB-DEIS (Zhang & Chen 2023, Sec. 4): Adams-Bashforth in rho = sigma on dx/dsigma = eps_hat.
-
-    In the VE view the exponential integrator's transition factor is 1, so the step is
-    x_{i+1} = x_i + sum_j C_ij eps_{i-j} with C_ij the integral over [sigma_i, sigma_{i+1}] of the
-    Lagrange basis over the last ``order`` noise levels; early steps use lower orders (warm start).
-    """
-    if order not in (1, 2, 3):
-        raise ValueError(f"deis: order must be 1, 2 or 3, got {order}")
-    eps_hist: list[Tensor] = []
-    sig_hist: list[float] = []
-    for i, s, s_next in _steps(sigmas):
-        denoised = _denoise(denoiser, x, s)
-        _report(callback, i, x, s, s_next, denoised)
-        eps_hist = [(x - denoised) / s, *eps_hist][:order]
-        sig_hist = [s, *sig_hist][:order]
-        coeffs = _lagrange_integrals(sig_hist, s, s_next)
-        for c, e in zip(coeffs, eps_hist, strict=True):
-            x = x + e * c
-    return x
-
-
 def euler_maruyama(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
                    callback: Callback | None = None) -> Tensor:
     """Euler-Maruyama on the reverse VE SDE dx = -d[sigma^2] score + sqrt(d[sigma^2]) dw (Song et al.
@@ -256,6 +171,14 @@ BUILTIN_SAMPLERS: list[SamplerSpec] = [
                 description="DPM-Solver++(2M), 2nd-order multistep in log sigma (Lu et al. 2022)"),
     SamplerSpec(name="deis", fn=deis, options={"order": 3},
                 description="rhoAB-DEIS, Adams-Bashforth in sigma, order 1-3 (Zhang & Chen 2023)"),
+    SamplerSpec(name="unipc", fn=unipc, options={"order": 3, "corrector": True},
+                description="UniPC-bh2 predictor-corrector, order 1-3, no extra evaluations (Zhao et al. 2023)"),
+    SamplerSpec(name="dpmpp_3m", fn=dpmpp_3m,
+                description="DPM-Solver++(3M), 3rd-order multistep in log sigma (Lu et al. 2022)"),
+    SamplerSpec(name="dpmpp_2m_sde", fn=dpmpp_2m_sde, stochastic=True, options={"eta": 1.0, "s_noise": 1.0},
+                description="DPM-Solver++(2M) SDE (Lu et al. 2022; k-diffusion's midpoint form); eta=0 is 2M"),
+    SamplerSpec(name="dpmpp_3m_sde", fn=dpmpp_3m_sde, stochastic=True, options={"eta": 1.0, "s_noise": 1.0},
+                description="DPM-Solver++(3M) SDE (Lu et al. 2022; as k-diffusion); eta=0 is 3M"),
     SamplerSpec(name="euler_maruyama", fn=euler_maruyama, stochastic=True,
                 description="Euler-Maruyama on the reverse VE SDE (Song et al. 2021)"),
     SamplerSpec(name="restart", fn=restart, stochastic=True,
@@ -263,5 +186,5 @@ BUILTIN_SAMPLERS: list[SamplerSpec] = [
                 description="Restart (Xu et al. 2023): solve, re-noise to sigma_restart, solve the rest again"),
 ]
 
-__all__ = ["BUILTIN_SAMPLERS", "ddim", "ddpm", "deis", "dpmpp_2m", "euler", "euler_maruyama", "heun",
-           "restart"]
+__all__ = ["BUILTIN_SAMPLERS", "Callback", "Noise", "ddim", "ddpm", "deis", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m",
+           "dpmpp_3m_sde", "euler", "euler_maruyama", "heun", "restart", "unipc"]
