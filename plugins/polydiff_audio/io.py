@@ -51,7 +51,7 @@ def convert_hint(path: Path, sample_rate: int | None = None) -> str:
         return f"`{sox}`"
     if shutil.which("ffmpeg"):
         return f"`{ffmpeg}`"
-    return f"`{sox}` or `{ffmpeg}` (neither is installed: `sudo apt-get install -y sox` or `... ffmpeg`)"
+    return f"`{sox}` or `{ffmpeg}` (neither is installed: `sudo apt-get install -y sox` installs sox)"
 
 
 def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bool = True) -> tuple[Tensor, AudioInfo]:
