@@ -72,7 +72,10 @@ def _lowbias32_(x: Tensor, tmp: Tensor) -> Tensor:
 
 def _item_keys(seeds: Sequence[int]) -> Tensor:
     """Three 32-bit key words per seed ``[B, 3]`` int32."""
-    s = torch.tensor([_signed(int(v), 64) for v in seeds], dtype=torch.int64)
+    try:  # seeds_for's seeds are 63-bit: no per-item Python work
+        s = torch.tensor(seeds, dtype=torch.int64)
+    except (OverflowError, RuntimeError):
+        s = torch.tensor([_signed(int(v), 64) for v in seeds], dtype=torch.int64)
     k0, k1 = _words(_splitmix64(s + _GAMMA))
     k2, _ = _words(_splitmix64(s + _GAMMA2))
     return torch.stack([k0, k1, k2], dim=1)
@@ -140,9 +143,9 @@ class NoiseSource:
 
     def _refill(self, like: Tensor) -> None:
         shape, numel = like.shape[1:], max(1, like[0].numel())
-        # draws ahead: 1, 2, 4, ... (a deterministic sampler makes one draw) within the memory budget;
+        # draws ahead: 1, 8, 64 (a deterministic sampler makes one draw) within the memory budget;
         # the values do not depend on this choice
-        ahead = min(2**self._blocks_made, _MAX_DRAWS_AHEAD, max(1, _BLOCK_ELEMENTS // (len(self) * numel)))
+        ahead = min(8**self._blocks_made, _MAX_DRAWS_AHEAD, max(1, _BLOCK_ELEMENTS // (len(self) * numel)))
         block = _normals(self.keys, self.draws, ahead, numel).reshape(ahead, len(self), *shape)
         self._block = block.to(device=like.device, dtype=like.dtype)
         self._first, self._shape = self.draws, shape
