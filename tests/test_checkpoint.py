@@ -197,7 +197,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     resumed = make_trainer("masked", run_dir=run, steps=steps, checkpoint_every=10)
     summary = resumed.fit(progress=False)
     assert summary["resumed_from"] == killed_at and summary["step"] == steps
-    uninterrupted = make_trainer("masked", steps=steps)
+    uninterrupted = make_trainer("masked", run_dir=tmp_path / "full", steps=steps)
     uninterrupted.fit(progress=False)
     a, b = params(resumed), params(uninterrupted)
     for k in b:
@@ -205,3 +205,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     # metrics past the checkpoint were dropped on resume, so every step is logged once
     logged = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert logged == sorted(set(logged)) and logged[-1] == steps
+    # and the lines equal the uninterrupted run's (the checkpoint carried the open logging window:
+    # checkpoint_every 10 is not a multiple of log_every 4); only wall-clock seconds differ
+    def lines(path):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                for line in (path / "metrics.jsonl").read_text().splitlines()]
+    got, want = lines(run), lines(tmp_path / "full")
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys() and g["lr"] == w["lr"]
+        assert g["loss"] == pytest.approx(w["loss"], rel=1e-6) and g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-5)

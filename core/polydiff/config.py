@@ -193,9 +193,14 @@ def check_options(given: Mapping[str, Any], defaults: Mapping[str, Any], section
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON config file into a dict."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory; give the path of a .toml, .yaml or .json file")
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist")
-    text = p.read_text()
+        raise ConfigError(f"config file {p} does not exist; check the path")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p} is not UTF-8 text ({e}); save it as UTF-8") from e
     try:
         if p.suffix == ".toml":
             data = tomllib.loads(text)

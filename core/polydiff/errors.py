@@ -48,7 +48,8 @@ def report_error(e: BaseException) -> int:
         print("polydiff: interrupted", file=sys.stderr)
         return 130
     if isinstance(e, USER_ERRORS):
-        print(f"polydiff: error: {describe(e)}", file=sys.stderr)
+        one_line = " ".join(part.strip() for part in describe(e).splitlines() if part.strip())
+        print(f"polydiff: error: {one_line}", file=sys.stderr)
         return 2
     print(f"polydiff: internal error: {type(e).__name__}: {describe(e)}\n"
           "This is a bug in polydiff or a plugin; rerun with POLYDIFF_DEBUG=1 for the traceback and report it.",

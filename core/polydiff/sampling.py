@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .guidance import classifier_free_guidance, with_conditioning, with_observed
-from .noise import NoiseSource, seeds_for
+from .noise import NoiseSource, stream_seed
 from .parameterization import DenoiserLike
 from .samplers import Callback
 from .schedules import EDM, GridKind, Schedule, sigma_grid
@@ -129,7 +129,6 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         if t is not None and (t.shape[0] != n or (name in ("padding", "x_obs", "observed") and t.shape[1:] != shape)):
             raise ValueError(f"{name} must have {n} rows" + (f" of shape {list(shape)}" if name in
                              ("padding", "x_obs", "observed") else "") + f", got {list(t.shape)}")
-    seeds = seeds_for(n, seed)
     self_condition = bool(getattr(denoiser, "self_condition", False))
     size = batch_size or n
     bar = None
@@ -150,7 +149,9 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         if pad_b is not None:  # variable-length backbones need to know which entries are real
             cond_b.setdefault("padding", pad_b)
         project = projector(spec, pad_b)
-        noise = NoiseSource(seeds[sl], spec=spec, padding=pad_b, device=device)
+        # seeds of this batch only: a huge n never holds n seeds (or n generators) at once
+        batch_seeds = [stream_seed(seed, "sample", i) for i in range(sl.start, sl.stop)]  # == seeds_for(n, seed)[sl]
+        noise = NoiseSource(batch_seeds, spec=spec, padding=pad_b, device=device)
 
         # wrappers, innermost first: guidance sees the raw model; masks see the guided output
         d = denoiser

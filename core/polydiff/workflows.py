@@ -14,7 +14,7 @@ import torch
 
 from . import plugins
 from .checkpoint import latest_checkpoint, read_checkpoint
-from .config import ConfigError, apply_overrides
+from .config import ConfigError, apply_overrides, check_options
 from .config import load_file as load_config_file
 from .data import DiffusionDataset
 from .files import atomic_save_tensors, atomic_write_json, read_safetensors
@@ -124,9 +124,10 @@ class SampleOutput:
 def sampler_options(cfg: Any, sampler: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Options given, else the config's ``sample.options`` if the sampler is the config's (they
     belong to that sampler)."""
-    if options is not None:
-        return dict(options)
-    return dict(cfg.options) if sampler in (None, cfg.sampler) else {}
+    given = dict(options) if options is not None else dict(cfg.options) if sampler in (None, cfg.sampler) else {}
+    spec = plugins.get_sampler(sampler or cfg.sampler)
+    checked = check_options(given, spec.options, "--sampler-option", f"sampler {spec.name!r}")
+    return {k: checked[k] for k in given}  # only the given ones: file names and metadata list what was chosen
 
 
 def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
@@ -157,9 +158,10 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
                   schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale,
                   options=options, device=next(denoiser.parameters()).device)
+    common["batch_size"] = cfg.batch_size or DEFAULT_BATCH
     with torch.no_grad():
         result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress,
-                        batch_size=cfg.batch_size or DEFAULT_BATCH, **common)  # type: ignore[arg-type]
+                        **common)  # type: ignore[arg-type]
         # Per-sample seeds make the first k samples identical in a smaller run: redo those k with
         # their trajectory for the picture instead of storing every step of all n.
         k = min(n, TRAJECTORY_SAMPLES)

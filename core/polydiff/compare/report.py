@@ -4,6 +4,7 @@ over seeds, ranks of configurations across modalities, and plots, all rebuilt fr
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import statistics
@@ -14,6 +15,7 @@ from typing import Any
 
 from .. import plugins
 from ..config import ConfigError
+from ..files import atomic_write_text, read_json
 
 CELL_KEYS = ("modality", "dataset", "schedule", "parameterization", "weighting", "seed")
 CONFIG_KEYS = ("schedule", "parameterization", "weighting", "sampler", "nfe")
@@ -35,7 +37,7 @@ def collect(out: Path) -> list[dict[str, Any]]:
     """Tidy rows, one per (cell, sampler, NFE, metric); training rows have sampler '-' and NFE 0."""
     rows: list[dict[str, Any]] = []
     for train_file in sorted(out.glob("cells/*/train.json")):
-        t = json.loads(train_file.read_text())
+        t = read_json(train_file, "cell summary")
         base = {k: t[k] for k in CELL_KEYS}
         meta = {**base, "task": "train", "sampler": "-", "nfe": 0, "steps": t.get("steps")}
         for metric in ("final_loss", "train_seconds", "nll_nats_per_dim"):
@@ -44,7 +46,7 @@ def collect(out: Path) -> list[dict[str, Any]]:
         for label, loss in t.get("loss_by_sigma", {}).items():
             rows.append({**meta, "metric": f"loss@sigma{label}", "value": float(loss)})
         for ev in sorted(train_file.parent.glob("eval/*.json")):
-            e = json.loads(ev.read_text())
+            e = read_json(ev, "measurement")
             meta_e = {**base, "task": e["task"], "sampler": e["sampler"], "nfe": int(e["nfe"]), "steps": e["steps"]}
             skip = {*CELL_KEYS, "task", "sampler", "nfe", "steps"}
             rows.extend({**meta_e, "metric": k, "value": float(v)} for k, v in e.items() if k not in skip)
@@ -93,11 +95,12 @@ def write_report(out: str | Path) -> Path:
     if not rows:
         raise ConfigError(f"no finished cells under {out}/cells; run `polydiff compare GRID --out {out}` first")
     fields = [*CELL_KEYS, "task", "sampler", "nfe", "steps", "metric", "value"]
-    with (out / "measurements.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "measurements.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "measurements.csv", buffer.getvalue())
+    atomic_write_text(out / "measurements.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     modalities = sorted({r["modality"] for r in rows})
     lines = ["# Comparison report", "", f"{len(rows)} measurements from {out}/cells "
              f"(means over seeds with 95% Student-t intervals). Regenerate with `polydiff report {out}`.", ""]
@@ -122,7 +125,7 @@ def write_report(out: str | Path) -> Path:
     plots = _plots(rows, modalities, out / "plots")
     lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path
 
 

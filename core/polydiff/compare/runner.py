@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .. import plugins
 from ..config import ConfigError
+from ..files import read_json
 from ..runs import Run
 from .grid import Grid, TrainCell, load_grid, shard
 
@@ -43,7 +44,7 @@ def train_cell(cell: TrainCell, cell_dir: Path, *, likelihood_n: int, progress: 
 
     done = cell_dir / "train.json"
     if done.exists():
-        return json.loads(done.read_text())
+        return read_json(done, "cell summary")
     run_dir = cell_dir / "run"
     if (run_dir / "config.json").exists():
         run = train(None, resume=str(run_dir), progress=progress)
@@ -74,7 +75,7 @@ def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path)
 
     out = cell_dir / "eval" / f"{sampler}-nfe{nfe}.json"
     if out.exists():
-        return json.loads(out.read_text())
+        return read_json(out, "measurement")
     out.parent.mkdir(exist_ok=True)
     run = Run.open(cell_dir / "run")
     steps = plugins.get_sampler(sampler).steps_for_nfe(nfe)
@@ -102,7 +103,7 @@ def run_grid(grid_file: str, out: str | Path, *, overrides: tuple[str, ...] | li
     grid = load_grid(grid_file, overrides)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "grid.json"
-    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(dict(grid.raw), default=str)):
+    if saved.exists() and read_json(saved, "grid record") != json.loads(json.dumps(dict(grid.raw), default=str)):
         raise ConfigError(f"{out} holds results of a different grid (see {saved}); choose another --out "
                           "or delete it to start over")
     if not saved.exists():
