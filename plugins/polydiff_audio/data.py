@@ -99,7 +99,8 @@ def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence
                              f"{codec.n_fft}-sample window; drop it or lower n_fft")
         prepared.append(w)
         specs.append(codec.encode(w))
-    digest = hashlib.sha1(json.dumps([key, repr(codec), frames]).encode())
+    # the resampler is part of the key: clips resampled otherwise are other data (cached classifiers)
+    digest = hashlib.sha1(json.dumps([key, repr(codec), frames, "soxr-vhq"]).encode())
     ds = AudioDataset(specs, labels, class_names, codec=codec, frames=frames,
                       cache_key=f"audio-{digest.hexdigest()[:12]}", waves=prepared)
     counts = torch.bincount(ds.labels, minlength=len(class_names)).tolist() if ds.labels is not None else []
