@@ -38,6 +38,7 @@ from .data import (
     load_freesolv,
     load_smiles,
 )
+from .files import load_sdf, load_sdf_conformers, load_xyz, load_xyz_conformers, save_conformers
 from .impute import imputation_stability, imputation_validity, plot_imputation
 from .masks import MASK_STRATEGIES
 from .plots import plot_molecules, plot_trajectory, save_molecules
@@ -48,7 +49,8 @@ MODALITIES = [
                  plot_samples=plot_molecules, plot_trajectory=plot_trajectory, save_samples=save_molecules,
                  plot_imputation=plot_imputation),
     ModalitySpec(name="conformer", description="3D conformers of a given molecular graph (coordinates only)",
-                 default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric=None),
+                 default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric=None,
+                 save_samples=save_conformers),
 ]
 
 _SIZE = {"max_heavy_atoms": 9}
@@ -65,6 +67,18 @@ DATASETS = [
     DatasetSpec(name="conformers", modality="conformer", load=load_conformers,
                 description="ETKDG + MMFF conformers of the built-in small molecules (or data.smiles)",
                 options={"smiles": "", "n_conformers": 5, "seed": 0, "limit": 0, **_SIZE}),
+    DatasetSpec(name="sdf", modality="molecule", load=load_sdf,
+                description="your SDF file (or folder of SDF/MOL files): the file's 3D geometry, one sample per record",
+                options={"path": "", "max_heavy_atoms": 0, "elements": "", "hydrogens": "add", "limit": 0}),
+    DatasetSpec(name="xyz", modality="molecule", load=load_xyz,
+                description="your XYZ file (or folder of them): the file's geometry, neutral, all atoms explicit",
+                options={"path": "", "max_heavy_atoms": 0, "elements": "", "limit": 0}),
+    DatasetSpec(name="sdf", modality="conformer", load=load_sdf_conformers,
+                description="your SDF file (or folder): each record's graph and 3D coordinates",
+                options={"path": "", "max_heavy_atoms": 0, "hydrogens": "add", "limit": 0}),
+    DatasetSpec(name="xyz", modality="conformer", load=load_xyz_conformers,
+                description="your XYZ file (or folder): graphs perceived from the coordinates",
+                options={"path": "", "max_heavy_atoms": 0, "limit": 0}),
 ]
 
 _NET = {"scalars": 32, "vectors": 8, "layers": 3, "width": 64, "basis": 24, "r_max": 8.0, "update_positions": False,

@@ -20,6 +20,7 @@ import torch
 from rdkit import Chem
 from torch import Tensor
 
+from polydiff.reporting import report
 from polydiff.state import Batch, Field, StateSpec, remove_com
 
 from .chem import AtomArrays, MoleculeError, arrays_of, canonical_smiles, embed, mol_from_smiles
@@ -32,6 +33,41 @@ MAX_CHARGE = 2  # decoded formal charges are clipped to [-2, 2] (a noisy sample 
 SPEC = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("atom_types", (None, len(ELEMENTS))),
                   Field("charges", (None, 1))))
 CML_ROOT = Path("/usr/share/chemical-structures")
+# packed per-sample width -> vocabulary of the molecule datasets built in this process (decode, masks)
+_VOCABULARIES: dict[int, tuple[str, ...]] = {}
+
+
+def vocabulary(extra: Sequence[str] | str = ()) -> tuple[str, ...]:
+    """:data:`ELEMENTS` followed by the ``extra`` element symbols not in it (a list or ``"I,B,Si"``),
+    in atomic-number order; an unknown symbol raises."""
+    items = [e.strip() for e in (extra.split(",") if isinstance(extra, str) else extra) if e.strip()]
+    table = Chem.GetPeriodicTable()
+    numbers = {}
+    for e in items:
+        try:
+            numbers[e] = table.GetAtomicNumber(e)
+        except RuntimeError:
+            raise MoleculeError(f"elements: {e!r} is not an element symbol (write e.g. elements='I,B,Si')") from None
+    return ELEMENTS + tuple(sorted((e for e in numbers if e not in ELEMENTS), key=numbers.__getitem__))
+
+
+def spec_for(elements: Sequence[str]) -> StateSpec:
+    """The molecule state for a vocabulary (:data:`SPEC` for :data:`ELEMENTS`)."""
+    if tuple(elements) == ELEMENTS:
+        return SPEC
+    return StateSpec((Field("pos", (None, 3), noise="com_free"), Field("atom_types", (None, len(elements))),
+                      Field("charges", (None, 1))))
+
+
+def elements_of(x: Tensor) -> tuple[str, ...]:
+    """The vocabulary of packed states ``x [B, D]``: that of the last dataset built with this width
+    (a dataset with ``elements=`` registers its own), else :data:`ELEMENTS`."""
+    return _VOCABULARIES.get(int(x.shape[-1]), ELEMENTS)
+
+
+def spec_of(x: Tensor) -> StateSpec:
+    """The :class:`~polydiff.state.StateSpec` to unpack packed molecule states ``x`` with."""
+    return spec_for(elements_of(x))
 CACHE_VERSION = 2  # bump when embedding changes, so stale caches are not reused
 
 
@@ -54,18 +90,21 @@ class MoleculeDataset:
     num_classes: int | None = None
 
     def __init__(self, molecules: Sequence[AtomArrays], smiles: Sequence[str], *, max_atoms: int | None = None,
-                 name: str = "molecules") -> None:
+                 name: str = "molecules", elements: Sequence[str] = ELEMENTS) -> None:
         if not molecules:
             raise MoleculeError(f"{name}: no molecules left (check max_heavy_atoms and the element vocabulary "
-                                f"{', '.join(ELEMENTS)})")
+                                f"{', '.join(elements)})")
         self.molecules, self.smiles, self.name = list(molecules), list(smiles), name
+        self.elements, self.spec = tuple(elements), spec_for(elements)
         self.skipped: list[str] = []  # source records that could not be read
+        self.summary = ""  # what the loader did (kept, skipped and why), one line; see polydiff.report
         self._perceived: set[str] | None = None
         self.max_atoms = max_atoms or max(len(m) for m in molecules)
-        fields = encode(self.molecules, self.max_atoms)
+        fields = encode(self.molecules, self.max_atoms, self.elements)
         self.lengths = torch.tensor([len(m) for m in self.molecules])
-        self.x = SPEC.pack(fields)
-        self.padding = SPEC.padding_mask(self.lengths, self.max_atoms)
+        self.x = self.spec.pack(fields)
+        self.padding = self.spec.padding_mask(self.lengths, self.max_atoms)
+        _VOCABULARIES[int(self.x.shape[-1])] = self.elements
 
     def __len__(self) -> int:
         return len(self.molecules)
@@ -87,14 +126,14 @@ class MoleculeDataset:
         return self._perceived
 
     def __repr__(self) -> str:
-        return f"MoleculeDataset({self.name!r}, n={len(self)}, max_atoms={self.max_atoms}, {SPEC!r})"
+        return f"MoleculeDataset({self.name!r}, n={len(self)}, max_atoms={self.max_atoms}, {self.spec!r})"
 
 
-def encode(molecules: Sequence[AtomArrays], max_atoms: int) -> dict[str, Tensor]:
+def encode(molecules: Sequence[AtomArrays], max_atoms: int, elements: Sequence[str] = ELEMENTS) -> dict[str, Tensor]:
     """Molecules -> padded fields (positions with zero centre of mass; scaled one-hots and charges)."""
     n = len(molecules)
     pos = torch.zeros(n, max_atoms, 3)
-    types = torch.zeros(n, max_atoms, len(ELEMENTS))
+    types = torch.zeros(n, max_atoms, len(elements))
     charges = torch.zeros(n, max_atoms, 1)
     mask = torch.zeros(n, max_atoms, 1)
     for i, m in enumerate(molecules):
@@ -102,36 +141,35 @@ def encode(molecules: Sequence[AtomArrays], max_atoms: int) -> dict[str, Tensor]
             raise MoleculeError(f"molecule {i} has {len(m)} atoms, more than max_atoms = {max_atoms}")
         k = len(m)
         pos[i, :k] = torch.from_numpy(np.asarray(m.positions, np.float32))
-        types[i, torch.arange(k), torch.tensor([element_index(e) for e in m.elements])] = TYPE_SCALE
+        types[i, torch.arange(k), torch.tensor([element_index(e, elements) for e in m.elements])] = TYPE_SCALE
         charges[i, :k, 0] = torch.from_numpy(np.asarray(m.charges, np.float32)) * CHARGE_SCALE
         mask[i, :k] = 1
     return {"pos": remove_com(pos, mask), "atom_types": types, "charges": charges}
 
 
-def element_index(element: str) -> int:
+def element_index(element: str, elements: Sequence[str] = ELEMENTS) -> int:
     try:
-        return ELEMENTS.index(element)
+        return tuple(elements).index(element)
     except ValueError:
-        raise MoleculeError(f"element {element!r} is not in the vocabulary {', '.join(ELEMENTS)}") from None
+        raise MoleculeError(f"element {element!r} is not in the vocabulary {', '.join(elements)} (add it with "
+                            f"elements={element!r})") from None
 
 
 def decode(batch: Batch) -> list[AtomArrays]:
     """Packed states -> molecules: real atoms (padding), argmax atom type, rounded formal charge."""
-    fields = SPEC.unpack(batch.x.detach().float().cpu())
-    real = (SPEC.unpack(batch.padding.cpu())["pos"][..., 0] > 0 if batch.padding is not None
+    elements = elements_of(batch.x)
+    spec = spec_for(elements)
+    fields = spec.unpack(batch.x.detach().float().cpu())
+    real = (spec.unpack(batch.padding.cpu())["pos"][..., 0] > 0 if batch.padding is not None
             else torch.ones(fields["pos"].shape[:2], dtype=torch.bool))
     out = []
     for i in range(len(batch)):
         keep = real[i]
         types = fields["atom_types"][i][keep].argmax(-1).tolist()
-        out.append(AtomArrays(elements=tuple(ELEMENTS[t] for t in types), positions=fields["pos"][i][keep].numpy(),
+        out.append(AtomArrays(elements=tuple(elements[t] for t in types), positions=fields["pos"][i][keep].numpy(),
                               charges=torch.round(fields["charges"][i][keep, 0] / CHARGE_SCALE)
                               .clamp(-MAX_CHARGE, MAX_CHARGE).numpy()))
     return out
-
-
-def _fits(m: AtomArrays, max_heavy_atoms: int) -> bool:
-    return m.heavy_atoms <= max_heavy_atoms and all(e in ELEMENTS for e in m.elements)
 
 
 def embed_smiles(smiles: Sequence[str], *, seed: int = 0, n_conformers: int = 1, mmff: bool = True,
@@ -187,17 +225,57 @@ def _regroup(flat: list[Chem.Mol], n: int) -> list[Chem.Mol]:
     return out
 
 
-def from_mols(mols: Sequence[Chem.Mol], *, max_heavy_atoms: int = 9, name: str = "molecules") -> MoleculeDataset:
-    """One sample per conformer of each molecule that fits the vocabulary and the size limit."""
+def from_mols(mols: Sequence[Chem.Mol], *, max_heavy_atoms: int = 9, name: str = "molecules",
+              elements: Sequence[str] = ELEMENTS, notes: Sequence[str] = ()) -> MoleculeDataset:
+    """One sample per conformer of each molecule that fits the vocabulary ``elements`` and has at most
+    ``max_heavy_atoms`` heavy atoms (0: no limit); the others are counted and named in the load
+    summary (``dataset.summary``, reported), with ``notes`` (what the reader did) in front."""
     arrays, smiles = [], []
-    for mol in mols:
+    foreign: dict[str, list[str]] = {}  # element -> molecules holding it
+    large: list[str] = []
+    for k, mol in enumerate(mols):
+        label = mol.GetProp("_Name").strip() if mol.HasProp("_Name") and mol.GetProp("_Name").strip() else f"#{k + 1}"
+        outside = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(elements))
+        for e in outside:
+            foreign.setdefault(e, []).append(label)
+        if outside:
+            continue
+        if max_heavy_atoms and mol.GetNumHeavyAtoms() > max_heavy_atoms:
+            large.append(f"{label} ({mol.GetNumHeavyAtoms()})")
+            continue
         smi = canonical_smiles(mol)
         for conf in mol.GetConformers():
-            a = arrays_of(mol, conf.GetId())
-            if _fits(a, max_heavy_atoms):
-                arrays.append(a)
-                smiles.append(smi)
-    return MoleculeDataset(arrays, smiles, name=name)
+            arrays.append(arrays_of(mol, conf.GetId()))
+            smiles.append(smi)
+    dropped = _dropped(foreign, large, max_heavy_atoms)
+    if not arrays:
+        raise MoleculeError(f"{name}: no molecule left of {len(mols)}: " + "; ".join(dropped or ["none given"]))
+    dataset = MoleculeDataset(arrays, smiles, name=name, elements=elements)
+    sizes = dataset.lengths
+    dataset.summary = "; ".join([
+        f"molecule {name!r}", *notes, f"{len(dataset)} conformer(s) of {len(set(smiles))} molecule(s) kept of "
+        f"{len(mols)}, {int(sizes.min())}-{int(sizes.max())} atoms (padded to {dataset.max_atoms}), vocabulary "
+        f"{','.join(dataset.elements)}", *dropped])
+    report(dataset.summary)
+    return dataset
+
+
+def _dropped(foreign: dict[str, list[str]], large: list[str], max_heavy_atoms: int, *,
+             extendable: bool = True) -> list[str]:
+    out = []
+    if foreign:
+        held = sorted({m for ms in foreign.values() for m in ms})
+        per = ", ".join(f"{e}: {len(ms)}" for e, ms in sorted(foreign.items()))
+        fix = f"; add them with elements={','.join(sorted(foreign))}" if extendable else ""
+        out.append(f"{len(held)} skipped for elements outside the vocabulary ({per}{fix}): {_listed(held)}")
+    if large:
+        out.append(f"{len(large)} skipped above max_heavy_atoms={max_heavy_atoms} (raise it, 0 = no limit): "
+                   f"{_listed(large)}")
+    return out
+
+
+def _listed(items: Sequence[str], limit: int = 8) -> str:
+    return ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 def load_smiles(*, smiles: str = "", n_conformers: int = 1, max_heavy_atoms: int = 9, seed: int = 0,

@@ -29,19 +29,38 @@ def _exists(path: str | Path) -> Path:
 def read_sdf(path: str | Path, *, remove_hs: bool = False, sanitize: bool = True) -> list[Chem.Mol]:
     """All records of an SDF (or a single MOL block), hydrogens kept, each with its 3D conformer.
     ``sanitize=False`` reads chemically invalid records too (generated samples are written as they are)."""
+    mols, problems = read_sdf_records(path, remove_hs=remove_hs, sanitize=sanitize)
+    if problems:
+        raise MoleculeError(f"{path}: {problems[0]}")
+    return mols
+
+
+def read_sdf_records(path: str | Path, *, remove_hs: bool = False,
+                     sanitize: bool = True) -> tuple[list[Chem.Mol], list[str]]:
+    """The readable records of an SDF and one sentence per unreadable one (``"record 3 (name): ..."``).
+
+    Raises:
+        MoleculeError: the file is empty or holds no readable record at all.
+    """
     p = _exists(path)
-    mols = []
-    supplier = Chem.SDMolSupplier(str(p), removeHs=remove_hs, sanitize=sanitize)
+    if p.stat().st_size == 0:
+        raise MoleculeError(f"{p} is empty: an SDF holds MOL blocks, each ending with a '$$$$' line")
+    try:
+        supplier = Chem.SDMolSupplier(str(p), removeHs=remove_hs, sanitize=sanitize)
+    except OSError as e:
+        raise MoleculeError(f"{p}: RDKit cannot open it as an SDF ({e})") from None
+    mols, problems = [], []
     for i, mol in enumerate(supplier):
         if mol is None:
-            raise MoleculeError(f"{p}: record {i + 1} is not a valid MOL block (RDKit could not parse or "
-                                "sanitise it)")
-        if mol.GetNumConformers() == 0:
-            raise MoleculeError(f"{p}: record {i + 1} has no coordinates")
-        mols.append(mol)
+            problems.append(f"record {i + 1} is not a valid MOL block (RDKit could not parse or sanitise it)")
+        elif mol.GetNumConformers() == 0:
+            problems.append(f"record {i + 1} has no coordinates")
+        else:
+            mols.append(mol)
     if not mols:
-        raise MoleculeError(f"{p}: no molecule records found (is it an SDF/MOL file?)")
-    return mols
+        raise MoleculeError(f"{p}: no molecule record could be read (is it an SDF/MOL file?)"
+                            + (f"; {problems[0]}" if problems else ""))
+    return mols, problems
 
 
 def read_mol(path: str | Path) -> Chem.Mol:

@@ -12,14 +12,14 @@ from torch import Tensor
 
 from polydiff import MaskStrategySpec
 
-from .data import SPEC
+from .data import spec_of
 
 
 def _atoms(observed: Tensor) -> Tensor:
     """``[B, N]`` real (observed) atoms, from the position entries of the packed mask."""
     if observed.ndim != 2:
         raise ValueError(f"molecule masks act on packed states [B, N * 13], got shape {list(observed.shape)}")
-    return SPEC.unpack(observed)["pos"].amax(-1)
+    return spec_of(observed).unpack(observed)["pos"].amax(-1)
 
 
 def _pick(atoms: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
@@ -37,8 +37,8 @@ def atom_subset(observed: Tensor, generator: torch.Generator, *, ratio: float = 
     """A fraction ``ratio`` of each molecule's atoms is the target (position, type and charge); the
     others form the fixed scaffold."""
     chosen = _pick(_atoms(observed), ratio, generator)
-    parts = {name: chosen[..., None].expand_as(v) for name, v in SPEC.unpack(observed).items()}
-    return SPEC.pack(parts).to(observed.dtype) * observed
+    parts = {name: chosen[..., None].expand_as(v) for name, v in spec_of(observed).unpack(observed).items()}
+    return spec_of(observed).pack(parts).to(observed.dtype) * observed
 
 
 def positions_only(observed: Tensor, generator: torch.Generator, *, ratio: float = 1.0) -> Tensor:
@@ -46,8 +46,8 @@ def positions_only(observed: Tensor, generator: torch.Generator, *, ratio: float
     given (``ratio = 1``: a conformer of a known atom composition, without bonds)."""
     chosen = _pick(_atoms(observed), ratio, generator)
     parts = {name: (chosen[..., None] if name == "pos" else torch.zeros_like(chosen)[..., None]).expand_as(v)
-             for name, v in SPEC.unpack(observed).items()}
-    return SPEC.pack(parts).to(observed.dtype) * observed
+             for name, v in spec_of(observed).unpack(observed).items()}
+    return spec_of(observed).pack(parts).to(observed.dtype) * observed
 
 
 MASK_STRATEGIES = [
