@@ -79,10 +79,20 @@ def ddpm(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
 
 def heun(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
          callback: Callback | None = None, s_churn: float = 0.0, s_tmin: float = 0.0,
-         s_tmax: float = float("inf"), s_noise: float = 1.0) -> Tensor:
-    """Heun's 2nd-order method with optional churn (Karras et al. 2022, Alg. 2)."""
-    if s_churn < 0 or s_noise < 0:
-        raise ValueError(f"heun needs s_churn >= 0 and s_noise >= 0, got s_churn={s_churn}, s_noise={s_noise}")
+         s_tmax: float = float("inf"), s_noise: float = 1.0, euler_ratio: float = 0.0) -> Tensor:
+    """Heun's 2nd-order method with optional churn (Karras et al. 2022, Alg. 2).
+
+    Few steps diverge (both k-diffusion and diffusers share it): the grid's step into sigma_min is a
+    huge contraction (0.17 -> 0.002 at 5 Karras steps), and the correction's slope
+    (x_next - D(x_next)) / sigma_min divides the Euler predictor's error by sigma_min, so the averaged
+    slope overshoots far past the modes. ``euler_ratio``: steps with sigma_next / sigma below it keep
+    the Euler step (one evaluation instead of two, spent on more steps). 0.2 measured best on the
+    exact-denoiser mixtures (docs/concepts.md); it changes nothing from 18 Karras steps up (35 NFE),
+    whose smallest ratio is 0.27. Default 0: Alg. 2 as written.
+    """
+    if s_churn < 0 or s_noise < 0 or euler_ratio < 0:
+        raise ValueError(f"heun needs s_churn, s_noise, euler_ratio >= 0, got s_churn={s_churn}, "
+                         f"s_noise={s_noise}, euler_ratio={euler_ratio}")
     steps = _steps(sigmas)
     for i, t, t_next in steps:
         # Alg. 2 line 4: gamma_i = min(S_churn / N, sqrt(2) - 1) inside [S_tmin, S_tmax]
@@ -94,7 +104,7 @@ def heun(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
         _report(callback, i, x, t_hat, t_next, denoised)
         d = (x - denoised) / t_hat  # line 7
         x_next = x + d * (t_next - t_hat)  # line 8: Euler step
-        if t_next != 0:  # lines 9-11: second-order correction (skipped on the last step to 0)
+        if t_next != 0 and t_next >= euler_ratio * t_hat:  # lines 9-11: correction (not on the step to 0)
             d_prime = (x_next - _denoise(denoiser, x_next, t_next)) / t_next
             x_next = x + (d + d_prime) * (0.5 * (t_next - t_hat))
         x = x_next
@@ -162,7 +172,7 @@ BUILTIN_SAMPLERS: list[SamplerSpec] = [
     SamplerSpec(name="euler", fn=euler, description="Euler on the probability-flow ODE (deterministic)"),
     SamplerSpec(name="heun", fn=heun, evals_per_step=2,
                 description="EDM Heun 2nd order (Karras et al. 2022, Alg. 2); s_churn > 0 adds noise",
-                options={"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}),
+                options={"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0, "euler_ratio": 0.0}),
     SamplerSpec(name="ddim", fn=ddim, options={"eta": 0.0},
                 description="DDIM (Song et al. 2021); eta=0 deterministic, eta=1 DDPM (needs noise)"),
     SamplerSpec(name="ddpm", fn=ddpm, stochastic=True,
