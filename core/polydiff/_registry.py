@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-Source = Literal["builtin", "entry point", "programmatic"]
+Source = Literal["builtin", "entry point", "module", "programmatic"]
+RANK: dict[str, int] = {"builtin": 0, "entry point": 1, "module": 2, "programmatic": 3}
+"""Who wins a name two plugins register: the lower rank, then the earlier registration."""
 
 
 class _Named(Protocol):
@@ -21,17 +23,31 @@ T = TypeVar("T", bound=_Named)
 class UnknownNameError(KeyError, ValueError):
     """A name that no plugin registered; the message lists the valid names and a close match."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str], *, where: str = "") -> None:
+    def __init__(self, kind: str, name: str, valid: Iterable[str], *, where: str = "", note: str = "") -> None:
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         close = difflib.get_close_matches(name, self.valid, n=1)
         self.suggestion = close[0] if close else None
         hint = f"; did you mean {self.suggestion!r}?" if self.suggestion else ""
         listed = f"; valid: {', '.join(self.valid)}" if self.valid else ("" if where else "; none registered")
-        self.message = f"unknown {kind} {name!r}{where}{listed}{hint}"
+        self.message = f"unknown {kind} {name!r}{where}{listed}{hint}{note}"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return self.message
+
+
+class UnavailablePluginError(UnknownNameError):
+    """A name that belongs to a plugin which is installed but not usable (unavailable, broken or
+    disabled); the message says which plugin, why, and how to fix it."""
+
+    def __init__(self, kind: str, name: str, valid: Iterable[str], *, info: PluginInfo, what: str = "") -> None:
+        super().__init__(kind, name, valid)
+        self.plugin = info
+        state, _, _ = info.status.partition(":")
+        why = f"{state}: {info.reason}" if info.reason else state
+        fix = f"; install it with: {info.install}" if info.install else ""
+        self.message = f"{what}{kind} {name!r} is provided by plugin {info.name!r}, which is {why}{fix}"
+        self.args = (self.message,)
 
 
 class DuplicateNameError(ValueError):
@@ -108,8 +124,17 @@ def _singular(kind: str) -> str:
 class PluginInfo:
     """What ``polydiff plugins`` shows about one plugin.
 
-    ``status``: ``"ok"``, ``"unavailable: <reason>"`` or ``"disabled"``; ``provides``: the names the
-    plugin contributes per registry (empty unless ``ok``).
+    ``status``, one line:
+
+    * ``"ok"``;
+    * ``"conflict: <names>"``: loaded, but some of its names were already taken by another plugin (see
+      :data:`RANK`); those entries are disabled, the rest work;
+    * ``"broken: <reason>"``: imported, but a hook raised or returned invalid specs; nothing registered;
+    * ``"unavailable: <reason>[. Install it with: <command>]"``: its import failed;
+    * ``"disabled"``: excluded by ``POLYDIFF_PLUGINS`` / ``POLYDIFF_DISABLE_PLUGINS``.
+
+    ``reason`` and ``install`` hold the parts of the status (``install`` only when the cause is a
+    missing module); ``provides``: the names the plugin contributes per registry.
     """
 
     name: str
@@ -117,6 +142,8 @@ class PluginInfo:
     source: Source
     status: str
     provides: Mapping[str, list[str]] = field(default_factory=dict)
+    reason: str | None = None
+    install: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,4 +153,26 @@ class PluginInfo:
         return asdict(self)
 
 
-__all__ = ["DuplicateNameError", "PluginInfo", "Registry", "Source", "UnknownNameError"]
+def resolve(contrib: Mapping[str, Mapping[str, list[Any]]], key: Callable[[str, Any], tuple[str, ...]]
+            ) -> tuple[dict[str, dict[str, list[Any]]], dict[str, list[str]]]:
+    """Drop every entry whose ``(kind, key)`` an earlier plugin of ``contrib`` (iterated in priority
+    order) already registered: ``(kept contributions, per plugin the sentences naming what was dropped)``."""
+    owner: dict[tuple[str, ...], str] = {}
+    kept: dict[str, dict[str, list[Any]]] = {}
+    problems: dict[str, list[str]] = {}
+    for plugin, kinds in contrib.items():
+        kept[plugin] = {}
+        for kind, specs in kinds.items():
+            for spec in specs:
+                k = (kind, *key(kind, spec))
+                if k in owner:
+                    first = "this plugin registers it twice" if owner[k] == plugin else f"plugin {owner[k]!r} has it"
+                    problems.setdefault(plugin, []).append(f"{_singular(kind)} {'/'.join(k[1:])!r} ({first})")
+                    continue
+                owner[k] = plugin
+                kept[plugin].setdefault(kind, []).append(spec)
+    return kept, problems
+
+
+__all__ = ["RANK", "DuplicateNameError", "PluginInfo", "Registry", "Source", "UnavailablePluginError",
+           "UnknownNameError", "resolve"]

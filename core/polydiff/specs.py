@@ -6,6 +6,7 @@ Each is a frozen, keyword-only dataclass with a readable ``repr``: it *describes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,5 +170,63 @@ class MaskStrategySpec:
         return lambda observed, generator: self.fn(observed, generator, **opts)
 
 
-__all__ = ["BackboneSpec", "DatasetSpec", "MaskStrategySpec", "MetricSpec", "ModalitySpec",
-           "SamplerSpec", "ScheduleSpec"]
+NAME = re.compile(r"[a-z0-9_\-]+")
+"""Valid registry names (and modality references): lower-case letters, digits, ``_`` and ``-``."""
+
+# spec attributes: names, optional names, callables, optional callables
+_NAMES = ("name", "default_dataset", "default_backbone")
+_OPTIONAL_NAMES = ("modality", "primary_metric")
+_CALLABLES = ("load", "build", "fn")
+_OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation")
+_CHOICES = {"direction": ("lower", "higher"), "task": ("generate", "impute")}
+
+
+def spec_problems(spec: object) -> list[str]:
+    """What is wrong with a spec, as sentences naming the field (empty when it is valid).
+
+    The host checks every spec a hook returns, before registering it: names match :data:`NAME`,
+    descriptions are strings, ``load`` / ``build`` / ``fn`` / ``plot_*`` are callable, ``options`` is a
+    mapping of keyword names (they become config keys), ``evals_per_step`` is a positive int, booleans
+    are booleans, ``direction`` / ``task`` are one of their values and ``cls`` is a
+    :class:`~polydiff.schedules.Schedule` subclass.
+    """
+    from .schedules import Schedule
+
+    out: list[str] = []
+    for attr in _NAMES + _OPTIONAL_NAMES:
+        if not hasattr(spec, attr) or (attr in _OPTIONAL_NAMES and getattr(spec, attr) is None):
+            continue
+        value = getattr(spec, attr)
+        if not isinstance(value, str) or not NAME.fullmatch(value):
+            out.append(f"{attr} must be a name of lower-case letters, digits, '_' or '-', got {value!r:.80}")
+    description = getattr(spec, "description", "")
+    if not isinstance(description, str):
+        out.append(f"description must be a string, got {type(description).__name__}")
+    for attr in _CALLABLES + _OPTIONAL_CALLABLES:
+        value = getattr(spec, attr, None)
+        required = attr in _CALLABLES and hasattr(spec, attr)
+        if (required or value is not None) and not callable(value):
+            out.append(f"{attr} must be callable, got {value!r:.80}")
+    options = getattr(spec, "options", {})
+    if not isinstance(options, Mapping):
+        out.append(f"options must be a mapping of option name to default, got {type(options).__name__}")
+    else:
+        bad = [k for k in options if not (isinstance(k, str) and k.isidentifier())]
+        if bad:
+            out.append(f"option names must be Python identifiers, got {bad!r:.80}")
+    for attr in ("stochastic", "self_condition"):
+        if hasattr(spec, attr) and not isinstance(getattr(spec, attr), bool):
+            out.append(f"{attr} must be True or False, got {getattr(spec, attr)!r:.80}")
+    steps = getattr(spec, "evals_per_step", 1)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        out.append(f"evals_per_step must be a positive int, got {steps!r:.80}")
+    for attr, choices in _CHOICES.items():
+        if hasattr(spec, attr) and getattr(spec, attr) not in choices:
+            out.append(f"{attr} must be one of {', '.join(map(repr, choices))}, got {getattr(spec, attr)!r:.80}")
+    if isinstance(spec, ScheduleSpec) and not (isinstance(spec.cls, type) and issubclass(spec.cls, Schedule)):
+        out.append(f"cls must be a subclass of polydiff.schedules.Schedule, got {spec.cls!r:.80}")
+    return out
+
+
+__all__ = ["NAME", "BackboneSpec", "DatasetSpec", "MaskStrategySpec", "MetricSpec", "ModalitySpec",
+           "SamplerSpec", "ScheduleSpec", "spec_problems"]
