@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff import ArrayDataset, Batch, ConfigError, Field, StateSpec
+from polydiff.reporting import report
+
+from .folder import IMAGE_SUFFIXES
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class ImageDataError(ConfigError):
@@ -60,6 +63,7 @@ class ImageDataset(ArrayDataset):
         if lowres > 1 and (h % lowres or w % lowres):
             raise ValueError(f"lowres factor {lowres} does not divide the image size {h}x{w}")
         self.name, self.options, self.lowres, self.class_names = name, dict(options), lowres, class_names
+        self.summary = ""  # what the loader did (inferred, converted, ignored), one line; see polydiff.report
         self._lowres = lowres_of(self.x, lowres) if lowres > 1 else None
 
     @property
@@ -153,50 +157,63 @@ def load_fashion_mnist(*, split: str = "train", n: int = 0, size: int = 28, lowr
                         lowres=lowres, num_classes=10, class_names=FASHION_CLASSES)
 
 
-def load_folder(*, path: str = "", size: int = 32, channels: int = 3, n: int = 0, lowres: int = 0) -> ImageDataset:
+def load_folder(*, path: str = "", size: int = 0, channels: int = 0, n: int = 0, lowres: int = 0) -> ImageDataset:
     """Images under ``path``: one sub-folder per class (labels in sorted folder-name order), or
     image files directly in ``path`` (unlabelled). Each is centre-cropped to a square and resized
-    to ``size`` (bicubic)."""
-    from PIL import Image, UnidentifiedImageError
+    to ``size`` (bicubic); ``size = 0`` / ``channels = 0`` infer them from the files, and 16-bit
+    images are scaled by their bit depth (rules in :mod:`polydiff_image.folder`). A one-line load
+    summary says what was inferred, converted and ignored (``dataset.summary``)."""
+    from .folder import read_folder
 
     root = Path(path).expanduser()
     if not path or not root.is_dir():
         raise ImageDataError(f"image folder {str(root)!r} does not exist; set data.path=DIR (one sub-folder "
                                 "of images per class, or images directly in DIR)")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
+    if channels not in (0, 1, 3):
+        raise ValueError(f"channels must be 1 (greyscale), 3 (RGB) or 0 (infer from the files), got {channels}")
+    if size < 0 or n < 0:
+        raise ValueError(f"size and n must be >= 0 (0 = infer / all images), got size={size}, n={n}")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and _images_in(p))
     files = [(f, i) for i, c in enumerate(classes) for f in _images_in(root / c)] if classes else \
         [(f, -1) for f in _images_in(root)]
     if not files:
         raise ImageDataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root} or its sub-folders")
+    ignored = _other_files(root, classes)
+    total = len(files)
     files = files[:n] if n else files
-    arrays = []
-    for f, _ in files:
-        try:
-            with Image.open(f) as im:
-                arrays.append(np.asarray(_square(im.convert("L" if channels == 1 else "RGB"), size)))
-        except (UnidentifiedImageError, OSError) as e:
-            raise ImageDataError(f"cannot read image {f}: {e}") from e
-    x = torch.from_numpy(np.stack(arrays)).float().reshape(len(arrays), size, size, channels)
-    x = x.permute(0, 3, 1, 2).contiguous() / 127.5 - 1.0
+    pixels, clauses = read_folder([f for f, _ in files], size=size, channels=channels)
+    x = torch.from_numpy(pixels).float() * 2.0 - 1.0
+    c, s = x.shape[1], x.shape[-1]
     labels = torch.tensor([i for _, i in files]) if classes else None
-    return ImageDataset(x, labels, name="folder", options={"path": str(root.resolve()), "size": size,
-                                                           "channels": channels, "n": n, "files": len(files)},
-                        lowres=lowres, num_classes=len(classes) or None, class_names=tuple(classes))
+    per_class = Counter(i for _, i in files)
+    head = (f"{len(files)} image(s) in {len(classes)} class folder(s) ("
+            + ", ".join(f"{name}: {per_class[i]}" for i, name in enumerate(classes)) + ")" if classes
+            else f"{len(files)} unlabelled image(s)")
+    extra = [f"first {n} of {total} images kept (n={n})"] if n and total > n else []
+    if ignored:
+        kinds = Counter(("image without a class folder" if f.suffix.lower() in IMAGE_SUFFIXES and f.parent == root
+                         else f.suffix.lower() or f.name) for f in ignored)
+        extra.append(f"{len(ignored)} other file(s) ignored (" + ", ".join(f"{k}: {v}" for k, v in
+                                                                           kinds.most_common(5)) + ")")
+    ds = ImageDataset(x, labels, name="folder", options={"path": str(root.resolve()), "size": s, "channels": c,
+                                                         "n": n, "files": len(files)},
+                      lowres=lowres, num_classes=len(classes) or None, class_names=tuple(classes))
+    ds.summary = "; ".join([f"image folder {root.name!r}", head, *clauses, *extra])
+    report(ds.summary)
+    return ds
+
+
+def _other_files(root: Path, classes: list[str]) -> list[Path]:
+    """Files not read (the summary counts them): non-images in the folders read, and, with class
+    sub-folders, every file directly in ``root`` (images there have no class)."""
+    inside = [f for c in classes for f in (root / c).iterdir()
+              if f.is_file() and f.suffix.lower() not in IMAGE_SUFFIXES]
+    top = [f for f in root.iterdir() if f.is_file() and (classes or f.suffix.lower() not in IMAGE_SUFFIXES)]
+    return sorted(inside + top)
 
 
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _square(im: Any, size: int) -> Any:
-    from PIL import Image
-
-    w, h = im.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    return im.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.BICUBIC)
 
 
 __all__ = ["FASHION_CLASSES", "ImageDataError", "ImageDataset", "load_digits", "load_fashion_mnist", "load_folder",

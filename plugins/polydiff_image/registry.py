@@ -24,8 +24,8 @@ DATASETS = [
                 description="Fashion-MNIST 28x28, 10 classes (apt-get install dataset-fashion-mnist)",
                 options={"split": "train", "n": 0, "size": 28, "lowres": 0, "root": str(data.FASHION_DIR)}),
     DatasetSpec(name="folder", modality="image", load=data.load_folder,
-                description="your images under data.path, one sub-folder per class (PIL)",
-                options={"path": "", "size": 32, "channels": 3, "n": 0, "lowres": 0}),
+                description="your images under data.path, one sub-folder per class (size/channels 0: inferred)",
+                options={"path": "", "size": 0, "channels": 0, "n": 0, "lowres": 0}),
 ]
 
 METRICS = [
