@@ -5,8 +5,12 @@ the denoiser is exact, the error is the sampler's own: sliced W2 against fresh t
 the NLL per dimension of the samples under the true mixture next to the data's own NLL (the
 "floor" row gives both for true samples).
 
-    python benchmarks/samplers.py            # full table, results/samplers.json
-    python benchmarks/samplers.py --quick    # fewer samples, NFE in {10, 20}
+    python benchmarks/samplers.py            # 10k samples x 3 seeds, results/samplers.json
+    python benchmarks/samplers.py --quick    # 500 samples, 1 seed, NFE in {10, 20}
+
+A configuration is a sampler name with options, ``name:key=value,...`` (e.g. ``heun:euler_ratio=0.2``,
+``unipc:order=2``). Every number is the mean over ``--seeds`` seeds (fresh reference samples and
+sampler noise per seed); the floor is the sliced W2 between two exact sample sets of the same size.
 """
 
 from __future__ import annotations
@@ -31,36 +35,92 @@ def _nll(mix: GaussianMixture, x: torch.Tensor) -> float:
     return float(-mix.log_prob(x).mean()) / mix.dim
 
 
-def run(*, n: int, nfes: list[int], schedule: Schedule, samplers: list[str], grids: list[str],
-        seed: int) -> list[dict[str, Any]]:
+def parse_config(text: str) -> tuple[str, dict[str, Any]]:
+    """``"heun:euler_ratio=0.2,s_churn=0"`` -> ``("heun", {"euler_ratio": 0.2, "s_churn": 0.0})``."""
+    name, _, rest = text.partition(":")
+    opts: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"sampler option {item!r} in {text!r} must look like key=value")
+        opts[key] = {"true": True, "false": False}.get(value.lower(), value)
+        if isinstance(opts[key], str):
+            opts[key] = float(value) if any(c in value for c in ".e") else int(value)
+    return name, opts
+
+
+def _steps_within(spec: Any, nfe: int, opts: dict[str, Any], mix: GaussianMixture, schedule: Schedule,
+                  grid: str) -> int:
+    """The most steps whose measured NFE stays within the budget (Heun with euler_ratio > 0 saves calls)."""
+    steps = spec.steps_for_nfe(nfe)
+    if spec.name != "heun" or not opts.get("euler_ratio"):
+        return int(steps)
+    while sample(mix.denoise, shape=(mix.dim,), n=1, seed=0, sampler=spec, schedule=schedule, steps=steps + 1,
+                 grid=grid, options=opts).nfe <= nfe:
+        steps += 1
+    return int(steps)
+
+
+def run(*, n: int, nfes: list[int], schedule: Schedule, configs: list[str], grids: list[str],
+        seeds: list[int]) -> list[dict[str, Any]]:
+    specs = {s.name: s for s in BUILTIN_SAMPLERS}
     rows: list[dict[str, Any]] = []
     for data_name, mix in (("ring2d", ring()), ("mixture16d", random_mixture())):
-        ref = mix.sample(n, torch.Generator().manual_seed(seed + 1))[0]
-        other = mix.sample(n, torch.Generator().manual_seed(seed + 2))[0]
+        refs = [mix.sample(n, torch.Generator().manual_seed(1000 * seed + 1))[0] for seed in seeds]
+        others = [mix.sample(n, torch.Generator().manual_seed(1000 * seed + 2))[0] for seed in seeds]
+        mean = lambda v: sum(v) / len(v)  # noqa: E731
+        data_nll = mean([_nll(mix, r) for r in refs])
         rows.append({"data": data_name, "sampler": "floor", "grid": "-", "budget": 0, "nfe": 0, "steps": 0,
-                     "sliced_w2": sliced_wasserstein(other, ref), "nll": _nll(mix, other),
-                     "data_nll": _nll(mix, ref), "seconds": 0.0})
-        for spec in (s for s in BUILTIN_SAMPLERS if s.name in samplers):
+                     "sliced_w2": mean([sliced_wasserstein(o, r) for o, r in zip(others, refs, strict=True)]),
+                     "nll": mean([_nll(mix, o) for o in others]), "data_nll": data_nll, "seconds": 0.0})
+        for config in configs:
+            name, opts = parse_config(config)
+            spec = specs[name]
             for grid in grids:
                 for nfe in nfes:
-                    steps = spec.steps_for_nfe(nfe)
+                    steps = _steps_within(spec, nfe, opts, mix, schedule, grid)
                     start = time.perf_counter()
-                    res = sample(mix.denoise, shape=(mix.dim,), n=n, seed=seed, sampler=spec, schedule=schedule,
-                                 steps=steps, grid=grid)
-                    finite = bool(torch.isfinite(res.x).all())
-                    rows.append({"data": data_name, "sampler": spec.name, "grid": grid, "budget": nfe, "nfe": res.nfe,
-                                 "steps": steps,
-                                 "sliced_w2": sliced_wasserstein(res.x, ref) if finite else None,
-                                 "nll": _nll(mix, res.x) if finite else None, "data_nll": _nll(mix, ref),
+                    w2, nll, used = [], [], 0
+                    for seed, ref in zip(seeds, refs, strict=True):
+                        res = sample(mix.denoise, shape=(mix.dim,), n=n, seed=seed, sampler=spec, schedule=schedule,
+                                     steps=steps, grid=grid, options=opts)
+                        used = res.nfe
+                        if bool(torch.isfinite(res.x).all()):
+                            w2.append(sliced_wasserstein(res.x, ref))
+                            nll.append(_nll(mix, res.x))
+                    finite = len(w2) == len(seeds)
+                    rows.append({"data": data_name, "sampler": config, "grid": grid, "budget": nfe, "nfe": used,
+                                 "steps": steps, "sliced_w2": mean(w2) if finite else None,
+                                 "nll": mean(nll) if finite else None, "data_nll": data_nll,
                                  "seconds": time.perf_counter() - start})
     return rows
+
+
+def best_vs_floor(rows: list[dict[str, Any]]) -> str:
+    """Per data set and NFE budget: the configuration with the lowest W2 among those whose NLL gap is
+    within 0.05 nats/dim of the floor's (a sampler that over-concentrates must not win on W2 alone)."""
+    lines = []
+    for data in dict.fromkeys(r["data"] for r in rows):
+        floor = next(r for r in rows if r["data"] == data and r["sampler"] == "floor")
+        floor_gap = floor["nll"] - floor["data_nll"]
+        for nfe in sorted({r["budget"] for r in rows if r["sampler"] != "floor"}):
+            cand = [r for r in rows if r["data"] == data and r["budget"] == nfe and r["sliced_w2"] is not None]
+            fair = [r for r in cand if abs(r["nll"] - r["data_nll"] - floor_gap) <= 0.05]
+            if not cand:
+                continue
+            b = min(fair or cand, key=lambda r: r["sliced_w2"])
+            lines.append(f"{data:<11} NFE {nfe:>3}: best {b['sampler']} ({b['grid']}, {b['nfe']} calls) W2 "
+                         f"{b['sliced_w2']:.4f} = {b['sliced_w2'] / floor['sliced_w2']:.2f}x floor "
+                         f"{floor['sliced_w2']:.4f}; dNLL {b['nll'] - b['data_nll']:+.3f} (floor {floor_gap:+.3f})"
+                         + ("" if fair else "; none within 0.05 nats/dim of the floor's dNLL"))
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Aligned text table: one line per (data, sampler, grid), sliced W2 and NLL gap per NFE budget
     (Heun spends one evaluation less than an even budget: its last step is a single call)."""
     nfes = sorted({r["budget"] for r in rows if r["sampler"] != "floor"})
-    head = f"{'data':<11} {'sampler':<15} {'grid':<10}" + "".join(f" {'W2@' + str(k):>8}" for k in nfes) + \
+    head = f"{'data':<11} {'sampler':<22} {'grid':<10}" + "".join(f" {'W2@' + str(k):>8}" for k in nfes) + \
         "".join(f" {'dNLL@' + str(k):>9}" for k in nfes)
     lines = [head, "-" * len(head)]
     groups: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}
@@ -69,41 +129,45 @@ def table(rows: list[dict[str, Any]]) -> str:
     for (data, sampler, grid), by_nfe in groups.items():
         if sampler == "floor":
             f = by_nfe[0]
-            lines.append(f"{data:<11} {'(true samples)':<15} {'-':<10} W2 floor {f['sliced_w2']:.4f}, "
-                         f"data NLL {f['data_nll']:.4f} nats/dim")
+            lines.append(f"{data:<11} {'(true samples)':<22} {'-':<10} W2 floor {f['sliced_w2']:.4f}, "
+                         f"dNLL floor {f['nll'] - f['data_nll']:+.4f}, data NLL {f['data_nll']:.4f} nats/dim")
             continue
         ok = {k: r for k, r in by_nfe.items() if r["nll"] is not None}  # None: non-finite samples
         w2 = "".join(f" {ok[k]['sliced_w2']:8.4f}" if k in ok else f" {'nan':>8}" for k in nfes)
         gap = "".join(f" {ok[k]['nll'] - ok[k]['data_nll']:9.3f}" if k in ok else f" {'nan':>9}" for k in nfes)
-        lines.append(f"{data:<11} {sampler:<15} {grid:<10}{w2}{gap}")
+        lines.append(f"{data:<11} {sampler:<22} {grid:<10}{w2}{gap}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="500 samples, NFE 10 and 20 only")
-    p.add_argument("--n", type=int, help="samples per run (default 2000, quick 500)")
+    p.add_argument("--quick", action="store_true", help="500 samples, one seed, NFE 10 and 20 only")
+    p.add_argument("--n", type=int, help="samples per run (default 10000, quick 500)")
     p.add_argument("--nfe", type=int, nargs="+", help="NFE budgets (default 5 10 20 50)")
     p.add_argument("--schedule", default="edm", choices=sorted(SCHEDULES), help="forward process (default edm)")
-    p.add_argument("--samplers", nargs="+", default=[s.name for s in BUILTIN_SAMPLERS])
+    p.add_argument("--samplers", nargs="+", default=[*(s.name for s in BUILTIN_SAMPLERS), "heun:euler_ratio=0.2",
+                                                     "unipc:order=2"],
+                   help="configurations name[:key=value,...] (default: every built-in, plus two variants)")
     p.add_argument("--grids", nargs="+", default=list(GRIDS), choices=list(GRIDS))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=None, help="seeds averaged over (default 3, quick 1)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "samplers.json",
                    help="JSON output path")
     args = p.parse_args(argv)
-    unknown = set(args.samplers) - {s.name for s in BUILTIN_SAMPLERS}
+    unknown = {c.partition(":")[0] for c in args.samplers} - {s.name for s in BUILTIN_SAMPLERS}
     if unknown:
         p.error(f"unknown sampler(s) {sorted(unknown)}; valid: {[s.name for s in BUILTIN_SAMPLERS]}")
-    n = args.n or (500 if args.quick else 2000)
+    n = args.n or (500 if args.quick else 10000)
+    seeds = list(range(args.seeds or (1 if args.quick else 3)))
     nfes = args.nfe or ([10, 20] if args.quick else [5, 10, 20, 50])
     schedule = SCHEDULES[args.schedule]()
     start = time.perf_counter()
-    rows = run(n=n, nfes=nfes, schedule=schedule, samplers=args.samplers, grids=args.grids, seed=args.seed)
-    print(f"schedule {schedule!r}, n={n}; W2 = sliced W2 to true samples (lower is better), "
+    rows = run(n=n, nfes=nfes, schedule=schedule, configs=args.samplers, grids=args.grids, seeds=seeds)
+    print(f"schedule {schedule!r}, n={n} x {len(seeds)} seeds; W2 = sliced W2 to true samples (lower is better), "
           "dNLL = NLL of samples under the true mixture minus the data's own (0 is ideal), nats/dim")
     print(table(rows))
+    print(best_vs_floor(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"schedule": repr(schedule), "n": n, "seed": args.seed, "rows": rows},
+    args.out.write_text(json.dumps({"schedule": repr(schedule), "n": n, "seeds": seeds, "rows": rows},
                                    indent=1) + "\n")
     print(f"wrote {args.out} ({time.perf_counter() - start:.1f} s)")
     return 0
