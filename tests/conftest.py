@@ -6,8 +6,15 @@
   synthesised audio are cached there, never in the user's home.
 """
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+from polydiff import plugins
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -18,3 +25,24 @@ def _suite_environment(tmp_path_factory):
         mp.setenv("POLYDIFF_CACHE", str(tmp_path_factory.getbasetemp() / "polydiff-cache"))
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def trajectories_installed(tmp_path, monkeypatch):
+    """The tutorial plugin made visible through a real `polydiff` entry point (a dist-info on sys.path)."""
+    info = tmp_path / "polydiff_trajectories-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: polydiff-trajectories\nVersion: 0.1.0\n")
+    import tomllib
+
+    # the entry points the example's pyproject declares, as pip would write them on install
+    declared = tomllib.loads((EXAMPLES / "plugin_trajectories" / "pyproject.toml").read_text())
+    eps = declared["project"]["entry-points"]["polydiff"]
+    assert eps == {"trajectories": "polydiff_trajectories"}
+    (info / "entry_points.txt").write_text("[polydiff]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(EXAMPLES / "plugin_trajectories"))
+    plugins.reset()
+    yield
+    plugins.reset()
+    sys.modules.pop("polydiff_trajectories", None)

@@ -3,7 +3,6 @@ script, the third-party plugin of the tutorial (through a real entry point), eve
 example config and the comparison grid."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,27 +33,6 @@ def test_custom_sampler_from_a_script():
         assert nll < 3.0  # 15 NFE on the ring's exact denoiser; Heun at 15 NFE gets about 2.8
     finally:
         plugins.reset()
-
-
-@pytest.fixture
-def trajectories_installed(tmp_path, monkeypatch):
-    """The tutorial plugin made visible through a real `polydiff` entry point (a dist-info on sys.path)."""
-    info = tmp_path / "polydiff_trajectories-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: polydiff-trajectories\nVersion: 0.1.0\n")
-    import tomllib
-
-    # the entry points the example's pyproject declares, as pip would write them on install
-    declared = tomllib.loads((EXAMPLES / "plugin_trajectories" / "pyproject.toml").read_text())
-    eps = declared["project"]["entry-points"]["polydiff"]
-    assert eps == {"trajectories": "polydiff_trajectories"}
-    (info / "entry_points.txt").write_text("[polydiff]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.syspath_prepend(str(EXAMPLES / "plugin_trajectories"))
-    plugins.reset()
-    yield
-    plugins.reset()
-    sys.modules.pop("polydiff_trajectories", None)
 
 
 def test_tutorial_plugin_end_to_end(trajectories_installed, tmp_path, capsys):
