@@ -69,6 +69,9 @@ class ModelConfig:
     # (a table {field = value} once recorded in a run's config)
     sigma_data: Literal["per_field"] | float | dict[str, float] | None = None
     self_condition: bool = False  # the backbone also sees an earlier x0 estimate (Chen et al. 2022)
+    # conditional models: "condition" feeds the modality's prior fill of hidden entries to the
+    # denoiser (PriSTI, Liu et al. 2023); "residual" diffuses x - fill; "none": zeros (CSDI)
+    prior_fill: Literal["none", "condition", "residual"] = "none"
     options: dict[str, Any] = field(default_factory=dict)
 
 

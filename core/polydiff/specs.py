@@ -39,6 +39,11 @@ class ModalitySpec:
         plot_imputation: ``(imputation, path) -> None`` pictures an
             :class:`~polydiff.imputation.Imputation`: what was given, the held-out truth and the
             samples (inpainting before/after, forecast bands...).
+        prior_fill: ``(x_given, given_mask) -> fill``, a cheap deterministic guess of every entry
+            from the given ones (packed shapes; ``x_given`` is 0 where ``given_mask`` is 0, and the
+            fill must not depend on those entries). Linear interpolation along time for series,
+            the last given frame for video... Conditional models use it when
+            ``model.prior_fill`` is ``"condition"`` or ``"residual"``; ``None``: no fill declared.
     """
 
     name: str
@@ -50,6 +55,7 @@ class ModalitySpec:
     plot_trajectory: Callable[[list[Batch], Path], None] | None = None
     save_samples: Callable[[Batch, Path], list[Path]] | None = None
     plot_imputation: Callable[[Imputation, Path], None] | None = None
+    prior_fill: Callable[[Tensor, Tensor], Tensor] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,7 +183,7 @@ NAME = re.compile(r"[a-z0-9_\-]+")
 _NAMES = ("name", "default_dataset", "default_backbone")
 _OPTIONAL_NAMES = ("modality", "primary_metric")
 _CALLABLES = ("load", "build", "fn")
-_OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation")
+_OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation", "prior_fill")
 _CHOICES = {"direction": ("lower", "higher"), "task": ("generate", "impute")}
 
 
