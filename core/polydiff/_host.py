@@ -134,7 +134,7 @@ class PluginHost:
         from .config import ConfigError
 
         with self._lock:
-            if os.getcwd() not in sys.path:
+            if names and os.getcwd() not in sys.path:
                 sys.path.append(os.getcwd())
             for name in (n.strip() for n in names):
                 problem = check_module_name(name)
@@ -153,7 +153,7 @@ class PluginHost:
                     guarded(lambda: self._add(module, name, "module",  # noqa: B023
                                               getattr(module, "__version__", None)))  # noqa: B023
                 except PluginCodeError as e:
-                    raise ConfigError(f"{origin}: plugin module {name!r} has invalid hooks: {e}") from e.exc
+                    raise ConfigError(f"{origin}: plugin module {name!r} could not be registered: {e}") from e.exc
                 self._invalidate()
                 result = self._collect(name)
                 if isinstance(result, str) or not self.pm.get_hookcallers(module):

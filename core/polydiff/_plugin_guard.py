@@ -52,8 +52,8 @@ def describe(exc: BaseException) -> str:
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     global _sigints
     _sigints += 1
-    if callable(_previous):
-        _previous(signum, frame)
+    handler = _previous if callable(_previous) else signal.default_int_handler
+    handler(signum, frame)
 
 
 @contextmanager

@@ -57,8 +57,9 @@ def host() -> PluginHost:
 
 
 def reset() -> None:
-    """Forget the default host: programmatic registrations and loaded entry points (for tests, or
-    after changing ``POLYDIFF_PLUGINS``)."""
+    """Forget the default host: programmatic registrations, plugin modules and loaded entry points (for
+    tests, or after changing ``POLYDIFF_PLUGINS``, ``POLYDIFF_DISABLE_PLUGINS`` or
+    ``POLYDIFF_PLUGIN_MODULES``). Imported modules stay in ``sys.modules``."""
     global _default
     with _default_lock:
         _default = None
