@@ -44,6 +44,11 @@ class ModalitySpec:
             fill must not depend on those entries). Linear interpolation along time for series,
             the last given frame for video... Conditional models use it when
             ``model.prior_fill`` is ``"condition"`` or ``"residual"``; ``None``: no fill declared.
+        baselines: :class:`BaselineSpec` s (trivial methods, floors, ceilings) that ``polydiff
+            evaluate`` / ``impute`` score with the same metrics on the same items and masks as the model.
+        save_imputation: ``(imputation, dataset, stem) -> list[Path]`` writes an imputation as media
+            people look at or listen to (GIF, WAV, SDF, CSV in data units...), as ``stem`` + suffixes;
+            ``dataset`` is the held-out data it came from (feature names, time stamps, scaling).
     """
 
     name: str
@@ -56,6 +61,8 @@ class ModalitySpec:
     save_samples: Callable[[Batch, Path], list[Path]] | None = None
     plot_imputation: Callable[[Imputation, Path], None] | None = None
     prior_fill: Callable[[Tensor, Tensor], Tensor] | None = None
+    baselines: tuple[BaselineSpec, ...] = ()
+    save_imputation: Callable[[Imputation, DiffusionDataset, Path], list[Path]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +147,10 @@ class MetricSpec:
     * ``task="impute"``: ``fn(imputation, reference) -> float`` scores an
       :class:`~polydiff.imputation.Imputation` (S samples per item) on its held-out target entries.
 
-    ``direction``: whether lower or higher is better. ``modality=None``: any modality.
+    ``direction``: whether lower or higher is better. ``modality=None``: any modality. A metric that
+    does not apply to a reference dataset raises :class:`NotApplicable` (the table notes it).
+    ``classifier``: ``(reference) -> ClassifierInfo`` for metrics computed with a reference classifier;
+    its held-out accuracy is printed beside the metric, which is marked unreliable when it is low.
     """
 
     name: str
@@ -149,6 +159,46 @@ class MetricSpec:
     fn: Callable[[Any, DiffusionDataset], float]
     direction: Literal["lower", "higher"] = "lower"
     task: Literal["generate", "impute"] = "generate"
+    classifier: Callable[[DiffusionDataset], ClassifierInfo] | None = None
+
+
+class NotApplicable(ValueError):
+    """Raised by a metric or baseline that does not apply to this dataset (e.g. ``true_nll`` without a
+    known mixture); the message is the reason, shown instead of a number."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifierInfo:
+    """The reference classifier behind a metric: ``accuracy`` on its own held-out items, ``n_train``
+    items it was trained on."""
+
+    name: str
+    accuracy: float
+    n_train: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineSpec:
+    """A method scored beside the model with the model's metrics, on the same items and masks.
+
+    * ``task="generate"``: ``fn(context) -> Batch`` of ``context.n`` samples, scored against the
+      held-out data like the model's samples;
+    * ``task="impute"``: ``fn(observed, context) -> Tensor`` predictions ``[n, *shape]`` or
+      ``[n, S, *shape]`` for the items of ``observed``, an :class:`~polydiff.imputation.Imputation`
+      whose ``truth`` holds ONLY the given entries (targets are zeroed: a baseline never sees what it
+      predicts); the core scores them on the model's ``target`` mask.
+
+    ``context`` is a :class:`polydiff.baselines.BaselineContext` (train / held-out data, n, seed, and
+    the run's sampler for denoiser baselines). ``role``: ``"baseline"`` (a trivial method),
+    ``"floor"`` (what any model must beat) or ``"ceiling"`` (the data's own score). ``fn`` raises
+    :class:`NotApplicable` when it does not apply to the data.
+    """
+
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    task: Literal["generate", "impute"] = "generate"
+    role: Literal["baseline", "floor", "ceiling"] = "baseline"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,8 +233,9 @@ NAME = re.compile(r"[a-z0-9_\-]+")
 _NAMES = ("name", "default_dataset", "default_backbone")
 _OPTIONAL_NAMES = ("modality", "primary_metric")
 _CALLABLES = ("load", "build", "fn")
-_OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation", "prior_fill")
-_CHOICES = {"direction": ("lower", "higher"), "task": ("generate", "impute")}
+_OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation", "prior_fill",
+                       "save_imputation", "classifier")
+_CHOICES = {"direction": ("lower", "higher"), "task": ("generate", "impute"), "role": ("baseline", "floor", "ceiling")}
 
 
 def spec_problems(spec: object) -> list[str]:
@@ -229,10 +280,13 @@ def spec_problems(spec: object) -> list[str]:
     for attr, choices in _CHOICES.items():
         if hasattr(spec, attr) and getattr(spec, attr) not in choices:
             out.append(f"{attr} must be one of {', '.join(map(repr, choices))}, got {getattr(spec, attr)!r:.80}")
+    for b in getattr(spec, "baselines", ()) if isinstance(spec, ModalitySpec) else ():
+        out += [f"baselines: {p}" for p in (spec_problems(b) if isinstance(b, BaselineSpec)
+                                            else [f"{b!r:.60} is not a BaselineSpec"])]
     if isinstance(spec, ScheduleSpec) and not (isinstance(spec.cls, type) and issubclass(spec.cls, Schedule)):
         out.append(f"cls must be a subclass of polydiff.schedules.Schedule, got {spec.cls!r:.80}")
     return out
 
 
-__all__ = ["NAME", "BackboneSpec", "DatasetSpec", "MaskStrategySpec", "MetricSpec", "ModalitySpec",
-           "SamplerSpec", "ScheduleSpec", "spec_problems"]
+__all__ = ["NAME", "BackboneSpec", "BaselineSpec", "ClassifierInfo", "DatasetSpec", "MaskStrategySpec", "MetricSpec",
+           "ModalitySpec", "NotApplicable", "SamplerSpec", "ScheduleSpec", "spec_problems"]
