@@ -16,14 +16,10 @@ LISTABLE = ("modalities", "datasets", "backbones", "schedules", "samplers", "met
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    if not rows:
-        return "(none)"
-    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
-    def line(vals: Any) -> str:
-        return "  ".join(str(v).ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
+    """Rows as a text table that fits the terminal (long cells wrap)."""
+    from .tables import format_table
 
-    body = [line(r.get(c, "") for c in columns) for r in rows]
-    return "\n".join([line(columns), line("-" * w for w in widths), *body])
+    return format_table(rows, list(columns))
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -130,26 +126,43 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         print(json.dumps(json_safe(results), indent=2))
     else:
-        print(_table([{"metric": k, "value": f"{v:.5g}" if isinstance(v, float) else v}
-                      for k, v in results.items()], ("metric", "value")))
+        print(_results_text(results))
     return 0
+
+
+def _results_text(results: dict[str, Any]) -> str:
+    """The run facts (file, n, NLL, time...) as a two-column table, then the model beside its
+    baselines, floors and ceilings (:class:`polydiff.baselines.Scoreboard`)."""
+    from .baselines import Scoreboard
+    from .tables import format_table
+
+    board = Scoreboard.from_json(results["table"]) if "table" in results else None
+    shown = set(board.metrics) if board is not None else set()
+    facts = [{"item": k, "value": f"{v:.5g}" if isinstance(v, float) else "-" if v is None else v}
+             for k, v in results.items() if k != "table" and k not in shown]
+    text = format_table(facts, ("item", "value"))
+    return text if board is None else f"{text}\n\n{board.format()}"
 
 
 def cmd_impute(args: argparse.Namespace) -> int:
     from .config import parse_options
-    from .impute_workflow import impute_run
+    from .impute_workflow import evaluate_imputation, impute_run
     from .runs import Run
 
     options = parse_options(args.mask_option, "--mask-option")
     sampling = parse_options(args.sampler_option, "--sampler-option") if args.sampler_option else None
-    path, pictures = impute_run(Run.open(args.run), mask=args.mask, mask_options=options, n=args.n,
+    run = Run.open(args.run)
+    path, pictures = impute_run(run, mask=args.mask, mask_options=options, n=args.n,
                                 n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, seed=args.seed,
                                 progress=not args.quiet, options=sampling, weights=args.weights,
                                 device=args.device)
     print(f"imputations: {path}")
     for p in pictures:
-        print(f"picture: {p}")
-    print(f"next: polydiff evaluate {args.run} --imputations {path}")
+        print(f"{'picture' if p.suffix == '.png' else 'media'}: {p}")
+    print()
+    print(_results_text(evaluate_imputation(run, path)))
+    print(f"(scores saved in {run.path / 'eval-imputation.json'}; "
+          f"again: polydiff evaluate {args.run} --imputations {path})")
     return 0
 
 
