@@ -81,6 +81,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if modality.plot_imputation is not None:
         pictures.append(out_dir / f"{stem}.png")
         modality.plot_imputation(imp, pictures[-1])
+    if modality.save_imputation is not None:  # media: GIF, WAV, SDF, CSV in data units...
+        pictures.extend(modality.save_imputation(imp, held_out, out_dir / stem))
     return path, pictures
 
 
@@ -96,10 +98,17 @@ def read_imputation(path: str | Path) -> tuple[Imputation, dict[str, str]]:
 
 
 def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
-    """Every ``task="impute"`` metric of the run's modality on an imputation file."""
+    """Every ``task="impute"`` metric of the run's modality on an imputation file, beside the
+    modality's imputation baselines scored on the same items and the same ``target`` mask
+    (``results["table"]``, a :class:`~polydiff.baselines.Scoreboard` as JSON). Also written to
+    ``RUN/eval-imputation.json``."""
+    from .baselines import BaselineContext, score_imputation
+    from .files import atomic_write_json
+    from .workflows import json_safe
+
     imp, meta = read_imputation(path)
     run.check_owns(meta, Path(path), "imputation file")
-    _, held_out = load_data(run.config)
+    train_ds, held_out = load_data(run.config)
     ref = held_out.get_batch(torch.arange(min(len(imp), len(held_out))))
     if len(imp) > len(held_out) or tuple(imp.truth.shape[1:]) != tuple(ref.x.shape[1:]):
         raise ConfigError(f"imputation file {path} holds {len(imp)} items of shape {list(imp.truth.shape[1:])}, "
@@ -108,9 +117,11 @@ def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
     results: dict[str, Any] = {"imputations": str(path), "n": len(imp), "n_samples": imp.n_samples,
                                "targets": int(imp.target.sum()), "mask": meta.get("mask"),
                                "nfe": imp.nfe, "seconds_per_sample": imp.seconds / max(len(imp) * imp.n_samples, 1)}
-    for spec in plugins.metrics(run.config.modality):
-        if spec.task == "impute":
-            results[spec.name] = spec.fn(imp, held_out)
+    ctx = BaselineContext(train=train_ds, held_out=held_out, n=len(imp), seed=int(meta.get("seed", 0)))
+    board = score_imputation(run.config.modality, imp, ctx)
+    results.update(board.model)
+    results["table"] = board.to_json()
+    atomic_write_json(run.path / "eval-imputation.json", json_safe(results))
     return results
 
 

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .data import ArrayDataset, DiffusionDataset
 from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
-from .specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
+from .specs import BackboneSpec, BaselineSpec, DatasetSpec, MetricSpec, ModalitySpec, NotApplicable
 from .state import Batch, Field, StateSpec
 
 
@@ -48,7 +48,7 @@ def load_mixture(*, n: int = 4096, seed: int = 0, dim: int = 16, modes: int = 6,
 def _mixture_of(reference: DiffusionDataset) -> GaussianMixture:
     mix = getattr(reference, "mixture", None)
     if mix is None:
-        raise ValueError("true_nll needs a points dataset with a known mixture as reference")
+        raise NotApplicable("true_nll needs a points dataset with a known mixture as reference")
     return mix
 
 
@@ -112,10 +112,23 @@ def _limits(arrays: list[Tensor]) -> tuple[float, float]:
     return (-m, m)
 
 
+def _baselines() -> tuple[BaselineSpec, ...]:
+    from . import baselines as b
+
+    return (BaselineSpec(name="exact_denoiser", role="ceiling", fn=b.exact_denoiser_samples,
+                         description="the model's sampler driven by the exact denoiser of the true mixture"),
+            BaselineSpec(name="fresh_data", role="ceiling", fn=b.fresh_mixture_samples,
+                         description="fresh draws from the true mixture (the data's own score)"),
+            BaselineSpec(name="gaussian_fit", role="floor", fn=b.gaussian_fit,
+                         description="one Gaussian fitted to the training points"),
+            BaselineSpec(name="mean_fill", task="impute", fn=b.mean_item_fill,
+                         description="hidden coordinates set to their training mean"))
+
+
 MODALITY = ModalitySpec(
     name="points", description="N-D points from Gaussian mixtures with an exact analytic denoiser",
     default_dataset="ring", default_backbone="mlp", primary_metric="sliced_w2",
-    plot_samples=plot_points, plot_trajectory=plot_point_trajectory)
+    plot_samples=plot_points, plot_trajectory=plot_point_trajectory, baselines=_baselines())
 
 DATASETS = [
     DatasetSpec(name="ring", modality="points", load=load_ring,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -242,13 +242,15 @@ def _pictures(run: Run, stem: str, samples: Batch, dataset: DiffusionDataset,
 def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | None = None, likelihood_n: int = 256,
                  progress: bool = True, weights: Weights = "ema", device: str | None = None) -> dict[str, Any]:
     """Metrics of a run's samples against held-out data, plus probability-flow likelihood; with
-    ``imputations`` (a file from ``polydiff impute``), the imputation metrics of that file instead."""
+    ``imputations`` (a file from ``polydiff impute``), the imputation metrics of that file instead.
+
+    The modality's baselines (trivial methods, floors, ceilings) are scored with the same metrics on
+    the same held-out items: ``results["table"]`` is that :class:`~polydiff.baselines.Scoreboard` as
+    JSON; the model's own scores also stay top-level keys."""
     if imputations is not None:
         from .impute_workflow import evaluate_imputation
 
-        scores = evaluate_imputation(run, imputations)
-        atomic_write_json(run.path / "eval-imputation.json", json_safe(scores))
-        return scores
+        return evaluate_imputation(run, imputations)
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: evaluate its imputations "
                           f"(`polydiff impute {run.path}`, then `polydiff evaluate {run.path} --imputations FILE`)")
@@ -263,18 +265,36 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
                           f"{run.samples_dir}/*.safetensors")
     run.check_owns(meta, path, "samples file")
     batch = _batch_of(tensors)
-    _, held_out = load_data(run.config)
+    from .baselines import BaselineContext, score_samples
+
+    train_ds, held_out = load_data(run.config)
     results: dict[str, Any] = {"samples": str(path), "n": len(batch)}
-    for spec in plugins.metrics(run.config.modality):
-        if spec.task == "generate":
-            results[spec.name] = spec.fn(batch, held_out)
+    ctx = BaselineContext(train=train_ds, held_out=held_out, n=len(batch), seed=int(meta.get("seed", 0)),
+                          sample=_sampler_of(run, meta, held_out, len(batch)))
+    board = score_samples(run.config.modality, batch, ctx)
+    results.update(board.model)
     if likelihood_n > 0:  # 0: skip (a comparison grid computes it once per trained model)
         results["nll_nats_per_dim"] = held_out_nll(run, likelihood_n, weights=weights, device=device)
     if "seconds" in meta:
         results["seconds_per_sample"] = float(meta["seconds"]) / max(len(batch), 1)
         results["nfe"] = int(meta["nfe"])
+    results["table"] = board.to_json()
     atomic_write_json(run.path / "eval.json", json_safe(results))
     return results
+
+
+def _sampler_of(run: Run, meta: Mapping[str, str], data: DiffusionDataset,
+                n: int) -> Callable[[Callable[..., torch.Tensor]], torch.Tensor]:
+    """Draws ``n`` samples from a denoiser with the sampler settings recorded in a samples file
+    (for denoiser baselines: the same sampler, steps, grid, options and seed as the model's)."""
+    def draw(denoiser: Callable[..., torch.Tensor]) -> torch.Tensor:
+        with torch.no_grad():
+            return sample(denoiser, shape=data.sample_shape, n=n, seed=int(meta.get("seed", 0)),
+                          sampler=plugins.get_sampler(meta["sampler"]), schedule=build_schedule(run.config),
+                          steps=int(meta["steps"]), grid=meta["grid"], spec=data.spec,
+                          options=json.loads(meta.get("options") or "{}")).x
+
+    return draw
 
 
 def json_safe(results: dict[str, Any]) -> dict[str, Any]:
@@ -335,22 +355,32 @@ def quickstart(out: str = "runs/quickstart", *, steps: int | None = None, progre
 
 def _exact_references(run: Run, n: int) -> dict[str, float]:
     """For the points toy: the same sampler driven by the EXACT denoiser, and fresh data, both
-    against the held-out set, so the learnt model's number has a ceiling and a floor beside it."""
-    from .gmm import sliced_wasserstein
+    against the held-out set, so the learnt model's number has a ceiling and a floor beside it
+    (the ``exact_denoiser`` and ``fresh_data`` rows of ``eval.json``'s table; computed here when
+    that table lacks them)."""
+    from .baselines import BaselineContext, Scoreboard, exact_denoiser_samples, fresh_mixture_samples
 
-    _, held_out = load_data(run.config)
-    mixture = getattr(held_out, "mixture", None)
-    if mixture is None:
+    saved = run.path / "eval.json"
+    rows = {}
+    if saved.is_file():
+        table = json.loads(saved.read_text()).get("table")
+        rows = {r.method: r.scores for r in Scoreboard.from_json(table).rows} if table else {}
+    train_ds, held_out = load_data(run.config)
+    if getattr(held_out, "mixture", None) is None:
         return {}
-    cfg = run.config.sample
-    ref = held_out.get_batch(torch.arange(min(n, len(held_out)))).x
-    exact = sample(mixture.denoise, shape=held_out.sample_shape, n=len(ref), seed=cfg.seed,
-                   sampler=plugins.get_sampler(cfg.sampler), schedule=build_schedule(run.config),
-                   steps=cfg.steps, grid=cfg.grid, options=cfg.options).x
-    fresh, _ = mixture.sample(len(ref), torch.Generator().manual_seed(cfg.seed + 1))
-    nll = lambda x: float(-mixture.log_prob(x).mean() / mixture.dim)  # noqa: E731
-    return {"exact_denoiser_sliced_w2": sliced_wasserstein(exact, ref), "exact_denoiser_true_nll": nll(exact),
-            "data_sliced_w2": sliced_wasserstein(fresh, ref), "data_true_nll": nll(fresh)}
+    if not {"exact_denoiser", "fresh_data"} <= set(rows):
+        cfg = run.config.sample
+        meta = {"seed": str(cfg.seed), "sampler": cfg.sampler, "steps": str(cfg.steps), "grid": cfg.grid,
+                "options": json.dumps(cfg.options)}
+        ctx = BaselineContext(train=train_ds, held_out=held_out, n=min(n, len(held_out)), seed=cfg.seed,
+                              sample=_sampler_of(run, meta, held_out, min(n, len(held_out))))
+        for name, make in (("exact_denoiser", exact_denoiser_samples), ("fresh_data", fresh_mixture_samples)):
+            batch = make(ctx)
+            rows[name] = {m.name: m.fn(batch, held_out) for m in plugins.metrics("points") if m.task == "generate"}
+    out: dict[str, float] = {}
+    for name, prefix in (("exact_denoiser", "exact_denoiser_"), ("fresh_data", "data_")):
+        out.update({prefix + k: v for k, v in rows[name].items() if k in ("sliced_w2", "true_nll") and v is not None})
+    return out
 
 
 __all__ = ["RunConfig", "SampleOutput", "evaluate_run", "held_out_nll", "json_safe", "load_denoiser", "quickstart",
