@@ -7,6 +7,7 @@ alone), ``metrics.jsonl``, ``checkpoints/`` and ``samples/``.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import time
 from dataclasses import dataclass
@@ -101,6 +102,9 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError(f"train.steps must be >= 1, got {config.train.steps}: a run without a trained step "
                           "has no checkpoint to sample")
     _check_sampling(config)
+    if config.train.log == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.log = 'tensorboard' needs the tensorboard package: pip install tensorboard "
+                          "(or use train.log = 'jsonl')")
     if config.train.conditional:
         mspec = plugins.get_mask_strategy(config.train.mask_strategy)
         check_options(config.train.mask_options, mspec.options, "train.mask_options", f"mask strategy {mspec.name!r}")

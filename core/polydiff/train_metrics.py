@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from . import distributed as ddp
+from .config import ConfigError
 
 SIGMA_BIN_EDGES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # bins of the per-noise-level loss
 
@@ -56,25 +57,65 @@ class MetricSums:
 
 
 class MetricsLog:
-    """``metrics.jsonl`` (rank 0): one JSON line per log period; on resume, lines past the checkpoint go."""
+    """``metrics.jsonl`` (rank 0): one JSON line per log period; on resume, lines past the checkpoint go.
 
-    def __init__(self, path: Path | None, start: int) -> None:
+    With ``tensorboard``, the same scalars also go to TensorBoard events in ``tensorboard/`` beside it
+    (events past the checkpoint are purged on resume, like the JSON lines)."""
+
+    def __init__(self, path: Path | None, start: int, *, tensorboard: bool = False) -> None:
         self.file = None
+        self.writer: Any = None
         if path is None:
             return
         if path.exists():
             keep = [line for line in path.read_text().splitlines() if line.strip() and _step_of(line) <= start]
             path.write_text("".join(line + "\n" for line in keep))
         self.file = path.open("a")
+        if tensorboard:
+            self.writer = tensorboard_writer(path.parent, purge_step=start + 1 if start else None)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.file is not None:
             self.file.write(json.dumps(row) + "\n")
             self.file.flush()
+        if self.writer is not None:
+            step = int(row["step"])
+            for key in ("loss", "grad_norm", "lr"):
+                if key in row:
+                    self.writer.add_scalar(f"train/{key}", row[key], step)
+            for label, value in row.get("loss_by_sigma", {}).items():
+                self.writer.add_scalar(f"loss_by_sigma/{label}", value, step)
 
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def tensorboard_writer(run_dir: Path, purge_step: int | None = None) -> Any:
+    """A ``SummaryWriter`` on ``run_dir/tensorboard`` (tensorboard is an optional dependency)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # torch's module imports the tensorboard package
+        raise ConfigError("train.log = 'tensorboard' needs the tensorboard package: pip install tensorboard "
+                          "(or use train.log = 'jsonl')") from e
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=purge_step)
+
+
+def log_pictures(run_dir: Path, step: int, pictures: list[Path]) -> None:
+    """Add PNG pictures (samples, trajectories) to the run's TensorBoard events at ``step``."""
+    import numpy as np
+    from PIL import Image
+
+    writer = tensorboard_writer(run_dir)
+    try:
+        for path in pictures:
+            if path.suffix == ".png":
+                image = np.asarray(Image.open(path).convert("RGB"))
+                writer.add_image(f"samples/{path.stem}", image, step, dataformats="HWC")
+    finally:
+        writer.close()
 
 
 def _step_of(line: str) -> int:

@@ -44,7 +44,7 @@ RESUME_KEYS = ("seed", "batch_size", "label_dropout", "conditional", "mask_strat
                "precision")
 # run-config keys a resumed run may change: how long and how it runs, and the sampling defaults
 RESUMABLE_EDITS = {"train." + k for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "device",
-                                          "max_minutes", "threads")} | {"sample"}
+                                          "max_minutes", "threads", "log")} | {"sample"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +76,8 @@ class TrainConfig:
             stop; ``None``: train to ``steps``). For budgets in time, e.g. comparison grids.
         threads: CPU threads for torch in this process (``torch.set_num_threads``; ``None``: torch's
             default). On a shared or small machine 1 thread can be several times faster.
+        log: ``jsonl`` writes ``metrics.jsonl``; ``tensorboard`` also writes the same scalars as
+            TensorBoard events under ``RUN/tensorboard`` (needs ``pip install tensorboard``).
     """
 
     steps: int = 1000
@@ -101,6 +103,7 @@ class TrainConfig:
     mask_options: dict[str, Any] = field(default_factory=dict)
     max_minutes: float | None = None
     threads: int | None = None
+    log: Literal["jsonl", "tensorboard"] = "jsonl"
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "checkpoint_every", "keep_checkpoints", "log_every")
@@ -378,7 +381,8 @@ class Trainer:
             remove_stale_temporaries(self.run_dir)
         ddp.barrier(self.dist)
         start = self.step if self.step else self.resume()
-        log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start)
+        log = MetricsLog(self.run_dir / "metrics.jsonl" if self.run_dir is not None and main else None, start,
+                         tensorboard=cfg.log == "tensorboard")
         acc = self._sums = MetricSums(self.device)
         if self._resumed_sums and start:  # the logging window the checkpoint interrupted goes on
             acc.load(self._resumed_sums)

@@ -189,6 +189,11 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
                         cond={key: v[:len(x)] for key, v in cond.items()}) for x in trajectory]
         pictures.append(animate_trajectory(plugins.get_modality(run.config.modality), frames,
                                            run.samples_dir / f"{stem}-trajectory.gif"))
+    if run.config.train.log == "tensorboard":
+        from .train_metrics import log_pictures
+
+        ckpt = latest_checkpoint(run.path)
+        log_pictures(run.path, read_checkpoint(ckpt).step if ckpt else 0, pictures)
     return SampleOutput(path=path, pictures=pictures, nfe=result.nfe, seconds=result.seconds)
 
 
