@@ -55,6 +55,33 @@ def with_conditioning(denoiser: DenoiserLike, x_obs: Tensor, observed_mask: Tens
     return conditioned_denoiser
 
 
+def with_prior_fill(denoiser: DenoiserLike, fill: Tensor, mode: str) -> DenoiserLike:
+    """A conditional model's denoiser given a prior fill of its batch (:mod:`polydiff.prior_fill`).
+
+    ``fill``: ``[B, ...]``, the given values on given entries and the modality's fill elsewhere
+    (:meth:`~polydiff.prior_fill.PriorFill.fill`). ``mode="condition"``: the conditioning input
+    ``x_cond`` becomes the fill (PriSTI, Liu et al. 2023). ``mode="residual"``: also
+    D(x) = fill + D_r(x - fill), so the model diffuses the residual x - fill (a self-conditioning
+    estimate is shifted the same way). Training and sampling both wrap with this function.
+    """
+    if mode not in ("condition", "residual"):
+        raise ValueError(f"with_prior_fill: mode must be 'condition' or 'residual', got {mode!r}")
+
+    def filled_denoiser(x: Tensor, sigma: Tensor, **cond: Tensor) -> Tensor:
+        if "x_cond" not in cond or "cond_mask" not in cond:
+            raise ValueError("a prior-filled denoiser needs x_cond and cond_mask (a conditional model); got "
+                             f"{sorted(cond) or 'none'}")
+        f = fill.to(x.dtype)
+        cond = {**cond, "x_cond": f}
+        if mode == "condition":
+            return denoiser(x, sigma, **cond)
+        if cond.get("x_self") is not None:
+            cond["x_self"] = cond["x_self"] - f
+        return f + denoiser(x - f, sigma, **cond)
+
+    return filled_denoiser
+
+
 def classifier_free_guidance(denoiser: DenoiserLike, scale: float, label_key: str = "label",
                              null_label: int = -1) -> DenoiserLike:
     """D = D_u + scale (D_c - D_u) (Ho & Salimans 2022, Eq. 6 on x0), in ONE batched call.
@@ -114,4 +141,4 @@ def repaint(sampler: SamplerFn, *, jump_length: int = 10, jump_n_sample: int = 1
     return resampling_sampler
 
 
-__all__ = ["classifier_free_guidance", "repaint", "with_conditioning", "with_observed"]
+__all__ = ["classifier_free_guidance", "repaint", "with_conditioning", "with_observed", "with_prior_fill"]

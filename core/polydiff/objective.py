@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .guidance import with_prior_fill
 from .losses import Weighting, denoising_loss, noisy
 from .masking import cond_mask_of
 from .noise import stream_seed
 from .parameterization import Parameterization
+from .prior_fill import prior_fill_of
 from .schedules import NoiseLevels, Schedule
 from .state import Batch
 
@@ -89,6 +91,8 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
             model gets ``x_cond`` (the other observed values, 0 elsewhere) and ``cond_mask``, and only
             target entries count. ``None``: unconditional; the loss counts the observed entries
             when the batch has an observed mask (missing values are not data), else all real ones.
+            A denoiser with a prior fill (:func:`polydiff.prior_fill.attach_prior_fill`) gets it
+            through :func:`polydiff.guidance.with_prior_fill`, as sampling does.
         parameterization: overrides the denoiser's (needed when ``denoiser`` is a plain callable).
         project: the state's noise-space projection ``(x, padding) -> x`` (e.g. ``StateSpec.project``),
             applied to the denoiser output and to ``x0`` before the loss, as sampling applies it to
@@ -100,6 +104,7 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
     """
     x0 = batch.x
     x = noisy(x0, sigma, eps)
+    model = denoiser
     cond = dict(batch.cond)
     if batch.padding is not None:  # variable-length backbones need to know which entries are real
         cond.setdefault("padding", batch.padding)
@@ -113,12 +118,18 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
         cond["x_cond"] = x0 * given
         cond["cond_mask"] = given
         mask = target
+        prior_fill = prior_fill_of(denoiser)
+        if prior_fill is not None:  # the fill sees x0 * given only; sampling wraps the same way
+            denoiser = with_prior_fill(denoiser, prior_fill.fill(x0, given, batch.padding), prior_fill.mode)
+    elif prior_fill_of(denoiser) is not None:
+        raise ValueError("the denoiser has a prior fill (model.prior_fill), which needs conditional training "
+                         "with target masks (train.conditional = true)")
     if self_cond is not None:
         cond["x_self"] = _own_estimate(denoiser, x, sigma, cond, self_cond, batch.padding, project)
     denoised = denoiser(x, sigma, **cond)
     if project is not None:  # compare in the noise space sampling works in
         denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)
-    weight = weighting(sigma, parameterization or _parameterization(denoiser), x0)
+    weight = weighting(sigma, parameterization or _parameterization(model), x0)
     return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
 
 

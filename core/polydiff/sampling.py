@@ -16,9 +16,10 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
-from .guidance import classifier_free_guidance, with_conditioning, with_observed
+from .guidance import classifier_free_guidance, with_conditioning, with_observed, with_prior_fill
 from .noise import NoiseSource, stream_seed
 from .parameterization import DenoiserLike
+from .prior_fill import prior_fill_of
 from .samplers import Callback
 from .schedules import EDM, GridKind, Schedule, sigma_grid
 from .specs import SamplerSpec
@@ -102,6 +103,8 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         x_obs, observed: observed values and mask ``[n, *shape]``; observed entries end exactly at
             ``x_obs``. ``conditional_model``: the model was trained with ``x_cond`` / ``cond_mask``
             (:func:`~polydiff.guidance.with_conditioning`); otherwise replacement conditioning.
+            A conditional denoiser with a prior fill (``denoiser.prior_fill``, see
+            :mod:`polydiff.prior_fill`) gets it as in training.
         cfg_scale: classifier-free guidance scale on ``cond["label"]`` (``None``: off).
         cond: conditioning passed to the denoiser by keyword, rows ``[n, ...]``.
         options: sampler options (checked against the spec's; defaults filled in).
@@ -130,6 +133,10 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
             raise ValueError(f"{name} must have {n} rows" + (f" of shape {list(shape)}" if name in
                              ("padding", "x_obs", "observed") else "") + f", got {list(t.shape)}")
     self_condition = bool(getattr(denoiser, "self_condition", False))
+    prior_fill = prior_fill_of(denoiser)
+    if prior_fill is not None and prior_fill.mode == "residual" and not conditional_model:
+        raise ValueError("this model diffuses the residual from its prior fill (model.prior_fill = 'residual'): "
+                         "it samples only given observed values (conditional_model=True, e.g. polydiff impute)")
     size = batch_size or n
     bar = None
     if progress:
@@ -157,8 +164,12 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         d = denoiser
         if cfg_scale is not None:
             d = classifier_free_guidance(d, cfg_scale)
+        fill = None
         if conditional_model:
             assert x_obs_b is not None and obs_b is not None
+            if prior_fill is not None:  # as training does (objective.diffusion_loss)
+                fill = prior_fill.fill(x_obs_b, obs_b, pad_b)
+                d = with_prior_fill(d, fill, prior_fill.mode)
             d = with_conditioning(d, x_obs_b, obs_b)
 
         if self_condition:  # outermost: guidance's two halves share the estimate
@@ -181,6 +192,8 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
                 callback(info)
 
         x = noise(torch.empty((sl.stop - sl.start, *shape), device=device)) * float(sigmas[0])
+        if fill is not None and prior_fill is not None and prior_fill.mode == "residual":
+            x = x + fill.to(x.dtype)  # the residual x - fill starts as pure noise
         x = sampler_spec.fn(final, x, sigmas, noise=noise, callback=on_step, **opts)
         x = project(x)  # remove round-off drift out of the noise space
         if obs_b is not None and x_obs_b is not None:

@@ -7,6 +7,7 @@ from polydiff import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
 from . import metrics, plots
 from .backbones import build_mel_conv1d, build_mel_unet
 from .data import CODEC_OPTIONS, load_folder, load_tones
+from .fill import interpolate_frames
 from .masks import MASK_STRATEGIES
 from .speech import ASTERISK_ROOT, load_asterisk_digits, load_espeak_digits
 
@@ -14,7 +15,7 @@ MODALITY = ModalitySpec(
     name="audio", description="log-mel spectrograms x[1, n_mels, frames] (padded in time), WAV via Griffin-Lim",
     default_dataset="tones", default_backbone="mel_conv1d", primary_metric="audio_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    plot_imputation=plots.plot_imputation)
+    plot_imputation=plots.plot_imputation, prior_fill=interpolate_frames)
 
 DATASETS = [
     DatasetSpec(name="tones", modality="audio", load=load_tones,

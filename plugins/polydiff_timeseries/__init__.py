@@ -20,6 +20,7 @@ from polydiff.data import DiffusionDataset
 from polydiff.hookspecs import hookimpl
 
 from .backbone import CSDIBackbone
+from .baselines import linear_interpolation
 from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
 from .datasets import load_ambient_nox, load_basic_motions, load_co2, load_csv_dataset, synthetic_sines
 from .masks import MASK_STRATEGIES
@@ -29,7 +30,8 @@ from .plots import plot_imputation, plot_series, plot_series_trajectory
 MODALITY = ModalitySpec(
     name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",
     default_dataset="co2", default_backbone="csdi", primary_metric="sliced_w2",
-    plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation)
+    plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation,
+    prior_fill=linear_interpolation)
 
 
 DATASETS = [

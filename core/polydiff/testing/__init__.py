@@ -12,6 +12,8 @@ from __future__ import annotations
 from ._backbone import check_backbone
 from ._equivariance import check_equivariance, random_rotation
 from ._modality import check_modality
+from ._prior_fill import check_prior_fill
 from ._sampler import check_sampler
 
-__all__ = ["check_backbone", "check_equivariance", "check_modality", "check_sampler", "random_rotation"]
+__all__ = ["check_backbone", "check_equivariance", "check_modality", "check_prior_fill", "check_sampler",
+           "random_rotation"]
