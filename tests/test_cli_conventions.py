@@ -79,3 +79,16 @@ def test_tables_fit_the_terminal(monkeypatch, capsys):
         assert main(what) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines and max(len(line) for line in lines) <= 100, what
+
+
+def test_device_flag(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "r"
+    assert main(["train", "points", "--out", str(out), "train.steps=3", "train.checkpoint_every=3", "data.n=64",
+                 "--quiet"]) == 0
+    assert main(["sample", str(out), "--n", "8", "--steps", "2", "--device", "cpu", "--quiet"]) == 0
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main(["sample", str(out), "--n", "8", "--steps", "2", "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
