@@ -6,8 +6,14 @@ levels and EDM-weighted loss. Sampling: ``polydiff.samplers.euler`` / ``heun`` a
 Euler / Heun loop over the same grid and denoiser. Each timing is the median of ``--repeats`` runs
 after a warm-up run, ours and minimal interleaved so machine drift hits both alike.
 
+Per-call sampler overhead: every built-in sampler with a zero model (``D = 0``) at NFE 50 on a few
+batch shapes, in CPU microseconds per denoiser call (time.process_time), next to a hand-written loop
+with the structure of k-diffusion's ``sample_euler`` (sigma tensors indexed per step, ``append_dims``,
+``sigma * s_in``): k-diffusion is not installed here, so that loop stands in for it.
+
     python benchmarks/overhead.py                  # table + benchmarks/results/overhead.json
     python benchmarks/overhead.py --quick          # fewer steps and repeats
+    python benchmarks/overhead.py --samplers-only  # only the per-call sampler overhead
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ import torch
 
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, Weighting, sigma_grid
 from polydiff.data import DiffusionDataset
+from polydiff.noise import NoiseSource, seeds_for
 from polydiff.points import build_mlp, load_mixture, load_ring
-from polydiff.samplers import euler, heun
+from polydiff.samplers import BUILTIN_SAMPLERS, euler, heun
 from polydiff.training import TrainConfig, Trainer
 
 P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5
@@ -107,6 +114,54 @@ def minimal_heun(den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torc
     return x
 
 
+def kdiffusion_style_euler(den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """k-diffusion's ``sample_euler`` loop without churn, re-typed: per-step sigma tensor maths."""
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = den(x, sigmas[i] * s_in)
+        d = (x - denoised) / sigmas[i].reshape(-1, *([1] * (x.ndim - 1)))  # to_d with append_dims
+        dt = sigmas[i + 1] - sigmas[i]
+        x = x + d * dt
+    return x
+
+
+OVERHEAD_SHAPES = ((16, 16), (4096, 2), (65536, 2))
+
+
+def _run_sampler(spec: Any, den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor,
+                 seeds: list[int]) -> torch.Tensor:
+    """One call as ``sample`` makes it: a fresh noise source per call (stochastic samplers draw from it)."""
+    return spec.fn(den, x, sigmas, noise=NoiseSource(seeds) if spec.stochastic else None, **spec.options)
+
+
+def sampler_overhead(nfe: int = 50, repeats: int = 5) -> list[dict[str, Any]]:
+    """CPU microseconds per denoiser call with a zero model, median of ``repeats`` (noise source included)."""
+    zero = lambda x, sigma, **_: torch.zeros_like(x)  # noqa: E731
+    rows = []
+    for shape in OVERHEAD_SHAPES:
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 80
+        seeds = seeds_for(shape[0], 0)
+        cases: list[tuple[str, Callable[[], Any], int]] = []
+        for spec in BUILTIN_SAMPLERS:
+            if spec.name == "restart":  # its NFE depends on sigma_restart; it runs its solver's steps
+                continue
+            steps = spec.steps_for_nfe(nfe)
+            sig = sigma_grid(EDM(), steps).to(torch.float32)
+            cases.append((spec.name, partial(_run_sampler, spec, zero, x, sig, seeds), spec.nfe(steps)))
+        sig = sigma_grid(EDM(), nfe).to(torch.float32)
+        cases.append(("k-diffusion-style euler", partial(kdiffusion_style_euler, zero, x, sig), nfe))
+        for name, fn, calls in cases:
+            with torch.no_grad():
+                fn()
+                times = []
+                for _ in range(repeats):
+                    t = time.process_time()
+                    fn()
+                    times.append(time.process_time() - t)
+            rows.append({"shape": list(shape), "sampler": name, "us_per_call": 1e6 * statistics.median(times) / calls})
+    return rows
+
+
 def _timed(fn: Callable[..., Any], *args: Any) -> float:
     t = time.perf_counter()
     fn(*args)
@@ -136,13 +191,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n", type=int, default=1024, help="samples per sampler timing")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier timings on a shared machine)")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--samplers-only", action="store_true", help="only the per-call sampler overhead table")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "overhead.json"))
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.n = 50, 3, 256
     torch.set_num_threads(args.threads)
+    per_call = sampler_overhead(repeats=args.repeats)
+    names = list(dict.fromkeys(r["sampler"] for r in per_call))
+    print("per-call overhead (CPU us per denoiser call, zero model, NFE 50)")
+    print(f"{'sampler':<24}" + "".join(f" {list(sh)!s:>12}" for sh in OVERHEAD_SHAPES))
+    for name in names:
+        vals = {tuple(r["shape"]): r["us_per_call"] for r in per_call if r["sampler"] == name}
+        print(f"{name:<24}" + "".join(f" {vals[sh]:>12.1f}" for sh in OVERHEAD_SHAPES))
     rows: list[dict[str, Any]] = []
-    for name, (load, opts, batch) in MODELS.items():
+    for name, (load, opts, batch) in ([] if args.samplers_only else MODELS.items()):
         ds = load()
         ours, minimal, ratio = _median_pair(partial(ours_train, ds, opts, args.steps, batch),
                                             partial(minimal_train, ds, opts, args.steps, batch), args.repeats)
@@ -162,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{'what':<48} {'ours ms':>10} {'minimal ms':>11} {'ratio':>7}")
     for r in rows:
         print(f"{r['what']:<48} {r['ours_ms']:>10.3f} {r['minimal_ms']:>11.3f} {r['ratio']:>7.3f}")
-    result = {"rows": rows, "steps": args.steps, "repeats": args.repeats, "torch": torch.__version__,
+    result = {"rows": rows, "per_call_overhead": per_call, "steps": args.steps, "repeats": args.repeats,
+              "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.machine(), "python": platform.python_version(),
               "worst_ratio": max(r["ratio"] for r in rows) if rows else math.nan}
     out = Path(args.out)
