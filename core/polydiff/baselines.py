@@ -124,7 +124,7 @@ def _classifier_note(spec: MetricSpec, reference: DiffusionDataset) -> str | Non
     except NotApplicable as e:
         return f"skipped: {e}"
     said = f"{info.name}: held-out accuracy {info.accuracy:.3f}, trained on {info.n_train} items"
-    if info.accuracy < RELIABLE_ACCURACY:
+    if not info.accuracy >= RELIABLE_ACCURACY:  # NaN (accuracy unknown) is not reliable either
         return f"UNRELIABLE ({said}; below the {RELIABLE_ACCURACY:.2f} this table asks for)"
     if info.n_train < MIN_CLASSIFIER_ITEMS:
         return f"UNRELIABLE ({said}; fewer than {MIN_CLASSIFIER_ITEMS} training items)"
@@ -246,6 +246,18 @@ def mean_item_fill(observed: Imputation, ctx: BaselineContext, *, max_fit: int =
     return x.mean(0, keepdim=True).expand_as(observed.truth).to(observed.truth.dtype)
 
 
+@dataclass(frozen=True)
+class FillBaseline:
+    """An imputation baseline from a fill ``fill(x_given, given) -> x`` (the shape of
+    ``ModalitySpec.prior_fill``: linear interpolation, copy-last-frame...), applied to what the
+    baseline may see."""
+
+    fill: Callable[[Tensor, Tensor], Tensor]
+
+    def __call__(self, observed: Imputation, ctx: BaselineContext) -> Tensor:
+        return self.fill(observed.truth, observed.given)
+
+
 def _mixture(ctx: BaselineContext) -> Any:
     mixture = getattr(ctx.held_out, "mixture", None)
     if mixture is None:
@@ -268,6 +280,6 @@ def fresh_mixture_samples(ctx: BaselineContext) -> Batch:
     return Batch(x=x)
 
 
-__all__ = ["MIN_CLASSIFIER_ITEMS", "RELIABLE_ACCURACY", "BaselineContext", "Row", "Scoreboard", "baseline_imputation",
-           "exact_denoiser_samples", "fresh_mixture_samples", "gaussian_fit", "mean_item_fill", "observed_view",
-           "score_imputation", "score_samples", "training_items"]
+__all__ = ["MIN_CLASSIFIER_ITEMS", "RELIABLE_ACCURACY", "BaselineContext", "FillBaseline", "Row", "Scoreboard",
+           "baseline_imputation", "exact_denoiser_samples", "fresh_mixture_samples", "gaussian_fit", "mean_item_fill",
+           "observed_view", "score_imputation", "score_samples", "training_items"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from polydiff import Batch, DiffusionDataset
+from polydiff.specs import ClassifierInfo, NotApplicable
 
-from .classifier import frechet_distance, reference_classifier
+from .classifier import ReferenceClassifier, frechet_distance, reference_classifier
 
 MAX_REFERENCE = 10000  # reference images used for the statistics (Fashion-MNIST's test set size)
 
@@ -16,11 +17,25 @@ def _reference_images(reference: DiffusionDataset) -> torch.Tensor:
     return reference.get_batch(torch.arange(n)).x
 
 
+def _classifier(reference: DiffusionDataset) -> ReferenceClassifier:
+    try:
+        return reference_classifier(reference)
+    except ValueError as e:  # an unlabelled dataset has no reference classifier
+        raise NotApplicable(str(e)) from None
+
+
+def classifier_info(reference: DiffusionDataset) -> ClassifierInfo:
+    """The reference CNN behind ``classifier_fd`` / ``classifier_accuracy``: its held-out accuracy."""
+    info = _classifier(reference).info
+    return ClassifierInfo(name="reference CNN", accuracy=float(info.get("val_accuracy", float("nan"))),
+                          n_train=int(info.get("n_train", 0)))
+
+
 def classifier_fd(samples: Batch, reference: DiffusionDataset) -> float:
     """Fréchet distance between samples and reference images in the penultimate features of a small
     CNN trained on the same dataset (cached on first use). Not Inception FID: compare only numbers
     of the same dataset, options and sample count (the estimate is biased upwards for small n)."""
-    clf = reference_classifier(reference)
+    clf = _classifier(reference)
     return frechet_distance(clf.features(samples.x), clf.features(_reference_images(reference)))
 
 
@@ -31,7 +46,7 @@ def classifier_accuracy(samples: Batch, reference: DiffusionDataset) -> float:
     if label is None or not bool((label >= 0).any()):
         return float("nan")
     keep = label >= 0
-    pred = reference_classifier(reference).predict(samples.x[keep])
+    pred = _classifier(reference).predict(samples.x[keep])
     return float((pred == label[keep].to(pred.device)).float().mean())
 
 
@@ -49,4 +64,4 @@ def gaussian_baseline(train: DiffusionDataset, n: int, *, seed: int = 0, max_fit
     return Batch(x=s.reshape(n, *x.shape[1:]).clamp(-1, 1))
 
 
-__all__ = ["classifier_accuracy", "classifier_fd", "gaussian_baseline"]
+__all__ = ["classifier_accuracy", "classifier_fd", "classifier_info", "gaussian_baseline"]

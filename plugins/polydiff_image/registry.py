@@ -9,13 +9,14 @@ from polydiff.data import DiffusionDataset
 from polydiff.prior_fill import harmonic_fill
 
 from . import data, masks, metrics, plots
+from .baselines import BASELINES
 from .unet import UNet
 
 MODALITY = ModalitySpec(
     name="image", description="images [B, C, H, W] in [-1, 1]: generation, CFG, inpainting, super-resolution",
     default_dataset="digits", default_backbone="unet", primary_metric="classifier_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    plot_imputation=plots.plot_imputation, prior_fill=harmonic_fill)
+    baselines=BASELINES, plot_imputation=plots.plot_imputation, prior_fill=harmonic_fill)
 
 DATASETS = [
     DatasetSpec(name="digits", modality="image", load=data.load_digits,
@@ -31,9 +32,11 @@ DATASETS = [
 
 METRICS = [
     MetricSpec(name="classifier_fd", modality="image", fn=metrics.classifier_fd, direction="lower",
+               classifier=metrics.classifier_info,
                description="Frechet distance in the features of a small CNN trained on the same dataset "
                            "(NOT Inception FID; cached in $POLYDIFF_CACHE)"),
     MetricSpec(name="classifier_accuracy", modality="image", fn=metrics.classifier_accuracy, direction="higher",
+               classifier=metrics.classifier_info,
                description="fraction of class-conditional samples the dataset's reference CNN labels as asked "
                            "(NaN without labels)"),
 ]
