@@ -88,7 +88,7 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
            options: Mapping[str, Any] | None = None, callback: Callback | None = None, progress: bool = False,
            keep_trajectory: bool = False, batch_size: int | None = None,
            device: torch.device | str = "cpu",
-           samplers: Mapping[str, SamplerSpec] | None = None) -> SampleResult:
+           samplers: Mapping[str, SamplerSpec] | None = None, sigmas: Tensor | None = None) -> SampleResult:
     """Draw ``n`` samples of per-sample packed ``shape`` from ``denoiser``.
 
     Args:
@@ -113,6 +113,8 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         keep_trajectory: return x at every grid level (for pictures).
         batch_size: samples per denoiser batch (``None``: all at once).
         samplers: the registry to resolve names in (``None``: the plugin registry, built-ins included).
+        sigmas: an explicit decreasing grid ``[steps + 1]`` ending in 0 (e.g. from
+            :func:`polydiff.grids.optimize_sigmas`), used instead of ``schedule`` / ``steps`` / ``grid``.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -124,7 +126,17 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
         raise ValueError("conditional_model=True needs x_obs and observed")
     device = torch.device(device)
     shape = tuple(shape)
-    sigmas = sigma_grid(schedule if schedule is not None else EDM(), steps, cast(GridKind, grid)).to(device)
+    if sigmas is None:
+        if grid == "optimized":
+            raise ValueError("grid 'optimized' is computed for a model: pass sigmas=grids.optimize_sigmas(...) "
+                             "(polydiff sample and sample_run compute and store it with the run)")
+        sigmas = sigma_grid(schedule if schedule is not None else EDM(), steps, cast(GridKind, grid))
+    else:
+        sigmas = sigmas.detach().float().flatten()
+        if len(sigmas) < 2 or float(sigmas[-1]) != 0:
+            raise ValueError(f"sigmas must be a decreasing grid ending in 0, got {sigmas.tolist()}")
+        steps = len(sigmas) - 1
+    sigmas = sigmas.to(device)
     mv = lambda t: None if t is None else t.to(device)  # noqa: E731
     padding, x_obs, observed = mv(padding), mv(x_obs), mv(observed)
     cond = {k: v.to(device) for k, v in (cond or {}).items()}
