@@ -139,8 +139,9 @@ def _board(task: str, metric_specs: Sequence[MetricSpec], model: Any, reference:
         note = _classifier_note(s, reference)
         if note is not None:
             notes[s.name] = note
+    skipped: dict[str, dict[str, str]] = {m: {} for m in metrics}  # metric -> row -> why it does not apply
 
-    def score(obj: Any) -> dict[str, float | None]:
+    def score(obj: Any, method: str) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for s in metric_specs:
             if notes.get(s.name, "").startswith("skipped"):
@@ -148,10 +149,10 @@ def _board(task: str, metric_specs: Sequence[MetricSpec], model: Any, reference:
                 continue
             out[s.name], why = _value(s, obj, reference)
             if why is not None:
-                notes.setdefault(s.name, why)
+                skipped[s.name][method] = why
         return out
 
-    rows = [Row(method="model", role="model", description="", scores=score(model))]
+    rows = [Row(method="model", role="model", description="", scores=score(model, "model"))]
     for spec, make in baselines:
         try:
             obj = make()
@@ -159,7 +160,14 @@ def _board(task: str, metric_specs: Sequence[MetricSpec], model: Any, reference:
             rows.append(Row(method=spec.name, role=spec.role, description=spec.description,
                             scores={m: None for m in metrics}, note=f"skipped: {e}"))
             continue
-        rows.append(Row(method=spec.name, role=spec.role, description=spec.description, scores=score(obj)))
+        rows.append(Row(method=spec.name, role=spec.role, description=spec.description,
+                        scores=score(obj, spec.name)))
+    scored = [r.method for r in rows if not r.note]
+    for m, why in skipped.items():
+        if why and set(why) == set(scored) and len(set(why.values())) == 1:
+            notes.setdefault(m, next(iter(why.values())))  # no row has it: one note for the metric
+        elif why:
+            notes.setdefault(m, "; ".join(f"{row} {reason}" for row, reason in why.items()))
     return Scoreboard(task=task, metrics=metrics, rows=rows, notes=notes)
 
 

@@ -20,10 +20,11 @@ from polydiff.data import DiffusionDataset
 from polydiff.hookspecs import hookimpl
 
 from .backbone import CSDIBackbone
-from .baselines import linear_interpolation
+from .baselines import BASELINE_SPECS, linear_interpolation
 from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
 from .datasets import load_ambient_nox, load_basic_motions, load_co2, load_csv_dataset, synthetic_sines
 from .masks import MASK_STRATEGIES
+from .media import save_imputation
 from .metrics import METRICS
 from .plots import plot_imputation, plot_series, plot_series_trajectory
 
@@ -31,7 +32,7 @@ MODALITY = ModalitySpec(
     name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",
     default_dataset="co2", default_backbone="csdi", primary_metric="sliced_w2",
     plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation,
-    prior_fill=linear_interpolation)
+    prior_fill=linear_interpolation, baselines=BASELINE_SPECS, save_imputation=save_imputation)
 
 
 DATASETS = [

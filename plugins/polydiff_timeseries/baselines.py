@@ -6,6 +6,7 @@ predictions (the given entries unchanged) and works in any units (affine maps co
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -99,3 +100,45 @@ class RidgeImputer:
             raise RuntimeError("RidgeImputer: call fit(...) first")
         pred = torch.einsum("nlj,kj->nkl", self._design(x.double(), given.double()), self.weights)
         return torch.where(given > 0, x.double(), pred)
+
+
+# ---- the same methods as ModalitySpec.baselines: scored beside every model (polydiff.baselines) ----
+
+def _filled(method: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Tensor]:
+    def fn(observed: Any, ctx: Any) -> Tensor:
+        return method(observed.truth, observed.given)
+
+    fn.__name__ = fn.__qualname__ = method.__name__
+    return fn
+
+
+def ridge_baseline(observed: Any, ctx: Any) -> Tensor:
+    """:class:`RidgeImputer` fitted on the training windows (their observed values), then applied."""
+    train = ctx.train.get_batch(torch.arange(len(ctx.train)))
+    seen = train.observed if train.observed is not None else torch.ones_like(train.x)
+    if train.padding is not None:
+        seen = seen * train.padding
+    return RidgeImputer().fit(train.x, seen, seed=ctx.seed)(observed.truth, observed.given).to(observed.truth.dtype)
+
+
+def _specs() -> tuple[Any, ...]:
+    from polydiff.baselines import gaussian_fit, training_items
+    from polydiff.specs import BaselineSpec
+
+    return (
+        BaselineSpec(name="gaussian_fit", role="floor", fn=gaussian_fit,
+                     description="one Gaussian fitted to the training windows (missing values count as the mean)"),
+        BaselineSpec(name="real_series", role="ceiling", fn=training_items,
+                     description="real windows of the training split, scored like samples"),
+        BaselineSpec(name="mean", task="impute", fn=_filled(mean_fill),
+                     description="each feature's mean over the given steps of its window"),
+        BaselineSpec(name="locf", task="impute", fn=_filled(locf),
+                     description="last observation carried forward (next one before the first)"),
+        BaselineSpec(name="linear", task="impute", fn=_filled(linear_interpolation),
+                     description="linear interpolation between given steps, flat beyond the ends"),
+        BaselineSpec(name="ridge", task="impute", fn=ridge_baseline,
+                     description="ridge regression on all features' interpolations, fitted on training windows"),
+    )
+
+
+BASELINE_SPECS = _specs()

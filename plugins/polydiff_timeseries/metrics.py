@@ -15,6 +15,7 @@ from torch import Tensor
 
 from polydiff import MetricSpec
 from polydiff.imputation import Imputation, in_data_units
+from polydiff.specs import NotApplicable
 
 QUANTILES = tuple(round(0.05 * i, 2) for i in range(1, 20))  # CSDI's 0.05, 0.10, ..., 0.95
 PIT_BINS = 10
@@ -53,7 +54,7 @@ def energy_crps_values(samples: Tensor, truth: Tensor) -> Tensor:
     (Gneiting & Raftery 2007, Eq. 21; Ferro 2014): samples ``[n, S, ...]``, truth ``[n, ...]``."""
     s = samples.shape[1]
     if s < 2:
-        raise ValueError("the energy form of CRPS needs at least 2 samples per series")
+        raise NotApplicable("the energy form of CRPS needs at least 2 samples per series (a point forecast has 1)")
     first = (samples - truth[:, None]).abs().mean(dim=1)
     ordered = samples.sort(dim=1).values
     j = torch.arange(s, dtype=samples.dtype).reshape(1, s, *[1] * (samples.ndim - 2))

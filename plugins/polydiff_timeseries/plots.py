@@ -3,6 +3,7 @@ beside data, and the denoising path. All take model-space tensors ``[..., K, L]`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,13 @@ def _real(x: Tensor, padding: Tensor | None) -> np.ndarray:
     return (x if padding is None else torch.where(padding.cpu() > 0, x, torch.full_like(x, float("nan")))).numpy()
 
 
-def plot_imputation(imputation: Imputation, path: Path, *, series: int = 3, features: int = 3) -> None:
+def plot_imputation(imputation: Imputation, path: Path, *, series: int = 3, features: int = 3,
+                    names: Sequence[str] | None = None, times: Sequence[Sequence[str]] | None = None,
+                    units: str = "") -> None:
     """Up to ``series`` x ``features`` panels: given points (black), held-out truth (red crosses), the
-    sample median with 50% and 90% bands; a last row shows the PIT histogram of all targets."""
+    sample median with 50% and 90% bands; a last row shows the PIT histogram of all targets.
+    ``names``: feature names for the titles; ``times``: per series, its steps' time stamps (the first
+    and last label the x axis); ``units``: the y axis label (e.g. ``"data units"``)."""
     plt = _pyplot()
     samples, truth = imputation.samples.double().cpu(), imputation.truth.double().cpu()
     given, target = imputation.given.cpu() > 0, imputation.target.cpu() > 0
@@ -56,7 +61,11 @@ def plot_imputation(imputation: Imputation, path: Path, *, series: int = 3, feat
             y, shown, held = truth[i, f].numpy(), given[i, f].numpy(), target[i, f].numpy()
             ax.plot(t[shown], y[shown], "k.", ms=3, label="given")
             ax.plot(t[held], y[held], "rx", ms=4, label="held out")
-            ax.set_title(f"series {i}, feature {f}", fontsize=9)
+            ax.set_title(f"series {i}, {names[f] if names else f'feature {f}'}", fontsize=9)
+            if times:
+                ax.set_xlabel(f"step ({times[i][0]} to {times[i][-1]})", fontsize=7)
+            if units and c == 0:
+                ax.set_ylabel(units, fontsize=8)
             if r == 0 and c == 0:
                 ax.legend(fontsize=6, loc="best")
         for c in range(len(order), cols):
