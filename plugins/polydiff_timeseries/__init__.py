@@ -23,6 +23,7 @@ from .backbone import CSDIBackbone
 from .baselines import BASELINE_SPECS, linear_interpolation
 from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
 from .datasets import load_ambient_nox, load_basic_motions, load_co2, load_csv_dataset, synthetic_sines
+from .imputer import Imputer
 from .masks import MASK_STRATEGIES
 from .media import save_imputation
 from .metrics import METRICS
@@ -98,6 +99,6 @@ def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
     return list(MASK_STRATEGIES)
 
 
-__all__ = ["BACKBONES", "DATASETS", "MODALITY", "CSDIBackbone", "TimeSeriesDataset", "fit_statistics", "from_array",
-           "from_csv", "from_dataframe", "load_ambient_nox", "load_basic_motions", "load_co2", "sliding_windows",
-           "synthetic_sines"]
+__all__ = ["BACKBONES", "DATASETS", "MODALITY", "CSDIBackbone", "Imputer", "TimeSeriesDataset", "fit_statistics",
+           "from_array", "from_csv", "from_dataframe", "load_ambient_nox", "load_basic_motions", "load_co2",
+           "sliding_windows", "synthetic_sines"]
