@@ -16,6 +16,7 @@ from torch import Tensor
 
 from polydiff import Batch, DiffusionDataset
 from polydiff.imputation import Imputation
+from polydiff.specs import ClassifierInfo, NotApplicable
 
 from .data import root_dataset
 
@@ -28,8 +29,18 @@ def classifier_of(reference: DiffusionDataset) -> Any:
 
     root = root_dataset(reference)
     if not hasattr(root, "frames"):
-        raise ValueError(f"video metrics need a polydiff_video dataset as reference, got {type(root).__name__}")
-    return reference_classifier(root.frames())
+        raise NotApplicable(f"video metrics need a polydiff_video dataset as reference, got {type(root).__name__}")
+    try:
+        return reference_classifier(root.frames())
+    except ValueError as e:  # unlabelled frames: no reference classifier
+        raise NotApplicable(str(e)) from None
+
+
+def classifier_info(reference: DiffusionDataset) -> ClassifierInfo:
+    """The frame CNN behind ``frame_fd`` / ``frame_accuracy`` / ``digit_identity``: its held-out accuracy."""
+    info = classifier_of(reference).info
+    return ClassifierInfo(name="frame CNN", accuracy=float(info.get("val_accuracy", float("nan"))),
+                          n_train=int(info.get("n_train", 0)))
 
 
 def _frames(x: Tensor) -> Tensor:
@@ -155,6 +166,6 @@ def copy_last_frame(imp: Imputation) -> Imputation:
                       cond=imp.cond)
 
 
-__all__ = ["centroid_error", "centroids", "classifier_of", "copy_last_frame", "digit_identity",
+__all__ = ["centroid_error", "centroids", "classifier_info", "classifier_of", "copy_last_frame", "digit_identity",
            "digit_identity_by_frame", "frame_accuracy",
            "frame_diff_w1", "frame_fd", "motion", "target_frames"]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
 
-from . import data, masks, metrics, plots
+from . import data, masks, media, metrics, plots
 from .backbone import VIDEO_UNET_OPTIONS, build_video_unet
+from .baselines import BASELINES
 from .fill import motion_fill
 
 MODALITY = ModalitySpec(
     name="video", description="clips [B, T, C, H, W] in [-1, 1]: generation, frame prediction, interpolation",
     default_dataset="moving_digits", default_backbone="video_unet", primary_metric="frame_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    plot_imputation=plots.plot_imputation, prior_fill=motion_fill)
+    plot_imputation=plots.plot_imputation, prior_fill=motion_fill, baselines=BASELINES,
+    save_imputation=media.save_imputation)
 
 DATASETS = [
     DatasetSpec(name="moving_digits", modality="video", load=data.load_moving_digits,
@@ -34,13 +36,16 @@ BACKBONES = [
 
 METRICS = [
     MetricSpec(name="frame_fd", modality="video", fn=metrics.frame_fd, direction="lower",
+               classifier=metrics.classifier_info,
                description="per-frame Frechet distance in a small CNN trained on the dataset's frames "
                            "(NOT FVD, NOT Inception; cached in $POLYDIFF_CACHE)"),
     MetricSpec(name="frame_accuracy", modality="video", fn=metrics.frame_accuracy, direction="higher",
+               classifier=metrics.classifier_info,
                description="fraction of frames of class-conditional samples classified as the requested class"),
     MetricSpec(name="frame_diff_w1", modality="video", fn=metrics.frame_diff_w1, direction="lower",
                description="temporal consistency: W1 between per-clip mean |frame change| of samples and data"),
     MetricSpec(name="digit_identity", modality="video", fn=metrics.digit_identity, direction="higher", task="impute",
+               classifier=metrics.classifier_info,
                description="fraction of predicted frames the frame classifier labels as the clip's class"),
     MetricSpec(name="centroid_error", modality="video", fn=metrics.centroid_error, direction="lower", task="impute",
                description="pixels between intensity centres of predicted and true frames (object position)"),
