@@ -20,6 +20,7 @@ from torch import Tensor
 
 from polydiff import Batch, DiffusionDataset
 from polydiff.imputation import Imputation
+from polydiff.specs import ClassifierInfo, NotApplicable
 
 from .data import AudioDataset
 from .spectrogram import MelCodec, log_spectral_distance, spectral_convergence
@@ -67,7 +68,17 @@ class _ClassifierData:
 def reference_classifier(dataset: DiffusionDataset, *, progress: bool = False) -> Any:
     """The dataset's reference classifier (trained on first use with a fixed seed and recipe, cached
     in ``$POLYDIFF_CACHE/classifiers``); ``.info["val_accuracy"]`` is its held-out accuracy."""
-    return _classifier_module().reference_classifier(_ClassifierData(audio_root(dataset)), progress=progress)
+    try:
+        return _classifier_module().reference_classifier(_ClassifierData(audio_root(dataset)), progress=progress)
+    except ValueError as e:  # unlabelled clips or not an audio dataset: no reference classifier
+        raise NotApplicable(str(e)) from None
+
+
+def classifier_info(reference: DiffusionDataset) -> ClassifierInfo:
+    """The spectrogram classifier behind ``audio_fd`` / ``audio_accuracy``: its held-out accuracy."""
+    info = reference_classifier(reference).info
+    return ClassifierInfo(name="spectrogram CNN", accuracy=float(info.get("val_accuracy", float("nan"))),
+                          n_train=int(info.get("n_train", 0)))
 
 
 def _silenced(batch: Batch) -> Tensor:
@@ -159,5 +170,5 @@ def linear_interpolation(truth: Tensor, given: Tensor) -> Tensor:
     return out
 
 
-__all__ = ["audio_accuracy", "audio_fd", "audio_root", "gaussian_baseline", "impute_lsd", "impute_sc",
-           "linear_interpolation", "reference_classifier"]
+__all__ = ["audio_accuracy", "audio_fd", "audio_root", "classifier_info", "gaussian_baseline", "impute_lsd",
+           "impute_sc", "linear_interpolation", "reference_classifier"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from polydiff import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
 
-from . import metrics, plots
+from . import media, metrics, plots
 from .backbones import build_mel_conv1d, build_mel_unet
+from .baselines import BASELINES
 from .data import CODEC_OPTIONS, load_folder, load_tones
 from .fill import interpolate_frames
 from .masks import MASK_STRATEGIES
@@ -15,7 +16,8 @@ MODALITY = ModalitySpec(
     name="audio", description="log-mel spectrograms x[1, n_mels, frames] (padded in time), WAV via Griffin-Lim",
     default_dataset="tones", default_backbone="mel_conv1d", primary_metric="audio_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    plot_imputation=plots.plot_imputation, prior_fill=interpolate_frames)
+    plot_imputation=plots.plot_imputation, prior_fill=interpolate_frames, baselines=BASELINES,
+    save_imputation=media.save_imputation)
 
 DATASETS = [
     DatasetSpec(name="tones", modality="audio", load=load_tones,
@@ -37,9 +39,11 @@ DATASETS = [
 
 METRICS = [
     MetricSpec(name="audio_fd", modality="audio", fn=metrics.audio_fd, direction="lower",
+               classifier=metrics.classifier_info,
                description="Frechet distance in the features of a small classifier trained on the dataset's "
                            "spectrograms (FAD-like, NOT VGGish FAD; cached in $POLYDIFF_CACHE)"),
     MetricSpec(name="audio_accuracy", modality="audio", fn=metrics.audio_accuracy, direction="higher",
+               classifier=metrics.classifier_info,
                description="fraction of class-conditional samples the dataset's classifier labels as asked"),
     MetricSpec(name="lsd_db", modality="audio", task="impute", fn=metrics.impute_lsd, direction="lower",
                description="log-spectral distance (dB) of the sample median on the hidden frames"),
