@@ -25,6 +25,7 @@ from polydiff.hookspecs import hookimpl
 
 from . import metrics as m
 from .backbone import EquivariantDenoiser
+from .baselines import BASELINES
 from .chem import MoleculeError
 from .conformers import ConformerDataset, generate_conformers, load_conformers
 from .data import (
@@ -41,13 +42,14 @@ from .data import (
 from .files import load_sdf, load_sdf_conformers, load_xyz, load_xyz_conformers, save_conformers
 from .impute import imputation_stability, imputation_validity, plot_imputation
 from .masks import MASK_STRATEGIES
+from .media import save_imputation
 from .plots import plot_molecules, plot_trajectory, save_molecules
 
 MODALITIES = [
     ModalitySpec(name="molecule", description="3D molecules: positions (CoM-free), atom types, charges (EDM)",
                  default_dataset="smiles", default_backbone="e3nn", primary_metric="validity",
                  plot_samples=plot_molecules, plot_trajectory=plot_trajectory, save_samples=save_molecules,
-                 plot_imputation=plot_imputation),
+                 plot_imputation=plot_imputation, baselines=BASELINES, save_imputation=save_imputation),
     ModalitySpec(name="conformer", description="3D conformers of a given molecular graph (coordinates only)",
                  default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric=None,
                  save_samples=save_conformers),
