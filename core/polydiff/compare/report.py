@@ -1,5 +1,6 @@
 """``polydiff report``: tidy measurements (CSV + JSONL), a Markdown report with means and 95% intervals
-over seeds, ranks of configurations across modalities, and plots, all rebuilt from the cell files."""
+over seeds, the baselines / floors / ceilings of each modality scored on the same items (``baselines.csv``),
+ranks of configurations across modalities, and plots, all rebuilt from the cell files."""
 
 from __future__ import annotations
 
@@ -53,6 +54,35 @@ def collect(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def collect_baselines(out: Path) -> list[dict[str, Any]]:
+    """Tidy rows of the baselines, floors and ceilings each cell's run was scored beside (the
+    ``table`` of ``run/eval.json`` and ``run/eval-imputation.json``: same items, same masks)."""
+    rows: list[dict[str, Any]] = []
+    for train_file in sorted(out.glob("cells/*/train.json")):
+        t = read_json(train_file, "cell summary")
+        base = {k: t[k] for k in CELL_KEYS}
+        for name in ("eval.json", "eval-imputation.json"):
+            path = train_file.parent / "run" / name
+            table = read_json(path, "evaluation").get("table") if path.is_file() else None
+            if not table:
+                continue
+            for r in table.get("rows", [])[1:]:  # row 0 is the model, already measured per NFE
+                rows.extend({**base, "task": table["task"], "method": r["method"], "role": r["role"], "metric": m,
+                             "value": float(v)} for m, v in r["scores"].items() if v is not None)
+    return rows
+
+
+def _baseline_section(brows: list[dict[str, Any]], modality: str, metric: str, direction: str) -> list[str]:
+    mine = [r for r in brows if r["modality"] == modality and r["metric"] == metric]
+    if not mine:
+        return []
+    stats = summarise(mine, metric, ("method", "role"))
+    order = sorted(stats, key=lambda k: stats[k][0] * (1 if direction == "lower" else -1))
+    body = [[k[0], k[1], _fmt(*stats[k][:2]), str(stats[k][2])] for k in order]
+    return [f"Beside it, on the same held-out items and masks ({metric}, {direction} is better): does a "
+            "configuration beat doing nothing clever?", "", *_table(["baseline", "role", metric, "cells"], body), ""]
+
+
 def _direction(metric: str) -> str:
     try:
         return plugins.get_metric(metric).direction
@@ -101,6 +131,13 @@ def write_report(out: str | Path) -> Path:
     writer.writerows(rows)
     atomic_write_text(out / "measurements.csv", buffer.getvalue())
     atomic_write_text(out / "measurements.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    brows = collect_baselines(out)
+    if brows:
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=[*CELL_KEYS, "task", "method", "role", "metric", "value"])
+        writer.writeheader()
+        writer.writerows(brows)
+        atomic_write_text(out / "baselines.csv", buffer.getvalue())
     modalities = sorted({r["modality"] for r in rows})
     lines = ["# Comparison report", "", f"{len(rows)} measurements from {out}/cells "
              f"(means over seeds with 95% Student-t intervals). Regenerate with `polydiff report {out}`.", ""]
@@ -121,6 +158,7 @@ def write_report(out: str | Path) -> Path:
                  _fmt(*nll[k[:3]][:2]) if k[:3] in nll else "-",
                  f"{secs[k][0]:.3g}" if k in secs else "-"] for k in order]
         lines += [*_table([*CONFIG_KEYS, metric, "seeds", "NLL (nats/dim)", "s / sample"], body), ""]
+        lines += _baseline_section(brows, modality, metric, direction)
     lines += _rank_section(ranks, modalities)
     plots = _plots(rows, modalities, out / "plots")
     lines += ["## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]
@@ -195,4 +233,4 @@ def _plots(rows: list[dict[str, Any]], modalities: list[str], folder: Path) -> l
     return paths
 
 
-__all__ = ["collect", "mean_ci", "summarise", "write_report"]
+__all__ = ["collect", "collect_baselines", "mean_ci", "summarise", "write_report"]
