@@ -5,8 +5,15 @@ import json
 import pytest
 import torch
 
-from polydiff.baselines import (BaselineContext, Scoreboard, _board, baseline_imputation, gaussian_fit,
-                                score_imputation, score_samples)
+from polydiff.baselines import (
+    BaselineContext,
+    Scoreboard,
+    baseline_imputation,
+    gaussian_fit,
+    score_imputation,
+    score_samples,
+)
+from polydiff.baselines import _board as board_of
 from polydiff.cli import main
 from polydiff.data import ArrayDataset
 from polydiff.imputation import Imputation
@@ -103,7 +110,7 @@ def test_metrics_and_baselines_that_do_not_apply_are_skipped_with_a_note():
 def test_classifier_metrics_print_the_classifiers_accuracy(accuracy, n_train, unreliable):
     spec = MetricSpec(name="fd", modality=None, description="", fn=lambda s, r: 1.0,
                       classifier=lambda r: ClassifierInfo(name="ref cnn", accuracy=accuracy, n_train=n_train))
-    board = _board("generate", [spec], Batch(x=torch.zeros(2, 2)), None, [])  # type: ignore[arg-type]
+    board = board_of("generate", [spec], Batch(x=torch.zeros(2, 2)), None, [])  # type: ignore[arg-type]
     assert f"accuracy {accuracy:.3f}" in board.notes["fd"]
     assert board.notes["fd"].startswith("UNRELIABLE") == unreliable
 
