@@ -34,7 +34,7 @@ SPEC = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("atom_types",
                   Field("charges", (None, 1))))
 CML_ROOT = Path("/usr/share/chemical-structures")
 # packed per-sample width -> vocabulary of the molecule datasets built in this process (decode, masks)
-_VOCABULARIES: dict[int, tuple[str, ...]] = {}
+_VOCABULARIES: dict[int, set[tuple[str, ...]]] = {}
 
 
 def vocabulary(extra: Sequence[str] | str = ()) -> tuple[str, ...]:
@@ -60,9 +60,15 @@ def spec_for(elements: Sequence[str]) -> StateSpec:
 
 
 def elements_of(x: Tensor) -> tuple[str, ...]:
-    """The vocabulary of packed states ``x [B, D]``: that of the last dataset built with this width
-    (a dataset with ``elements=`` registers its own), else :data:`ELEMENTS`."""
-    return _VOCABULARIES.get(int(x.shape[-1]), ELEMENTS)
+    """The vocabulary of packed states ``x [B, D]``: that of the datasets built with this packed width
+    (a dataset with ``elements=`` registers its own), else :data:`ELEMENTS`. Two datasets with
+    different vocabularies and the same width make it ambiguous: an error, never a guess."""
+    found = _VOCABULARIES.get(int(x.shape[-1]), {ELEMENTS})
+    if len(found) > 1:
+        raise MoleculeError(f"states of width {int(x.shape[-1])} fit {len(found)} loaded vocabularies "
+                            f"({' / '.join(','.join(v) for v in sorted(found))}); decode them in a process that "
+                            "loads only their dataset")
+    return next(iter(found))
 
 
 def spec_of(x: Tensor) -> StateSpec:
@@ -104,7 +110,7 @@ class MoleculeDataset:
         self.lengths = torch.tensor([len(m) for m in self.molecules])
         self.x = self.spec.pack(fields)
         self.padding = self.spec.padding_mask(self.lengths, self.max_atoms)
-        _VOCABULARIES[int(self.x.shape[-1])] = self.elements
+        _VOCABULARIES.setdefault(int(self.x.shape[-1]), set()).add(self.elements)
 
     def __len__(self) -> int:
         return len(self.molecules)
@@ -311,7 +317,8 @@ def load_chemical_structures(*, max_heavy_atoms: int = 9, root: str = str(CML_RO
             mols.append(read_cml(f))
         except MoleculeError:  # a few files draw nitro groups without charges: RDKit rejects them
             skipped.append(f.name)
-    dataset = from_mols(mols, max_heavy_atoms=max_heavy_atoms, name="chemical_structures")
+    notes = [f"{len(skipped)} CML file(s) RDKit cannot sanitise skipped: {_listed(skipped)}"] if skipped else []
+    dataset = from_mols(mols, max_heavy_atoms=max_heavy_atoms, name="chemical_structures", notes=notes)
     dataset.skipped = skipped
     return dataset
 

@@ -150,3 +150,16 @@ def test_cli_trains_a_conformer_model_on_an_sdf_and_samples_sdf(files, tmp_path,
     sdf = next((out / "samples").rglob("conformers.sdf"))
     mols = read_sdf(sdf, sanitize=False)
     assert len(mols) == 3 and all(m.GetNumBonds() > 0 for m in mols)
+
+
+def test_two_vocabularies_with_one_packed_width_are_an_error_not_a_guess(files, monkeypatch) -> None:
+    from polydiff_molecule import data
+
+    monkeypatch.setattr(data, "_VOCABULARIES", {})  # this test's datasets only
+    mols = read_sdf(files / "ligands_h.sdf")[:2]
+    arrays = [data.arrays_of(m) for m in mols]
+    plain = data.MoleculeDataset(arrays, ["a", "b"], max_atoms=30)  # 30 atoms x (3 + 9 + 1) = 390
+    assert decode(plain.get_batch(torch.tensor([0])))[0].elements == arrays[0].elements
+    data.MoleculeDataset(arrays, ["a", "b"], max_atoms=26, elements=data.vocabulary("I,B"))  # 26 x 15 = 390
+    with pytest.raises(MoleculeError, match="fit 2 loaded vocabularies"):
+        decode(plain.get_batch(torch.tensor([0])))
