@@ -4,8 +4,9 @@
 attends along time (per feature) and then along features (per time step); side information is a
 sinusoidal time embedding, a learnt feature embedding and the conditional mask; the observed values
 enter as a second input channel. Where ``cond_mask = 1`` the noisy input is dropped (the value is
-given exactly through ``x_cond``), and ``x_cond`` is read only where ``cond_mask = 1``, so neither a
-missing value nor the noise on a given one reaches the network.
+given exactly through ``x_cond``). Where ``cond_mask = 0``, ``x_cond`` holds the core's prior fill
+(``model.prior_fill = "condition"`` / ``"residual"``, PriSTI's interpolated input) or 0 (a NaN there
+reads as 0), so neither a missing value nor the noise on a given one reaches the network.
 
 Padding (series shorter than ``L``): padded steps are zeroed on input, never attended to as keys
 along time, and zeroed on output, so they cannot change a real output.
@@ -128,7 +129,9 @@ class CSDIBackbone(nn.Module):
             raise ValueError(f"expected series [B, {self.features}, L], got {list(x.shape)}")
         b, length = x.shape[0], x.shape[2]
         mask = torch.zeros_like(x) if cond_mask is None else cond_mask.to(x.dtype)
-        given = torch.zeros_like(x) if x_cond is None else torch.where(mask > 0, x_cond, torch.zeros_like(x_cond))
+        # hidden entries of x_cond hold the prior fill (model.prior_fill) or 0; a NaN there reads as 0
+        given = torch.zeros_like(x) if x_cond is None else torch.where(mask > 0, x_cond, torch.nan_to_num(
+            x_cond, nan=0.0, posinf=0.0, neginf=0.0))
         real = torch.ones_like(x) if padding is None else padding.to(x.dtype)
         noisy = torch.where(mask > 0, torch.zeros_like(x), x) * real  # a given entry's noise is not information
         h = self.inp(torch.stack([noisy, given * real], dim=-1))  # [B, K, L, C]
