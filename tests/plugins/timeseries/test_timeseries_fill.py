@@ -33,3 +33,20 @@ def test_fill_is_np_interp_per_feature_with_flat_ends() -> None:
 def test_conformance_of_the_fill() -> None:
     report = check_prior_fill("timeseries", dataset_options={"length": 26, "stride": 26})
     assert report["batch_shape"] == [4, 1, 26] and report["fill_mae"] >= 0
+
+
+def test_the_csdi_network_reads_the_fill_on_hidden_entries() -> None:
+    from polydiff_timeseries import CSDIBackbone
+
+    net = CSDIBackbone(2, channels=8, layers=1, heads=2, time_dim=8, feature_dim=4, emb_dim=8).eval()
+    torch.nn.init.normal_(net.head[-1].weight, std=0.5)  # the output layer starts at zero
+    g = torch.Generator().manual_seed(0)
+    x, mask = torch.randn(1, 2, 10, generator=g), (torch.rand(1, 2, 10, generator=g) < 0.5).float()
+    fill = plugins.get_modality("timeseries").prior_fill
+    assert fill is not None
+    with torch.no_grad():
+        zeros = net(x, torch.zeros(1), x_cond=x * mask, cond_mask=mask)
+        filled = net(x, torch.zeros(1), x_cond=fill(x * mask, mask), cond_mask=mask)
+        nan = net(x, torch.zeros(1), x_cond=torch.where(mask > 0, x, torch.nan), cond_mask=mask)
+    assert not torch.allclose(zeros, filled)  # model.prior_fill = condition changes what the network sees
+    assert torch.equal(nan, zeros)  # a NaN on a hidden entry reads as 0
