@@ -57,7 +57,7 @@ def test_impute_keeps_the_scaffold(run, capsys):
 
 def test_unknown_mask_option_and_bad_smiles(run, tmp_path, capsys):
     assert main(["impute", str(run), "--mask", "atom_subset", "--mask-option", "fraction=0.3", "--quiet"]) == 2
-    assert "valid options: ratio=0.5" in capsys.readouterr().err
+    assert "fraction" in (err := capsys.readouterr().err) and "accepts ratio" in err
     assert main(["train", "molecule", "data.smiles=CCO,C1CC", "--out", str(tmp_path / "bad"), "--quiet"]) == 2
     assert "invalid SMILES 'C1CC'" in capsys.readouterr().err  # one line naming the problem, no traceback
 
