@@ -153,3 +153,23 @@ def test_the_summary_is_one_line_on_stderr_and_quiet_silences_it(tmp_path, capsy
         report("not shown")
         from_array(np.random.default_rng(0).normal(size=(30, 2)), length=10)
     assert capsys.readouterr().err == ""
+
+
+def test_cli_trains_on_a_csv_export_and_a_text_column_stops_it_with_its_name(tmp_path, capsys) -> None:
+    from polydiff.cli import main
+
+    t = pd.date_range("2024-01-01", periods=200, freq="5min").delete(range(60, 70))
+    glucose = np.round(120 + 20 * np.sin(np.arange(len(t)) / 9), 1).astype(object)
+    glucose[::13] = "nil"
+    path = tmp_path / "cgm.csv"
+    pd.DataFrame({"time": t, "glucose": glucose, "device": "G6"}).to_csv(path, index=False)
+    tiny = ["model.channels=8", "model.layers=1", "model.heads=2", "model.time_dim=8", "model.feature_dim=4",
+            "model.emb_dim=8", "train.steps=2", "train.batch_size=4", "train.device=cpu", "train.warmup_steps=0"]
+    data = ["data.dataset=csv", f"data.path={path}", "data.length=12", "data.part=train"]
+    assert main(["train", "timeseries", *data, *tiny, "--out", str(tmp_path / "bad"), "--quiet"]) == 2
+    assert "['device'] hold no number at all" in capsys.readouterr().err
+    assert main(["train", "timeseries", *data, "data.columns=glucose", *tiny, "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "non-numeric cell(s) in 'glucose' ('nil') read as missing" in err
+    assert "10 empty grid step(s) in gaps set missing" in err and "part=train (first 80%: 160 of 200 steps)" in err
