@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```([a-z]*)\s*$")
 ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=\S*$")
+RUN_MARK = "<!-- docs-test: run -->"
 
 TRAIN = ["train.steps=2", "train.checkpoint_every=2", "train.log_every=1", "train.batch_size=8",
          "train.warmup_steps=0", "train.max_minutes=none"]
@@ -31,14 +32,27 @@ TINY = {"sample": ["--n", "4", "--steps", "2", "--quiet"], "impute": ["--n", "2"
         "quickstart": ["--steps", "2", "--quiet"], "compare": [*GRID, "--quiet"]}
 
 
-def commands(page: Path) -> list[list[str]]:
-    """The ``polydiff`` command lines of a page's shell code blocks, as argument lists."""
-    out, lang, pending = [], None, ""
+def commands(page: Path) -> list[list[str] | str]:
+    """A page's steps in order: the ``polydiff`` command lines of its shell code blocks, as argument
+    lists, and the Python blocks marked ``<!-- docs-test: run -->`` (they make the files the commands
+    read), as source text."""
+    out: list[list[str] | str] = []
+    lang, pending, marked, code = None, "", False, []
     for raw in page.read_text().splitlines():
+        if raw.strip() == RUN_MARK:
+            marked = True
+            continue
         fence = FENCE.match(raw.strip())
         if fence:
-            lang = None if lang is not None else fence.group(1)
+            if lang is None:
+                lang = fence.group(1)
+            else:
+                if lang == "python" and marked:
+                    out.append("\n".join(code))
+                lang, marked, code = None, False, []
             continue
+        if lang == "python":
+            code.append(raw)
         if lang not in ("bash", "sh", "shell", "console", ""):
             continue
         line = pending + raw
@@ -54,7 +68,7 @@ def commands(page: Path) -> list[list[str]]:
                 words = words[:-1]
             if words[:1] == ["polydiff"]:
                 out.append(words[1:])
-    return out
+    return out if any(isinstance(step, list) for step in out) else []
 
 
 def shrink(argv: list[str]) -> list[str]:
@@ -84,7 +98,7 @@ CASES = [(p, c) for p in PAGES if (c := commands(p))]
 def test_the_pages_have_commands():
     names = {p.name for p, _ in CASES}
     assert {"README.md", "index.md", "compare.md"} <= names
-    assert sum(len(c) for _, c in CASES) >= 30
+    assert sum(isinstance(step, list) for _, c in CASES for step in c) >= 30
 
 
 @pytest.mark.parametrize("page,cmds", CASES, ids=[str(p.relative_to(ROOT)) for p, _ in CASES])
@@ -95,6 +109,9 @@ def test_every_documented_command_runs(page, cmds, tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLYDIFF_QUIET", "1")
     for argv in cmds:
+        if isinstance(argv, str):  # a marked Python block: the files the page's commands read
+            exec(compile(argv, f"{page.name} (python block)", "exec"), {"__name__": "__docs__"})
+            continue
         full = resolve_placeholders(shrink(argv), tmp_path)
         try:
             code = main(full)
