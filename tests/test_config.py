@@ -18,7 +18,7 @@ def test_unknown_key_names_key_and_valid_options():
 
 
 def test_bad_literal_value_lists_choices():
-    msg = "sample.grid = 'cosine' is not valid; choose one of: uniform_t, karras, logsnr"
+    msg = "sample.grid = 'cosine' is not valid; choose one of: uniform_t, karras, logsnr, optimized"
     with pytest.raises(ConfigError, match=msg):
         build_dataclass(SampleConfig, {"grid": "cosine"}, "sample")
 

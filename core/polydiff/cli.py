@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, help="sampler steps (default: sample.steps)")
     s.add_argument("--n", type=int, help="number of samples (default: sample.n)")
     s.add_argument("--seed", type=int, help="base seed; sample i is the same in any batch (default: sample.seed)")
-    s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr"), help="sigma grid (default: sample.grid)")
+    s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr", "optimized"),
+                   help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler and "
+                        "steps, saved in RUN/grids and reused")
     s.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (class-conditional runs)")
     s.add_argument("--label", type=int, help="class label for every sample")
     s.add_argument("--animate", action="store_true", help="also write a GIF of the denoising, noise to data")

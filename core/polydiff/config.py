@@ -44,7 +44,7 @@ class SampleConfig:
 
     sampler: str = "heun"
     steps: int = 32
-    grid: Literal["uniform_t", "karras", "logsnr"] = "karras"
+    grid: Literal["uniform_t", "karras", "logsnr", "optimized"] = "karras"  # optimized: fitted to the run
     n: int = 1000
     seed: int = 0
     cfg_scale: float | None = None

@@ -61,7 +61,7 @@ class OptimizedGrid:
 
 
 def _calibration_noise(calibration: int | Tensor, shape: tuple[int, ...], seed: int, spec: StateSpec | None,
-                       padding: Tensor | None) -> tuple[Tensor, list[int]]:
+                       padding: Tensor | None, device: torch.device) -> tuple[Tensor, list[int]]:
     """Unit-variance x_T noise ``[n, *shape]`` in the state's noise space and the per-item seeds."""
     if isinstance(calibration, Tensor):
         if calibration.ndim != len(shape) + 1 or tuple(calibration.shape[1:]) != shape or len(calibration) < 1:
@@ -69,11 +69,11 @@ def _calibration_noise(calibration: int | Tensor, shape: tuple[int, ...], seed: 
                              f"got {list(calibration.shape)}")
         n = len(calibration)
         seeds = [stream_seed(seed, "grid-calibration", i) for i in range(n)]
-        return projector(spec, padding)(calibration.to(torch.float32)), seeds
+        return projector(spec, padding)(calibration.to(device, torch.float32)), seeds
     if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1:
         raise ValueError(f"calibration must be a number of noise draws >= 1 or a noise tensor, got {calibration!r}")
     seeds = [stream_seed(seed, "grid-calibration", i) for i in range(calibration)]
-    return NoiseSource(seeds, spec=spec, padding=padding)(torch.empty((calibration, *shape))), seeds
+    return NoiseSource(seeds, spec=spec, padding=padding, device=device)(torch.empty((calibration, *shape))), seeds
 
 
 class _Problem:
@@ -202,7 +202,8 @@ def optimize_grid(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int],
                   options: Mapping[str, Any] | None = None, spec: StateSpec | None = None,
                   padding: Tensor | None = None, cond: Mapping[str, Tensor] | None = None,
                   sigma_min: float | None = None, sigma_max: float | None = None,
-                  samplers: Mapping[str, SamplerSpec] | None = None) -> OptimizedGrid:
+                  samplers: Mapping[str, SamplerSpec] | None = None,
+                  device: torch.device | str = "cpu") -> OptimizedGrid:
     """Like :func:`optimize_sigmas`, with the objective reached and that of each starting grid."""
     if steps < 1 or reference_steps < 1 or candidates < 2 or dp_items < 1 or rounds < 0:
         raise ValueError(f"optimize_sigmas needs steps >= 1, reference_steps >= 1, candidates >= 2, dp_items >= 1 "
@@ -216,7 +217,7 @@ def optimize_grid(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int],
         raise ValueError(f"optimize_sigmas needs 0 < sigma_min < sigma_max, got {lo} and {hi}")
     sampler_spec = _resolve_sampler(sampler, samplers)
     opts = _options(sampler_spec, options)
-    eps, seeds = _calibration_noise(calibration, shape, seed, spec, padding)
+    eps, seeds = _calibration_noise(calibration, shape, seed, spec, padding, torch.device(device))
     if padding is not None and len(padding) != len(eps):
         raise ValueError(f"padding must have one row per calibration draw ({len(eps)}), got {len(padding)}")
     problem = _Problem(denoiser, sampler_spec, opts, eps, seeds, spec, padding, dict(cond or {}))
@@ -262,6 +263,7 @@ def optimize_sigmas(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int
             ``seed`` seeds those draws and the noise of stochastic samplers.
         reference_steps: Heun steps of the reference ODE solution (log-sigma spaced).
         spec, padding, cond: the state's fields, packed padding mask and conditioning, one row per draw.
+        device: where the calibration noise lives (the denoiser's device).
         candidates: candidate levels for the dynamic programme; ``dp_items``: calibration items it uses;
         rounds: halvings of the search's move (0: the best starting grid as it is).
     """

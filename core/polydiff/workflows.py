@@ -20,6 +20,7 @@ from .data import DiffusionDataset
 from .files import atomic_save_tensors, atomic_write_json, read_safetensors
 from .likelihood import log_likelihood
 from .parameterization import Denoiser
+from .run_grids import run_sigmas
 from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config, with_sigma_data
 from .sampling import sample
 from .state import Batch
@@ -155,9 +156,11 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "
                           f"use `polydiff impute {run.path} --mask NAME` (or polydiff.impute in Python)")
     cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
+    sigmas = run_sigmas(run, denoiser, train_ds, sampler=sampler, options=options, steps=steps,
+                        weights=weights) if grid == "optimized" else None  # fitted once, saved in RUN/grids
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
                   schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec, cfg_scale=cfg_scale,
-                  options=options, device=next(denoiser.parameters()).device)
+                  options=options, device=next(denoiser.parameters()).device, sigmas=sigmas)
     common["batch_size"] = cfg.batch_size or DEFAULT_BATCH
     with torch.no_grad():
         result = sample(denoiser, n=n, padding=padding, cond=cond, progress=progress,
@@ -180,7 +183,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     atomic_save_tensors(tensors, path, metadata={
         "sampler": sampler, "options": json.dumps(options), "steps": str(steps), "grid": grid, "seed": str(seed),
         "nfe": str(result.nfe), "seconds": f"{result.seconds:.6f}", "n": str(n), "weights": weights,
-        **run.identity()})
+        **({} if sigmas is None else {"sigmas": json.dumps(sigmas.tolist())}), **run.identity()})
     pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
     if animate:
         from .animation import animate_trajectory
@@ -297,7 +300,8 @@ def _sampler_of(run: Run, meta: Mapping[str, str], data: DiffusionDataset,
             return sample(denoiser, shape=data.sample_shape, n=n, seed=int(meta.get("seed", 0)),
                           sampler=plugins.get_sampler(meta["sampler"]), schedule=build_schedule(run.config),
                           steps=int(meta["steps"]), grid=meta["grid"], spec=data.spec,
-                          options=json.loads(meta.get("options") or "{}")).x
+                          options=json.loads(meta.get("options") or "{}"),
+                          sigmas=torch.tensor(json.loads(meta["sigmas"])) if meta.get("sigmas") else None).x
 
     return draw
 

@@ -9,6 +9,7 @@ The grid file (TOML / YAML / JSON)::
     weightings = ["edm", { kind = "min_snr", gamma = 5.0 }]
     samplers = ["euler", "dpmpp_2m"]
     nfe = [8, 16]
+    sigma_grids = ["karras", "optimized"]   # optional; omitted: each run's sample.grid
     n_samples = 500          # samples per (sampler, NFE)
     likelihood = 128         # held-out items for the probability-flow NLL (0: skip)
     [train]                  # the training budget, shared by every cell: steps and/or max_minutes
@@ -30,9 +31,11 @@ from typing import Any
 from .. import plugins
 from ..config import ConfigError, load_file, parse_value
 from ..runs import RunConfig, resolve_config
+from ..schedules import GRIDS
 
 GRID_KEYS = {"seeds", "schedules", "parameterizations", "weightings", "samplers", "nfe", "n_samples", "likelihood",
-             "train", "modalities", "impute"}
+             "train", "modalities", "impute", "sigma_grids"}
+SIGMA_GRIDS = (*GRIDS, "optimized")  # optimized: fitted to each cell's model, sampler and NFE (polydiff.grids)
 RUN_SECTIONS = {"data", "model", "schedule", "noise_levels", "weighting", "train", "sample", "impute"}
 
 
@@ -80,9 +83,10 @@ class Grid:
     cells: tuple[TrainCell, ...]
     impute: Mapping[str, Mapping[str, Any]]  # per modality: how conditional models are evaluated
     raw: Mapping[str, Any]
+    sigma_grids: tuple[str | None, ...] = (None,)  # None: each run's sample.grid
 
     def measurements_per_cell(self) -> int:
-        return len(self.samplers) * len(self.nfe)
+        return len(self.samplers) * len(self.nfe) * len(self.sigma_grids)
 
 
 def _listed(raw: Mapping[str, Any], key: str, default: list[Any]) -> list[Any]:
@@ -123,6 +127,12 @@ def load_grid(source: str | Mapping[str, Any], overrides: tuple[str, ...] | list
     samplers = [str(s) for s in _listed(raw, "samplers", ["heun"])]
     for s in samplers:
         plugins.get_sampler(s)  # unknown names fail now, with the valid ones listed
+    named_grids = [str(g) for g in _listed(raw, "sigma_grids", [])] if "sigma_grids" in raw else []
+    sigma_grids: list[str | None] = [*named_grids] or [None]
+    bad_grids = sorted({g for g in named_grids if g not in SIGMA_GRIDS})
+    if bad_grids:
+        raise ConfigError(f"unknown sigma grid(s) {', '.join(bad_grids)} in sigma_grids; "
+                          f"valid: {', '.join(SIGMA_GRIDS)}")
     nfe = [int(n) for n in _listed(raw, "nfe", [16])]
     if min(nfe) < 1:
         raise ConfigError(f"nfe values must be >= 1, got {nfe}")
@@ -156,8 +166,12 @@ def load_grid(source: str | Mapping[str, Any], overrides: tuple[str, ...] | list
                                               f"parameterization {param}, weighting {w_label}: {err}") from None
                         cells.append(TrainCell(len(cells), config.modality, s_label, str(param), w_label, int(seed),
                                                config))
+    if "optimized" in sigma_grids and any(c.config.train.conditional for c in cells):
+        raise ConfigError("sigma_grids: 'optimized' is fitted for generation; conditional (imputation) cells cannot "
+                          "use it yet: drop it or measure unconditional models")
     return Grid(samplers=tuple(samplers), nfe=tuple(nfe), n_samples=int(raw.get("n_samples", 500)),
-                likelihood=int(raw.get("likelihood", 128)), cells=tuple(cells), impute=impute, raw=raw)
+                likelihood=int(raw.get("likelihood", 128)), cells=tuple(cells), impute=impute, raw=raw,
+                sigma_grids=tuple(sigma_grids))
 
 
 def shard(cells: tuple[TrainCell, ...], spec: str | None) -> Iterator[TrainCell]:

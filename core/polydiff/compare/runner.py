@@ -1,10 +1,11 @@
 """Run a comparison grid: train each cell once, then measure every (sampler, NFE) from its checkpoint.
 
 Everything lands in ``OUT/cells/<cell>/``: the run directory, ``train.json`` once training is done
-and one ``eval/<sampler>-nfe<k>.json`` per measurement, each written atomically. A killed grid
-therefore resumes where it stopped (training from its last checkpoint, finished measurements are
-never recomputed), and independent workers (``--shard i/n``: a Slurm job array, GNU parallel,
-``torchrun`` jobs) can share one results directory on a shared file system.
+and one ``eval/<sampler>-nfe<k>.json`` per measurement (``<sampler>-<sigma grid>-nfe<k>.json`` when
+the grid lists ``sigma_grids``, the sampler then reported as ``<sampler>@<sigma grid>``), each written
+atomically. A killed grid therefore resumes where it stopped (training from its last checkpoint,
+finished measurements are never recomputed), and independent workers (``--shard i/n``: a Slurm job
+array, GNU parallel, ``torchrun`` jobs) can share one results directory on a shared file system.
 """
 
 from __future__ import annotations
@@ -68,12 +69,17 @@ def _likelihood(run: Run, n: int, conditional: bool) -> float | None:
     return None if n <= 0 or conditional else held_out_nll(run, n)
 
 
-def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path) -> dict[str, Any]:
-    """Sample (or impute, for a conditional model) at one NFE and score with every metric."""
+def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path,
+            sigma_grid: str | None = None) -> dict[str, Any]:
+    """Sample (or impute, for a conditional model) at one NFE and score with every metric; ``sigma_grid``:
+    the grid to sample on (``None``: the run's ``sample.grid``; ``optimized`` is fitted once and saved in
+    the cell's run)."""
     from ..impute_workflow import evaluate_imputation, impute_run
     from ..workflows import evaluate_run, sample_run
 
-    out = cell_dir / "eval" / f"{sampler}-nfe{nfe}.json"
+    label = sampler if sigma_grid is None else f"{sampler}@{sigma_grid}"
+    name = f"{sampler}-nfe{nfe}" if sigma_grid is None else f"{sampler}-{sigma_grid}-nfe{nfe}"
+    out = cell_dir / "eval" / f"{name}.json"
     if out.exists():
         return read_json(out, "measurement")
     out.parent.mkdir(exist_ok=True)
@@ -83,15 +89,15 @@ def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path)
         spec = dict(grid.impute.get(cell.modality, {}))
         path, _ = impute_run(run, mask=spec.pop("mask", "random_ratio"), mask_options=spec.pop("mask_options", {}),
                              n=spec.pop("n", 64), n_samples=spec.pop("n_samples", 10), sampler=sampler, steps=steps,
-                             progress=False)
+                             grid=sigma_grid, progress=False)
         scores = evaluate_imputation(run, path)
         task = "impute"
     else:
-        sampled = sample_run(run, sampler=sampler, steps=steps, n=grid.n_samples, progress=False)
+        sampled = sample_run(run, sampler=sampler, steps=steps, n=grid.n_samples, grid=sigma_grid, progress=False)
         scores = evaluate_run(run, samples=str(sampled.path), likelihood_n=0, progress=False)
         task = "generate"
     metrics = {k: v for k, v in scores.items() if isinstance(v, int | float) and k not in ("n", "n_samples", "targets")}
-    result = {**cell.key, "task": task, "sampler": sampler, "steps": steps, **metrics}
+    result = {**cell.key, "task": task, "sampler": label, "steps": steps, **metrics}
     _write_json(out, result)
     return result
 
@@ -119,10 +125,11 @@ def run_grid(grid_file: str, out: str | Path, *, overrides: tuple[str, ...] | li
         train_cell(cell, cell_dir, likelihood_n=grid.likelihood, progress=False)
         bar.update(1)
         for sampler in grid.samplers:
-            for nfe in grid.nfe:
-                bar.set_description(f"sample {cell.modality} {sampler}@{nfe}")
-                measure(cell, grid, sampler, nfe, cell_dir)
-                bar.update(1)
+            for sigma_grid in grid.sigma_grids:
+                for nfe in grid.nfe:
+                    bar.set_description(f"sample {cell.modality} {sampler} {sigma_grid or ''} NFE {nfe}")
+                    measure(cell, grid, sampler, nfe, cell_dir, sigma_grid)
+                    bar.update(1)
     bar.close()
     if progress:
         print(f"grid: {len(cells)} cell(s) done in {time.perf_counter() - start:.0f} s under {out}")
