@@ -12,6 +12,7 @@ The public API is re-exported here; the modules behind it are:
 
 from __future__ import annotations
 
+from ._version import __version__
 from .api import Samples, TrainedRun, load_run, train
 from .checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
 from .config import ConfigError
@@ -41,8 +42,6 @@ from .schedules import (
 from .specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec, SamplerSpec, ScheduleSpec
 from .state import Batch, Field, StateSpec
 from .training import TrainConfig, Trainer
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EDM",

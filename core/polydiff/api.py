@@ -68,8 +68,8 @@ class TrainedRun:
 
     def denoiser(self, *, weights: str = "ema", device: str | None = None) -> Denoiser:
         """The trained denoiser ``D(x, sigma, **cond) -> x0_hat`` (EMA weights by default)."""
+        from .run_model import load_denoiser
         from .runs import load_data
-        from .workflows import load_denoiser
 
         train_ds, _ = load_data(self._run.config)
         return load_denoiser(self._run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
@@ -80,12 +80,13 @@ class TrainedRun:
                device: str | None = None, progress: bool = False) -> Samples:
         """``polydiff sample``: defaults from the run's ``[sample]``; writes ``samples/`` as the CLI does."""
         from .files import read_safetensors
-        from .workflows import _batch_of, sample_run
+        from .run_model import batch_of
+        from .workflows import sample_run
 
         out = sample_run(self._run, sampler=sampler, steps=steps, n=n, seed=seed, grid=grid, cfg_scale=cfg_scale,
                          label=label, progress=progress, options=options, weights=weights,  # type: ignore[arg-type]
                          device=device)
-        batch = _batch_of(read_safetensors(out.path, "samples file")[0])
+        batch = batch_of(read_safetensors(out.path, "samples file")[0])
         return Samples(x=batch.x, batch=batch, path=out.path, pictures=out.pictures, nfe=out.nfe, seconds=out.seconds)
 
     def impute(self, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,

@@ -133,7 +133,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def versions() -> dict[str, str]:
-    from . import __version__
+    from ._version import __version__
 
     return {"polydiff": __version__, "torch": torch.__version__, "safetensors": safetensors.__version__,
             "python": platform.python_version()}

@@ -122,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                            likelihood_n=args.likelihood_n, progress=not args.quiet, weights=args.weights,
                            device=args.device)
     if args.json:
-        from .workflows import json_safe
+        from .run_model import json_safe
 
         print(json.dumps(json_safe(results), indent=2))
     else:
@@ -209,7 +209,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return f"polydiff {__version__}"
 

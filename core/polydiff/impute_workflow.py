@@ -28,7 +28,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     same entries, so models and baselines are scored on identical masks). Conditional (CSDI-trained)
     runs get the given entries as conditioning; unconditional runs are steered by replacement.
     """
-    from .workflows import DEFAULT_BATCH, load_denoiser, positive, sampler_options
+    from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
 
     cfg = run.config.sample
     positive(steps, "--steps")
@@ -104,7 +104,7 @@ def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
     ``RUN/eval-imputation.json``."""
     from .baselines import BaselineContext, score_imputation
     from .files import atomic_write_json
-    from .workflows import json_safe
+    from .run_model import json_safe
 
     imp, meta = read_imputation(path)
     run.check_owns(meta, Path(path), "imputation file")

@@ -36,7 +36,7 @@ def run_sigmas(run: Run, denoiser: torch.nn.Module, dataset: DiffusionDataset, *
                options: Mapping[str, Any], steps: int, weights: str = "ema") -> torch.Tensor:
     """The run's optimised grid for this sampler and step count: read from ``RUN/grids`` when it was
     fitted on the latest checkpoint, else fitted now and saved."""
-    from .workflows import _conditioning  # sizes and conditions drawn from the data, as sample_run does
+    from .run_model import draw_conditioning  # sizes and conditions drawn from the data, as sample_run does
 
     path = grid_path(run, sampler, options, steps, weights)
     ckpt = latest_checkpoint(run.path)
@@ -45,7 +45,7 @@ def run_sigmas(run: Run, denoiser: torch.nn.Module, dataset: DiffusionDataset, *
         saved = read_json(path, "optimized sigma grid")
         if saved.get("checkpoint") == checkpoint and len(saved.get("sigmas", [])) == steps + 1:
             return torch.tensor(saved["sigmas"], dtype=torch.float32)
-    cond, padding = _conditioning(dataset, CALIBRATION, CALIBRATION_SEED, None, None, run.config.model.options)
+    cond, padding = draw_conditioning(dataset, CALIBRATION, CALIBRATION_SEED, None, None, run.config.model.options)
     device = next(denoiser.parameters()).device
     with torch.no_grad():
         found = optimize_grid(denoiser, shape=dataset.sample_shape, steps=steps, sampler=plugins.get_sampler(sampler),

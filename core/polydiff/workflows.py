@@ -8,19 +8,28 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from . import plugins
 from .checkpoint import latest_checkpoint, read_checkpoint
-from .config import ConfigError, apply_overrides, check_options
+from .config import ConfigError, apply_overrides
 from .config import load_file as load_config_file
 from .data import DiffusionDataset
 from .files import atomic_save_tensors, atomic_write_json, read_safetensors
 from .likelihood import log_likelihood
-from .parameterization import Denoiser
 from .run_grids import run_sigmas
+from .run_model import (
+    DEFAULT_BATCH,
+    Weights,
+    batch_of,
+    draw_conditioning,
+    json_safe,
+    load_denoiser,
+    positive,
+    sampler_options,
+)
 from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config, with_sigma_data
 from .sampling import sample
 from .state import Batch
@@ -67,51 +76,7 @@ def _trainer(config: RunConfig, dataset: DiffusionDataset, path: Path) -> Traine
                    run_config=config.to_dict())
 
 
-Weights = Literal["ema", "raw"]
-
-
-def load_denoiser(run: Run, dataset: DiffusionDataset, *, ema: bool = True, weights: Weights | None = None,
-                  device: str | torch.device | None = None) -> Denoiser:
-    """The run's denoiser with the weights of its latest checkpoint: ``weights = "ema"`` (default) or
-    ``"raw"`` (the optimiser's); on ``device`` (default: the run's ``train.device``)."""
-    ckpt_dir = latest_checkpoint(run.path)
-    if ckpt_dir is None:
-        raise ConfigError(f"{run.path} has no checkpoint yet; train it first (`polydiff train --resume {run.path}`)")
-    ckpt = read_checkpoint(ckpt_dir)
-    saved = (ckpt.state.get("extra") or {}).get("run_config") or {}
-    if saved.get("modality") not in (None, run.config.modality):
-        raise ConfigError(f"checkpoint {ckpt_dir} belongs to a {saved['modality']} run, but {run.path} is a "
-                          f"{run.config.modality} run; it was copied from another run: remove it")
-    denoiser = build_denoiser(run.config, dataset)
-    use_ema = ema if weights is None else weights == "ema"
-    try:
-        denoiser.load_state_dict(ckpt.ema if use_ema else ckpt.model)
-    except RuntimeError as e:  # missing / unexpected keys or shape mismatches
-        first = str(e).strip().splitlines()[:3]
-        raise ConfigError(f"checkpoint {ckpt_dir} does not fit the model of {run.path}/config.json "
-                          f"({' '.join(line.strip() for line in first)}); the config or the checkpoint was "
-                          "edited or copied from another run: restore it") from e
-    return denoiser.eval().to(resolve_device(run, device))
-
-
-def resolve_device(run: Run, device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else the run's ``train.device`` (``auto``: CUDA when available)."""
-    name = str(device) if device is not None else run.config.train.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here: pass --device cpu")
-    return torch.device(name)
-
-
-def positive(value: int | None, name: str) -> None:
-    """``--steps 0`` is an error, not "use the default"."""
-    if value is not None and value < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value}")
-
-
 TRAJECTORY_SAMPLES = 512
-DEFAULT_BATCH = 1024  # samples per denoiser batch when sample.batch_size is unset: a huge --n never builds at once
 
 
 @dataclass
@@ -120,15 +85,6 @@ class SampleOutput:
     pictures: list[Path]
     nfe: int
     seconds: float
-
-
-def sampler_options(cfg: Any, sampler: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Options given, else the config's ``sample.options`` if the sampler is the config's (they
-    belong to that sampler)."""
-    given = dict(options) if options is not None else dict(cfg.options) if sampler in (None, cfg.sampler) else {}
-    spec = plugins.get_sampler(sampler or cfg.sampler)
-    checked = check_options(given, spec.options, "--sampler-option", f"sampler {spec.name!r}")
-    return {k: checked[k] for k in given}  # only the given ones: file names and metadata list what was chosen
 
 
 def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None, n: int | None = None,
@@ -155,7 +111,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "
                           f"use `polydiff impute {run.path} --mask NAME` (or polydiff.impute in Python)")
-    cond, padding = _conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
+    cond, padding = draw_conditioning(train_ds, n, seed, cfg_scale, label, run.config.model.options)
     sigmas = run_sigmas(run, denoiser, train_ds, sampler=sampler, options=options, steps=steps,
                         weights=weights) if grid == "optimized" else None  # fitted once, saved in RUN/grids
     common = dict(shape=train_ds.sample_shape, seed=seed, sampler=plugins.get_sampler(sampler),
@@ -184,7 +140,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         "sampler": sampler, "options": json.dumps(options), "steps": str(steps), "grid": grid, "seed": str(seed),
         "nfe": str(result.nfe), "seconds": f"{result.seconds:.6f}", "n": str(n), "weights": weights,
         **({} if sigmas is None else {"sigmas": json.dumps(sigmas.tolist())}), **run.identity()})
-    pictures = _pictures(run, stem, _batch_of(tensors), train_ds, trajectory, padding)
+    pictures = _pictures(run, stem, batch_of(tensors), train_ds, trajectory, padding)
     if animate:
         from .animation import animate_trajectory
 
@@ -198,36 +154,6 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
         ckpt = latest_checkpoint(run.path)
         log_pictures(run.path, read_checkpoint(ckpt).step if ckpt else 0, pictures)
     return SampleOutput(path=path, pictures=pictures, nfe=result.nfe, seconds=result.seconds)
-
-
-def _conditioning(dataset: DiffusionDataset, n: int, seed: int, cfg_scale: float | None, label: int | None,
-                  run_options: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    cond: dict[str, torch.Tensor] = {}
-    if label is not None or cfg_scale is not None:
-        if not dataset.num_classes:
-            raise ConfigError("--label / --cfg-scale need a labelled dataset and a class-conditional backbone")
-        if run_options.get("class_cond") is False:
-            raise ConfigError("--label / --cfg-scale need a class-conditional model; this run was trained with "
-                              "model.class_cond = false (train one with model.class_cond=true)")
-        if label is not None and not 0 <= label < dataset.num_classes:
-            raise ConfigError(f"--label must be in [0, {dataset.num_classes - 1}], got {label}")
-        cond["label"] = (torch.full((n,), label) if label is not None
-                         else torch.arange(n) % dataset.num_classes)
-    padding = None
-    data_cond = set(dataset.get_batch(torch.zeros(1, dtype=torch.long)).cond) - {"label"}
-    if dataset.spec.variable or data_cond:
-        # sizes (padding) and per-sample conditions (a molecular graph, a low-resolution image...) are
-        # drawn from the training data, reproducibly
-        idx = torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(seed))
-        drawn = dataset.get_batch(idx)
-        padding = drawn.padding
-        cond.update({k: v for k, v in drawn.cond.items() if k in data_cond})
-    return cond, padding
-
-
-def _batch_of(tensors: dict[str, torch.Tensor]) -> Batch:
-    cond = {k.removeprefix("cond."): v for k, v in tensors.items() if k.startswith("cond.")}
-    return Batch(x=tensors["x"], padding=tensors.get("padding"), cond=cond)
 
 
 def _pictures(run: Run, stem: str, samples: Batch, dataset: DiffusionDataset,
@@ -272,7 +198,7 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
         raise ConfigError(f"samples file {path} was not written by `polydiff sample`; give one of "
                           f"{run.samples_dir}/*.safetensors")
     run.check_owns(meta, path, "samples file")
-    batch = _batch_of(tensors)
+    batch = batch_of(tensors)
     from .baselines import BaselineContext, score_samples
 
     train_ds, held_out = load_data(run.config)
@@ -304,12 +230,6 @@ def _sampler_of(run: Run, meta: Mapping[str, str], data: DiffusionDataset,
                           sigmas=torch.tensor(json.loads(meta["sigmas"])) if meta.get("sigmas") else None).x
 
     return draw
-
-
-def json_safe(results: dict[str, Any]) -> dict[str, Any]:
-    """NaN / inf (a metric that does not apply, e.g. accuracy of unlabelled samples) become null:
-    strict JSON has no NaN."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in results.items()}
 
 
 def held_out_nll(run: Run, n: int, *, weights: Weights = "ema", device: str | None = None) -> float:
