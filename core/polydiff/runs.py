@@ -31,6 +31,7 @@ from .data import DiffusionDataset, Subset, holdout_split
 from .files import atomic_write_json, read_json
 from .losses import Weighting
 from .parameterization import Denoiser, Parameterization, field_sigma_data_of, sigma_data_of
+from .prior_fill import attach_prior_fill, resolve_prior_fill
 from .schedules import NoiseLevels, Schedule
 from .training import TrainConfig
 
@@ -98,6 +99,7 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         able = sorted(b.name for b in plugins.backbones() if b.self_condition)
         raise ConfigError(f"model.self_condition = true, but backbone {bspec.name!r} takes no self-conditioning "
                           f"input; backbones that do: {', '.join(able) or 'none installed'}")
+    resolve_prior_fill(config.model.prior_fill, modality, conditional=config.train.conditional)
     if config.train.steps < 1:
         raise ConfigError(f"train.steps must be >= 1, got {config.train.steps}: a run without a trained step "
                           "has no checkpoint to sample")
@@ -160,9 +162,27 @@ def estimate_sigma_data(dataset: DiffusionDataset, n: int = 4096, *,
     return round(sigma_data_of(batch.x, mask), 6)
 
 
+def residual_sigma_data(config: RunConfig, dataset: DiffusionDataset, n: int = 4096) -> float:
+    """The spread of ``x - fill`` on training targets: what a ``prior_fill = "residual"`` model diffuses.
+    The targets come from the run's own mask strategy (seeded by ``train.seed``), the fill from the
+    modality's prior fill of the remaining entries."""
+    batch = dataset.get_batch(torch.arange(min(n, len(dataset))))
+    observed = batch.observed if batch.observed is not None else (
+        batch.padding if batch.padding is not None else torch.ones_like(batch.x))
+    mask = plugins.get_mask_strategy(config.train.mask_strategy).bind(config.train.mask_options)
+    target = mask(observed, torch.Generator().manual_seed(config.train.seed)).to(batch.x.dtype) * observed
+    given = observed * (1 - target)
+    pf = resolve_prior_fill("residual", plugins.get_modality(config.modality), conditional=True)
+    assert pf is not None
+    fill = pf.fill(batch.x * given, given, batch.padding)
+    return round(sigma_data_of(batch.x - fill, target if target.any() else observed), 6)
+
+
 def resolved_sigma_data(config: RunConfig, dataset: DiffusionDataset) -> float | dict[str, float]:
     """``model.sigma_data`` as a number or a per-field table, estimated from ``dataset`` if not given."""
     sd = config.model.sigma_data
+    if sd is None and config.model.prior_fill == "residual":
+        return residual_sigma_data(config, dataset)
     if sd is None or sd == "per_field":
         return estimate_sigma_data(dataset, per_field=sd == "per_field")
     if isinstance(sd, dict):
@@ -185,8 +205,11 @@ def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
         backbone = bspec.build(dataset, **config.model.options, **extra)
     sigma_data = resolved_sigma_data(config, dataset)
     spec = dataset.spec if isinstance(sigma_data, dict) else None
-    return Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data, spec=spec),
-                    self_condition=config.model.self_condition)
+    denoiser = Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data,
+                                                   spec=spec), self_condition=config.model.self_condition)
+    pf = resolve_prior_fill(config.model.prior_fill, plugins.get_modality(config.modality),
+                            conditional=config.train.conditional)
+    return attach_prior_fill(denoiser, pf)
 
 
 MARKER = ".polydiff-run"  # written into every run directory polydiff creates: its identity, and the licence to delete
