@@ -101,11 +101,19 @@ def test_the_pages_have_commands():
     assert sum(isinstance(step, list) for _, c in CASES for step in c) >= 30
 
 
+@pytest.fixture(scope="module")
+def shared_results(tmp_path_factory):
+    """Comparison results shared by the pages: the same grid command on three pages resumes instead of
+    training its cells again (the resume is what `polydiff compare` promises)."""
+    return tmp_path_factory.mktemp("results")
+
+
 @pytest.mark.parametrize("page,cmds", CASES, ids=[str(p.relative_to(ROOT)) for p, _ in CASES])
-def test_every_documented_command_runs(page, cmds, tmp_path, monkeypatch, capsys, request):
+def test_every_documented_command_runs(page, cmds, tmp_path, monkeypatch, capsys, request, shared_results):
     if page.name == "tutorial-plugin.md":  # the page has the reader `pip install -e examples/plugin_trajectories`
         request.getfixturevalue("trajectories_installed")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(shared_results, tmp_path / "results", dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POLYDIFF_QUIET", "1")
     for argv in cmds:
@@ -119,3 +127,5 @@ def test_every_documented_command_runs(page, cmds, tmp_path, monkeypatch, capsys
             code = e.code
         err = capsys.readouterr().err
         assert code == 0, f"{page.name}: `polydiff {' '.join(argv)}` failed:\n{err[-2000:]}"
+    if (tmp_path / "results").is_dir():
+        shutil.copytree(tmp_path / "results", shared_results, dirs_exist_ok=True)
