@@ -70,6 +70,7 @@ class TimeSeriesDataset(ArrayDataset):
             mean, std = fit_statistics(raw, observed, self.features)
         self.mean, self.std = mean.to(torch.float64), std.to(torch.float64)
         self.name = name
+        self.timestamps: list[list[str]] | None = None  # per window its steps' time labels (gridded loads)
         self.summary = ""  # what the loader did (items, grid, merged, dropped), one line; see polydiff.report
         x = torch.where(observed > 0, (raw - self.mean[:, None]) / self.std[:, None], torch.zeros_like(raw))
         _check_range(x, raw, self.features)
@@ -109,8 +110,11 @@ class TimeSeriesDataset(ArrayDataset):
         """The windows at ``indices``; ``refit=False`` keeps this dataset's statistics."""
         idx = torch.as_tensor(indices, dtype=torch.long)
         stats = {} if refit else {"mean": self.mean, "std": self.std}
-        return TimeSeriesDataset(self.raw()[idx], padding=None if self.padding is None else self.padding[idx],
-                                 features=self.features, name=self.name, log=self.log, **stats)
+        out = TimeSeriesDataset(self.raw()[idx], padding=None if self.padding is None else self.padding[idx],
+                                features=self.features, name=self.name, log=self.log, **stats)
+        if self.timestamps is not None:
+            out.timestamps = [self.timestamps[int(i)] for i in idx]
+        return out
 
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
         """Chronological (train, test): the last ``fraction`` of the windows are the test set, and the
@@ -181,9 +185,10 @@ def sliding_windows(series: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.stack([series[s:s + length].T for s in starts])
 
 
-def _windows(series: np.ndarray, length: int, stride: int, what: str, notes: list[str]) -> np.ndarray:
+def _windows(series: np.ndarray, length: int, stride: int, what: str,
+             notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`sliding_windows` that notes the uncovered tail and drops (and counts) windows with no
-    observed value (they carry nothing to learn or score)."""
+    observed value (they carry nothing to learn or score); returns the windows and their start steps."""
     if series.shape[0] < length:
         raise ValueError(f"the {what} has {series.shape[0]} time steps, shorter than the window length {length}; "
                          f"use length <= {series.shape[0]}" + (" or a smaller test_fraction" if what != "series"
@@ -197,19 +202,21 @@ def _windows(series: np.ndarray, length: int, stride: int, what: str, notes: lis
         raise ValueError(f"every window of the {what} is entirely missing; check the columns and the grid (freq=)")
     if empty.any():
         notes.append(f"{int(empty.sum())} window(s) of the {what} with no observed value dropped")
-    return w[~empty]
+    return w[~empty], np.arange(0, len(w) * stride, stride)[~empty]
 
 
 def window_series(series: np.ndarray, *, length: int, stride: int | None = None, part: str = "all",
                   test_fraction: float = 0.0, test_stride: int | None = None, features: Sequence[str] | None = None,
-                  name: str = "series", log: bool = False, notes: Sequence[str] = ()) -> TimeSeriesDataset:
+                  name: str = "series", log: bool = False, notes: Sequence[str] = (),
+                  times: Sequence[Any] | None = None) -> TimeSeriesDataset:
     """Windows of ``part`` of one long ``[T, K]`` series (NaN = missing), split in time.
 
     ``test_fraction > 0``: the last ``test_fraction`` of the steps are the test part (``part = "test"``:
     windows every ``test_stride``, default ``length``), the rest the train part; the statistics are
     fitted on the observed values of the train windows, whatever ``part`` is (``"all"``: windows of the
     whole series). ``test_fraction = 0``: no split, statistics of every window (``part`` must be
-    ``"all"``). The load summary (``dataset.summary``) is reported with ``notes`` in front.
+    ``"all"``). The load summary (``dataset.summary``) is reported with ``notes`` in front. ``times``
+    (``[T]`` grid time stamps) gives the dataset ``timestamps``: per window the labels of its steps.
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
@@ -224,7 +231,8 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
     if test_fraction and cut in (0, total):
         raise ValueError(f"test_fraction={test_fraction} of {total} steps leaves an empty part")
     what = "train part" if test_fraction else "series"
-    train_w = _windows(series[:cut], length, stride, what, dropped if part == "train" or not test_fraction else [])
+    train_notes = dropped if part == "train" or not test_fraction else []
+    train_w, starts = _windows(series[:cut], length, stride, what, train_notes)
     train = TimeSeriesDataset(train_w, features=features, name=name, log=log)
     if part == "train" or not test_fraction:
         out = train
@@ -232,9 +240,12 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
     else:
         rest = series[cut:] if part == "test" else series
         stride = (test_stride or length) if part == "test" else stride
-        w = _windows(rest, length, stride, "test part" if part == "test" else "series", dropped)
+        w, starts = _windows(rest, length, stride, "test part" if part == "test" else "series", dropped)
         out = TimeSeriesDataset(w, features=features, name=name, mean=train.mean, std=train.std, log=log)
         span = f"last {test_fraction:.0%}: {total - cut} of {total} steps" if part == "test" else f"{total} steps"
+    if times is not None:
+        offset = cut if test_fraction and part == "test" else 0
+        out.timestamps = [[str(t) for t in times[offset + s:offset + s + length]] for s in starts]
     names = ", ".join(out.features[:6]) + (", ..." if out.num_features > 6 else "")
     out.summary = "; ".join([
         f"timeseries {name!r}", *notes, f"{out.num_features} feature(s) ({names}), "
@@ -275,7 +286,7 @@ def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None 
     if length is not None:
         for i, a in enumerate(arrays):
             if a.shape[1] >= length:
-                pieces.extend(_windows(a.T, length, stride or length, f"series {i}", notes))
+                pieces.extend(_windows(a.T, length, stride or length, f"series {i}", notes)[0])
             else:
                 pieces.append(a)
                 short += 1
@@ -320,7 +331,8 @@ def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: 
     frame, parsed = numeric_frame(df, columns)
     regular = regularize(frame, freq=freq, numeric_time=numeric_time)
     return window_series(regular.values, length=length, stride=stride, part=part, test_fraction=test_fraction,
-                         features=regular.features, name=name, notes=[*notes, *parsed, *regular.notes])
+                         features=regular.features, name=name, notes=[*notes, *parsed, *regular.notes],
+                         times=regular.times)
 
 
 def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_column: str | None = None,
