@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff import ArrayDataset, ConfigError, Field, StateSpec
+from polydiff.reporting import report
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg")
@@ -62,6 +63,7 @@ class VideoDataset(ArrayDataset):
         super().__init__(StateSpec((Field("x", (t, c, h, w)),)), clips, labels=labels, num_classes=num_classes)
         self.name, self.options, self.fps = name, dict(options), float(fps)
         self.segments = segments
+        self.summary = ""  # what the loader did, one line (polydiff.reporting)
 
     @property
     def cache_key(self) -> str:
@@ -189,9 +191,12 @@ def _square(image: Any, size: int, channels: int) -> np.ndarray:
     return np.asarray(im).reshape(size, size, channels)
 
 
-def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1) -> Tensor:
+def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1,
+               info: dict[str, Any] | None = None) -> Tensor:
     """Every ``every``-th frame of a video file (imageio + PyAV) or of a folder of frame images
-    (sorted by name), each centre-cropped and downscaled to ``size``: ``[T, C, size, size]`` in [-1, 1]."""
+    (sorted by name), each centre-cropped and downscaled to ``size``: ``[T, C, size, size]`` in [-1, 1].
+    ``info``, if given, receives the source's original frame ``size`` (W, H) and frame count ``read``."""
+    info = {} if info is None else info
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path).expanduser()
@@ -206,9 +211,11 @@ def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1
         for f in files[::every]:
             try:
                 with Image.open(f) as im:
+                    info.setdefault("size", im.size)
                     out.append(_square(im, size, channels))
             except (UnidentifiedImageError, OSError) as e:
                 raise VideoDataError(f"cannot read frame image {f}: {e}") from e
+        info["read"] = len(files)
         return _to_tensor(out)
     if not p.is_file():
         raise VideoDataError(f"video {str(p)!r} does not exist; set data.path to a video file or a folder of "
@@ -218,6 +225,8 @@ def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1
     frames = []
     try:
         for i, img in enumerate(iio.imiter(p, plugin="pyav")):
+            info["read"] = i + 1
+            info.setdefault("size", (img.shape[1], img.shape[0]))
             if i % every == 0:
                 frames.append(_square(Image.fromarray(img), size, channels))
     except Exception as e:  # imageio / PyAV raise OSError, ValueError or av.error.* on a bad file
@@ -278,12 +287,26 @@ def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int
                          if (f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES) or f.is_dir())
         if not sources:
             raise VideoDataError(f"{root} holds no videos ({', '.join(VIDEO_SUFFIXES)}), frame images or frame folders")
+        skipped = sorted(f.name for f in root.iterdir() if f.is_file() and f not in sources)
     else:
-        sources = [root]
-    videos = [(str(s), read_video(s, size=size, channels=channels, every=every)) for s in sources]
-    return _footage(videos, frames=frames, stride=stride, name="files", fps=fps / every,
-                    options={"path": str(root.resolve()), "frames": frames, "size": size, "channels": channels,
-                             "every": every, "stride": stride})
+        sources, skipped = [root], []
+    infos: list[dict[str, Any]] = [{} for _ in sources]
+    videos = [(str(s), read_video(s, size=size, channels=channels, every=every, info=i))
+              for s, i in zip(sources, infos, strict=True)]
+    ds = _footage(videos, frames=frames, stride=stride, name="files", fps=fps / every,
+                  options={"path": str(root.resolve()), "frames": frames, "size": size, "channels": channels,
+                           "every": every, "stride": stride})
+    sizes = sorted({f"{i['size'][0]}x{i['size'][1]}" for i in infos if "size" in i})
+    unused = sum((len(v) - frames) % stride for _, v in videos)
+    ds.summary = (f"video 'files': {len(sources)} source(s) from {root} ({sum(i.get('read', 0) for i in infos)} "
+                  f"frames read, sizes {', '.join(sizes)}) -> {len(ds)} clip(s) of {frames} frames every {stride}; "
+                  f"every {every}-th frame kept, centre-cropped to a square and resized to {size}x{size}, "
+                  + ("grey" if channels == 1 else "RGB") + f" (data.channels); {unused} frame(s) at the ends of "
+                  "sources fill no clip" + (f"; {len(skipped)} file(s) not videos, skipped: "
+                                               f"{', '.join(skipped[:5])}" + (" ..." if len(skipped) > 5 else "")
+                                               if skipped else ""))
+    report(ds.summary)
+    return ds
 
 
 __all__ = ["VTEST", "VideoDataError", "VideoDataset", "bounce", "clips_of", "load_files", "load_moving_digits",
