@@ -131,3 +131,19 @@ def test_gaussian_fit_matches_the_training_moments_and_refuses_variable_length()
 
     with pytest.raises(NotApplicable, match="variable-length"):
         gaussian_fit(BaselineContext(train=Padded(), held_out=Padded(), n=2))  # type: ignore[arg-type]
+
+
+def test_interval_metrics_do_not_apply_to_a_point_forecast():
+    import torch
+
+    from polydiff.imputation import Imputation, coverage_90, coverage_error_90
+    from polydiff.specs import NotApplicable
+
+    x = torch.randn(3, 4)
+    ones = torch.ones_like(x)
+    point = Imputation(samples=x[:, None], truth=x, given=0 * ones, target=ones)
+    for metric in (coverage_90, coverage_error_90):
+        with pytest.raises(NotApplicable, match="at least 2 samples"):
+            metric(point, None)
+    two = Imputation(samples=torch.stack([x - 1, x + 1], 1), truth=x, given=0 * ones, target=ones)
+    assert coverage_90(two, None) == 1.0

@@ -20,7 +20,7 @@ from .masking import cond_mask_of
 from .parameterization import DenoiserLike
 from .sampling import sample
 from .schedules import Schedule
-from .specs import MetricSpec, SamplerSpec
+from .specs import MetricSpec, NotApplicable, SamplerSpec
 from .state import Batch, StateSpec
 
 
@@ -181,6 +181,8 @@ def quantile_crps(quantiles: Tensor, truth: Tensor) -> float:
 
 def coverage_90(imp: Imputation, reference: DiffusionDataset) -> float:
     """Fraction of targets inside the central 90% sample interval (5% to 95%); calibrated: 0.9."""
+    if imp.n_samples < 2:
+        raise NotApplicable("a 90% interval needs at least 2 samples per entry (a point forecast has 1)")
     imp = in_data_units(imp, reference)
     mask = _targets(imp)
     lo, hi = imp.quantile(torch.tensor([0.05, 0.95], dtype=imp.samples.dtype))

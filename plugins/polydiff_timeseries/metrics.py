@@ -89,6 +89,8 @@ def pit_error(imputation: Imputation, reference: Any) -> float:
     ``0.5 * sum_b |f_b - 1/10|`` in [0, 1] (0: calibrated; a U shape means too narrow, a hump too wide).
     Monotone maps (normalisation) leave the PIT unchanged, so ``reference`` is not needed."""
     del reference
+    if imputation.n_samples < 2:
+        raise NotApplicable("a PIT histogram needs at least 2 samples per entry (a point forecast has 1)")
     hist = pit_histogram(pit_values(imputation))
     return float(0.5 * (hist - 1.0 / len(hist)).abs().sum())
 
