@@ -11,7 +11,9 @@ The rules, applied in this order (each one counted in the load summary):
 3. **Grid.** The series is put on a regular grid of spacing ``freq`` (a pandas offset such as
    ``"5min"``, ``"1h"``, ``"D"`` for dates; a number for a numeric time column), inferred when not given
    as the most common spacing between consecutive distinct time stamps. Each row goes to the nearest
-   grid step counted from the first time stamp (rows off the grid are counted as snapped).
+   grid step counted from the first time stamp (rows off the grid are counted as snapped). Months,
+   quarters and years have no fixed length: ``freq = "M" | "MS" | "Q" | "QS" | "Y" | "YS"`` (or a most
+   common spacing of 28-31, 89-92 or 365-366 days) puts each row in its calendar period instead.
 4. **Duplicates.** Rows that share a time stamp, or land on the same grid step, are merged into one:
    per column the **mean of the non-missing values** (missing when none is).
 5. **Gaps.** Grid steps without any row become missing (NaN), so a window never joins two sides of a
@@ -157,6 +159,9 @@ def regularize(frame: Any, *, freq: str | float | None = None, numeric_time: boo
     t = (frame.index.as_unit("ns").asi8 if kind == "datetime" else frame.index.to_numpy(np.float64))
     rel = (t - t[0]).astype(np.float64)
     distinct = np.unique(rel)
+    calendar = _calendar_period(freq, distinct) if kind == "datetime" else None
+    if calendar is not None:
+        return _calendar_grid(frame, calendar, freq, features, notes)
     step, shown = _step_of(freq, kind)
     if step is None:
         if len(distinct) < 2:
@@ -186,6 +191,53 @@ def regularize(frame: Any, *, freq: str | float | None = None, numeric_time: boo
         notes.append(f"{n_grid - len(grouped)} empty grid step(s) in gaps set missing")
     times = (pd.Timestamp(int(t[0]), unit="ns") + pd.to_timedelta(np.arange(n_grid) * step, unit="ns")
              if kind == "datetime" else t[0] + np.arange(n_grid) * step)
+    return RegularSeries(gridded.to_numpy(np.float64), features, times, notes)
+
+
+CALENDAR = {"M": "M", "MS": "M", "ME": "M", "Q": "Q", "QS": "Q", "QE": "Q", "Y": "Y", "YS": "Y", "YE": "Y",
+            "A": "Y", "AS": "Y"}
+CALENDAR_DAYS = (("M", 28, 31), ("Q", 89, 92), ("Y", 365, 366))  # spacings that mean one calendar period
+
+
+def _calendar_period(freq: str | float | None, distinct_ns: np.ndarray) -> str | None:
+    """``M``, ``Q`` or ``Y`` when ``freq`` names a calendar period, or (``freq`` unset) when the most
+    common spacing between distinct time stamps is one month, quarter or year; else ``None``."""
+    if freq not in (None, ""):
+        return CALENDAR.get(str(freq).upper().split("-")[0])
+    if len(distinct_ns) < 2:
+        return None
+    days = np.round(np.diff(distinct_ns) / 86_400e9).astype(np.int64)
+    values, counts = np.unique(days, return_counts=True)
+    common = int(values[counts.argmax()])
+    return next((p for p, lo, hi in CALENDAR_DAYS if lo <= common <= hi), None)
+
+
+def _calendar_grid(frame: Any, period: str, freq: str | float | None, features: list[str],
+                   notes: list[str]) -> RegularSeries:
+    """Rules 3-5 on calendar periods: each row belongs to its month / quarter / year."""
+    import pandas as pd
+
+    periods = frame.index.to_period(period)
+    pos = (periods.asi8 - periods.asi8[0]).astype(np.int64)
+    n_grid = int(pos[-1]) + 1
+    day = frame.index.normalize()
+    at_start = day == periods.start_time.normalize()
+    at_end = day == periods.end_time.normalize()
+    off = np.zeros(len(pos), bool) if at_start.all() or at_end.all() else ~(at_start | at_end)
+    duplicates = len(pos) - len(np.unique(pos))
+    grouped = frame.set_axis(pos).groupby(level=0, sort=True).mean()  # mean skips NaN (rule 4)
+    gridded = grouped.reindex(np.arange(n_grid))
+    name = {"M": "month", "Q": "quarter", "Y": "year"}[period]
+    how = f"freq={freq}" if freq not in (None, "") else "inferred: the most common spacing is one " + name
+    notes.append(f"grid: one step per calendar {name} ({how})")
+    if duplicates:
+        notes.append(f"{duplicates} row(s) sharing a {name} merged (mean of the non-missing values)")
+    if off.any():
+        notes.append(f"{int(off.sum())} row(s) dated inside their {name}, not at its start or end (grouped by "
+                     f"{name} all the same)")
+    if n_grid > len(grouped):
+        notes.append(f"{n_grid - len(grouped)} empty {name}(s) in gaps set missing")
+    times = pd.period_range(periods[0], periods=n_grid, freq=period)  # labels such as 1959Q1, 2020-01
     return RegularSeries(gridded.to_numpy(np.float64), features, times, notes)
 
 
