@@ -1,12 +1,12 @@
 """The hooks a polydiff plugin implements: the reference documentation of the plugin API.
 
-Every hook returns a list of declarative objects from :mod:`polydiff.specs`; the core collects the
+Every hook returns a list of declarative objects from [`polydiff.specs`][polydiff.specs]; the core collects the
 lists of all plugins into registries it owns (duplicate names raise, results never depend on the
 order plugins are called in). The core's own schedules, samplers and the ``points`` modality
 register through these same hooks.
 
-A plugin is any module or object with functions decorated by :data:`hookimpl`, made known either
-through the entry-point group ``polydiff`` (installed packages) or with :func:`polydiff.register`
+A plugin is any module or object with functions decorated by `hookimpl`, made known either
+through the entry-point group ``polydiff`` (installed packages) or with `polydiff.register`
 (a script or notebook). An implementation may accept fewer arguments than the spec (pluggy's rule),
 so hooks can gain arguments without breaking plugins.
 
@@ -40,9 +40,9 @@ hookimpl = pluggy.HookimplMarker("polydiff")
 def polydiff_register_modalities() -> list[ModalitySpec]:
     """Return the modalities (kinds of data) this plugin provides.
 
-    :return: a list of :class:`~polydiff.specs.ModalitySpec`; names must be unique across plugins.
-
     Called once when the registry of modalities is first used. ``versionadded:: 0.1``
+
+    :return: a list of [`ModalitySpec`][polydiff.specs.ModalitySpec]; names must be unique across plugins.
     """
     raise NotImplementedError
 
@@ -52,9 +52,9 @@ def polydiff_register_datasets() -> list[DatasetSpec]:
     """Return datasets, each tied to a modality by name (a plugin may add datasets to another
     plugin's modality).
 
-    :return: a list of :class:`~polydiff.specs.DatasetSpec`; names must be unique per modality.
-
     ``versionadded:: 0.1``
+
+    :return: a list of [`DatasetSpec`][polydiff.specs.DatasetSpec]; names must be unique per modality.
     """
     raise NotImplementedError
 
@@ -63,10 +63,10 @@ def polydiff_register_datasets() -> list[DatasetSpec]:
 def polydiff_register_backbones() -> list[BackboneSpec]:
     """Return denoiser backbones ``F(x_in, c_noise, **cond)``.
 
-    :return: a list of :class:`~polydiff.specs.BackboneSpec`; ``modality=None`` marks a backbone
-        that works on any state (the core's ``mlp``).
-
     ``versionadded:: 0.1``
+
+    :return: a list of [`BackboneSpec`][polydiff.specs.BackboneSpec]; ``modality=None`` marks a backbone
+        that works on any state (the core's ``mlp``).
     """
     raise NotImplementedError
 
@@ -75,10 +75,10 @@ def polydiff_register_backbones() -> list[BackboneSpec]:
 def polydiff_register_schedules() -> list[ScheduleSpec]:
     """Return forward processes (noise schedules).
 
-    :return: a list of :class:`~polydiff.specs.ScheduleSpec`, each wrapping a
-        :class:`~polydiff.schedules.Schedule` dataclass.
-
     ``versionadded:: 0.1``
+
+    :return: a list of [`ScheduleSpec`][polydiff.specs.ScheduleSpec], each wrapping a
+        [`Schedule`][polydiff.schedules.Schedule] dataclass.
     """
     raise NotImplementedError
 
@@ -87,9 +87,9 @@ def polydiff_register_schedules() -> list[ScheduleSpec]:
 def polydiff_register_samplers() -> list[SamplerSpec]:
     """Return samplers, pure functions ``fn(denoiser, x, sigmas, *, noise, callback, **options)``.
 
-    :return: a list of :class:`~polydiff.specs.SamplerSpec`.
-
     ``versionadded:: 0.1``
+
+    :return: a list of [`SamplerSpec`][polydiff.specs.SamplerSpec].
     """
     raise NotImplementedError
 
@@ -99,10 +99,10 @@ def polydiff_register_metrics() -> list[MetricSpec]:
     """Return quality metrics with their direction: for generation, ``fn(samples, reference) -> float``;
     for imputation (``task="impute"``), ``fn(imputation, reference) -> float`` on the held-out entries.
 
-    :return: a list of :class:`~polydiff.specs.MetricSpec`; ``modality=None`` for metrics that
-        apply to any modality.
-
     ``versionadded:: 0.1`` (``task`` in 0.2)
+
+    :return: a list of [`MetricSpec`][polydiff.specs.MetricSpec]; ``modality=None`` for metrics that
+        apply to any modality.
     """
     raise NotImplementedError
 
@@ -113,8 +113,8 @@ def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
     (values hidden from the model that it must predict: random ratio, blocks, ...) and in evaluation
     (``polydiff impute`` hides them, samples them and scores them: inpainting, forecasting...).
 
-    :return: a list of :class:`~polydiff.specs.MaskStrategySpec` (with their ``options``).
-
     ``versionadded:: 0.1`` (``options`` in 0.2)
+
+    :return: a list of [`MaskStrategySpec`][polydiff.specs.MaskStrategySpec] (with their ``options``).
     """
     raise NotImplementedError
