@@ -1,5 +1,6 @@
 """Video frame-prediction benchmark on moving digits: does a conditional space-time U-Net keep the
-digit's identity AND its motion, compared with the copy-last-frame baseline?
+digit's identity AND its motion, compared with the copy-last-frame baseline? And on real footage
+(``--dataset opencv_sample``: OpenCV's ``vtest.avi`` pedestrians), is its MAE below copy-last-frame?
 
 A ``video_unet`` is trained CSDI-style (``train.conditional``, mask ``future_frames`` with 2 given
 frames) for a wall-clock budget on the CPU; the held-out clips' later frames are hidden and sampled
@@ -11,10 +12,19 @@ at a time (block-autoregressive, :func:`polydiff_video.predict.predict_autoregre
 Baselines: ``copy_last_frame`` repeats the last given frame (identity kept, no motion);
 ``extrapolate`` moves the last given frame on by the given frames' global motion (no model);
 ``mean_frame`` fills the mean training frame (a centred blur: a low centroid error without any
-digit); "truth" scores the true frames (the classifier's accuracy: the ceiling). Prints a table
-and writes ``benchmarks/results/video.json``. Run it under the shared lock::
+digit); "truth" scores the true frames (the classifier's accuracy: the ceiling).
+
+``--prior-fill none condition residual`` trains one model per ``model.prior_fill`` mode (the plugin's
+fill, :func:`polydiff_video.fill.motion_fill`: the last given frame moved on by the global motion;
+``condition`` feeds it as input, ``residual`` diffuses x - fill with sigma_data of x - fill estimated by
+:func:`polydiff.runs.residual_sigma_data`), each for the same ``--cpu-seconds`` of ``time.process_time``
+(``--budget`` minutes of wall clock otherwise). On footage the split is in time (training clips from
+the first ``1 - --holdout`` of the video, held-out clips from the rest, no clip straddling), and
+only MAE and frame_diff_w1 are scored (no digits). Prints a table and writes
+``benchmarks/results/video.json`` (``--out``). Run it under the shared lock::
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 20
+    python benchmarks/video.py --dataset opencv_sample --prior-fill none residual --cpu-seconds 240
 """
 
 from __future__ import annotations
@@ -28,12 +38,14 @@ from typing import Any
 
 import torch
 
-from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting
+from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
 from polydiff.config import parse_options
 from polydiff.data import holdout_split
 from polydiff.imputation import Imputation, impute, mae
+from polydiff.prior_fill import MODES, attach_prior_fill, resolve_prior_fill
+from polydiff.runs import residual_sigma_data, resolve_config
 from polydiff_video.backbone import VideoUNet
-from polydiff_video.data import frame_windows, load_moving_digits
+from polydiff_video.data import VTEST, VideoDataset, clips_of, frame_windows, load_moving_digits, read_video
 from polydiff_video.masks import future_frames
 from polydiff_video.metrics import (
     centroid_error,
@@ -51,10 +63,12 @@ from polydiff_video.predict import predict_autoregressive
 
 RESULTS = Path(__file__).parent / "results"
 DATA = {"n": 3000, "frames": 6, "size": 16, "digit_size": 8, "speed": 2.0, "seed": 0}
+# vtest.avi: 795 frames at 10 fps, every 2nd frame (5 fps), centre crop downscaled to 16x16 grey
+FOOTAGE = {"frames": 6, "size": 16, "channels": 1, "every": 2, "stride": 1}
 # 2x2 patches: every level at half the side, so four times the channels cost about the same per step.
 # Spatial attention at the 4x4 level: temporal attention only links the same place in other frames,
 # so without it a predicted frame cannot see the digit where it was (factorised space-time attention)
-MODEL = {"channels": 32, "channel_mult": "1,2", "temporal": "attention", "heads": 4, "patch": 2,
+MODEL: dict[str, Any] = {"channels": 32, "channel_mult": "1,2", "temporal": "attention", "heads": 4, "patch": 2,
          "attention_resolution": 4}
 # every frame also sees the 2 nearest given frames as input channels (MCVD-style frame stacking):
 # without them identity stayed at chance after 2000 steps (docs/plugins/video.md)
@@ -62,37 +76,74 @@ CONTEXT = 2
 GIVEN = 2
 
 
+def load_footage(path: str, holdout: float) -> tuple[VideoDataset, VideoDataset]:
+    """``vtest.avi`` split in time: clips of the first ``1 - holdout`` of the frames for training, clips of
+    the rest held out (no clip has frames on both sides)."""
+    video = read_video(path, size=FOOTAGE["size"], channels=FOOTAGE["channels"], every=FOOTAGE["every"])
+    cut = round((1 - holdout) * len(video))
+    opts = {**FOOTAGE, "path": path}
+    train_clips, test_clips = (clips_of(v, FOOTAGE["frames"], FOOTAGE["stride"]) for v in (video[:cut], video[cut:]))
+    return (VideoDataset(train_clips, name="opencv_sample", options={**opts, "part": "train"}),
+            VideoDataset(test_clips, name="opencv_sample", options={**opts, "part": "test"}))
+
+
+def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: int) -> float:
+    """Attach ``model.prior_fill = mode`` as :func:`polydiff.runs.build_denoiser` does; a residual model's
+    sigma_data is that of x - fill on the training masks (:func:`polydiff.runs.residual_sigma_data`).
+    Returns the sigma_data to use."""
+    attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
+    if mode != "residual":
+        return float(ds.get_batch(torch.arange(len(ds))).x.std())
+    config = resolve_config({"modality": "video", "model": {"prior_fill": mode, "conditional": True},
+                             "train": {"conditional": True, "mask_strategy": "future_frames",
+                                       "mask_options": {"given": given}, "seed": seed}})
+    return residual_sigma_data(config, ds)
+
+
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
-          levels: NoiseLevels | None = None, extrapolate: int = 0) -> tuple[Denoiser, dict[str, Any]]:
-    """Conditional training on future_frames masks (``given`` frames) for a wall-clock budget
-    (``train.max_minutes``)."""
+          levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
+          cpu_seconds: float = 0.0) -> tuple[Denoiser, dict[str, Any]]:
+    """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
+    ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``)."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context,
                    extrapolate=extrapolate, **MODEL)
-    sigma_data = float(ds.get_batch(torch.arange(len(ds))).x.std())
-    denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
+    denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))
+    cpu0 = time.process_time()
+    sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
+    denoiser.parameterization = Parameterization(kind="edm", sigma_data=sigma_data)
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
                       conditional=True, mask_strategy="future_frames", mask_options={"given": given},
                       label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9,
-                      max_minutes=minutes)
+                      max_minutes=None if cpu_seconds > 0 else minutes)
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(),
                       noise_levels=levels or NoiseLevels(kind="lognormal"), weighting=Weighting(kind="edm"), config=cfg)
     start = time.perf_counter()
-    out = trainer.fit(progress=True)
+    if cpu_seconds > 0:
+        loss = None
+        while time.process_time() - cpu0 < cpu_seconds:
+            trainer.config = dataclasses.replace(cfg, steps=trainer.step + 25)
+            loss = trainer.fit(progress=False)["loss"]
+    else:
+        loss = trainer.fit(progress=True)["loss"]
     for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
         p.data.copy_(e)
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
-            "parameters": sum(p.numel() for p in net.parameters()), "final_loss": out["loss"],
+            "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
+            "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
             "model": {**MODEL, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data}
     return denoiser.eval(), info
 
 
-def scores(imp: Imputation, test: Any) -> dict[str, Any]:
+def scores(imp: Imputation, test: Any, digits: bool = True) -> dict[str, Any]:
+    """The frame-prediction scores; ``digits=False`` (footage): MAE and frame_diff_w1 only."""
+    clips = Batch(x=imp.samples[:, 0])  # whole clips: given frames + the first sample's predictions
+    if not digits:
+        return {"mae": mae(imp, test), "frame_diff_w1": frame_diff_w1(clips, test)}
     m = target_frames(imp)
     per_frame = (centroids(imp.samples) - centroids(imp.truth)[:, None]).norm(dim=-1).mean((0, 1))  # [T]
-    clips = Batch(x=imp.samples[:, 0])  # whole clips: given frames + the first sample's predictions
     return {"digit_identity": digit_identity(imp, test),
             "digit_identity_by_frame": [round(v, 3) for v in digit_identity_by_frame(imp, test)],
             "centroid_error": centroid_error(imp, test),
@@ -106,12 +157,13 @@ def parse_sampler(text: str) -> tuple[str, int, dict[str, Any]]:
     return name, int(steps), parse_options(pairs, f"sampler {text!r}")
 
 
-def trained(args: argparse.Namespace, windowed: Any, given: int,
-            levels: NoiseLevels) -> tuple[Denoiser, dict[str, Any]]:
-    """Train for ``--budget`` minutes (and write ``--save``), or rebuild a saved denoiser (``--load``)."""
+def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLevels,
+            mode: str) -> tuple[Denoiser, dict[str, Any]]:
+    """Train for ``--cpu-seconds`` / ``--budget`` minutes (and write ``--save``), or rebuild a saved
+    denoiser (``--load``), with ``model.prior_fill = mode``."""
     if not args.load:
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
-                               args.extrapolate)
+                               args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
         return denoiser, info
@@ -121,27 +173,63 @@ def trained(args: argparse.Namespace, windowed: Any, given: int,
                     extrapolate=args.extrapolate, **MODEL)
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
     denoiser.load_state_dict(saved["state"])
+    attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
     return denoiser.eval(), {**saved["info"], "loaded_from": str(args.load)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)  # on a shared 2-core machine one thread is several times faster
-    data = {**DATA, "speed": args.speed}
-    full = load_moving_digits(**data)
-    train_ds, test = holdout_split(full, 0.1, seed=0)
-    clf = classifier_of(full)  # trained on the dataset's frames once, cached in $POLYDIFF_CACHE
+    digits = args.dataset == "moving_digits"
+    train_ds: Any
+    test: Any
+    if digits:
+        data: dict[str, Any] = {"name": "moving_digits", **DATA, "speed": args.speed}
+        full = load_moving_digits(**DATA | {"speed": args.speed})
+        train_ds, test = holdout_split(full, 0.1, seed=0)
+        val_accuracy = classifier_of(full).info.get("val_accuracy")  # trained once, cached in $POLYDIFF_CACHE
+    else:
+        data = {"name": "opencv_sample", **FOOTAGE, "path": args.path, "holdout_in_time": args.holdout}
+        train_ds, test = load_footage(args.path, args.holdout)
+        data |= {"train_clips": len(train_ds), "test_clips": len(test)}
+        val_accuracy = None
     levels = NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std)
     # --window: a model of short windows predicting their last frame, rolled forward frame by frame
     windowed = frame_windows(train_ds, args.window) if args.window else train_ds
     given = args.window - 1 if args.window else GIVEN
-    denoiser, info = trained(args, windowed, given, levels)
-    info["window"] = args.window
     batch = test.get_batch(torch.arange(min(args.n, len(test))))
     rows: dict[str, Any] = {}
-    for k, text in enumerate(args.samplers):
+    infos: dict[str, Any] = {}
+    for mode in args.prior_fill:
+        denoiser, info = trained(args, windowed, given, levels, mode)
+        infos[mode] = info | {"window": args.window}
+        rows |= predictions(denoiser, batch, test, windowed, args, mode, digits)
+    first = rows.pop("_first")
+    RESULTS.mkdir(exist_ok=True)
+    plot_imputation(first, RESULTS / ("video-future_frames.png" if digits else "video-footage-future_frames.png"), n=6)
+    truth = dataclasses.replace(first, samples=first.truth[:, None])
+    # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
+    mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
+    blur = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, mean)[:, None])
+    # motion-compensated extrapolation of the given frames (no model): the classical predictor
+    moved = extrapolated_frames(first.truth * first.given, first.given, max(args.extrapolate, 3))[0]
+    extrap = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, moved)[:, None])
+    rows |= {"copy_last_frame": scores(copy_last_frame(first), test, digits),
+             "extrapolate": scores(extrap, test, digits), "mean_frame": scores(blur, test, digits),
+             "truth": scores(truth, test, digits)}
+    return {"data": data, "given_frames": GIVEN, "train": infos, "n_test_clips": len(batch),
+            "samples_per_clip": args.samples, "samplers": args.samplers,
+            "classifier_val_accuracy": val_accuracy, "threads": args.threads, "results": rows}
+
+
+def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
+                digits: bool) -> dict[str, Any]:
+    """One row per sampler of the model with ``prior_fill = mode``; ``"_first"``: the first imputation."""
+    rows: dict[str, Any] = {}
+    for text in args.samplers:
         name, steps, options = parse_sampler(text)
         sampling: dict[str, Any] = {"sampler": name, "steps": steps, "options": options, "schedule": EDM(),
                                     "spec": windowed.spec, "progress": True}
+        cpu = time.process_time()
         with torch.no_grad():
             if args.window:
                 imp = predict_autoregressive(denoiser, batch, given=GIVEN, window=args.window,
@@ -150,23 +238,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
                 imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0,
                              **sampling)
-        rows[f"video_unet {text}"] = {**scores(imp, test), "nfe": imp.nfe, "sampling_seconds": round(imp.seconds, 1)}
-        if k == 0:
-            first = imp
-    RESULTS.mkdir(exist_ok=True)
-    plot_imputation(first, RESULTS / "video-future_frames.png", n=6)
-    truth = dataclasses.replace(first, samples=first.truth[:, None])
-    # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
-    mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
-    blur = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, mean)[:, None])
-    # motion-compensated extrapolation of the given frames (no model): the classical predictor
-    moved = extrapolated_frames(first.truth * first.given, first.given, max(args.extrapolate, 3))[0]
-    extrap = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, moved)[:, None])
-    rows |= {"copy_last_frame": scores(copy_last_frame(first), test), "extrapolate": scores(extrap, test),
-             "mean_frame": scores(blur, test), "truth": scores(truth, test)}
-    return {"data": data, "given_frames": GIVEN, "train": info, "n_test_clips": len(batch),
-            "samples_per_clip": args.samples, "samplers": args.samplers,
-            "classifier_val_accuracy": clf.info.get("val_accuracy"), "threads": args.threads, "results": rows}
+        rows[f"video_unet prior_fill={mode} {text}"] = {**scores(imp, test, digits), "nfe": imp.nfe,
+                                                         "sampling_seconds": round(imp.seconds, 1),
+                                                         "sampling_cpu_seconds": round(time.process_time() - cpu, 1)}
+        rows.setdefault("_first", imp)
+    return rows
 
 
 def table(res: dict[str, Any]) -> str:
@@ -175,13 +251,17 @@ def table(res: dict[str, Any]) -> str:
             "  identity / centroid error per frame ahead")
     lines = [head, "-" * len(head)]
     for name, r in res["results"].items():
+        if "digit_identity" not in r:  # footage: no digits
+            lines.append(f"{name:<{width}}{'-':>16}{'-':>17}{r['mae']:>8.4f}{r['frame_diff_w1']:>15.4f}")
+            continue
         lines.append(f"{name:<{width}}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
                      f"{r['frame_diff_w1']:>15.4f}  {r['digit_identity_by_frame']} / {r['centroid_error_by_frame']}")
-    t = res["train"]
-    lines.append(f"train: {t['steps']} steps x {t['batch_size']} clips in {t['minutes']:.1f} min, "
-                 f"{t['parameters']:,} parameters; {res['n_test_clips']} held-out clips x {res['samples_per_clip']} "
-                 f"samples (NFE per sample in the JSON); frame classifier val. accuracy "
-                 f"{res['classifier_val_accuracy']:.3f}")
+    for mode, t in res["train"].items():
+        lines.append(f"train prior_fill={mode}: {t['steps']} steps x {t['batch_size']} clips in {t['minutes']:.1f} min "
+                     f"({t['cpu_seconds']} CPU s), sigma_data {t['sigma_data']:.4f}, {t['parameters']:,} parameters")
+    acc = res["classifier_val_accuracy"]
+    lines.append(f"{res['n_test_clips']} held-out clips x {res['samples_per_clip']} samples (NFE per sample in the "
+                 "JSON)" + (f"; frame classifier val. accuracy {acc:.3f}" if acc is not None else ""))
     return "\n".join(lines)
 
 
@@ -210,10 +290,23 @@ def main() -> None:
                    help="also give every frame the given frames moved on by their global motion (search radius "
                         "in px; 0: off)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dataset", choices=["moving_digits", "opencv_sample"], default="moving_digits",
+                   help="moving digits, or OpenCV's vtest.avi street footage (split in time)")
+    p.add_argument("--path", default=str(VTEST), help="the footage file of --dataset opencv_sample")
+    p.add_argument("--holdout", type=float, default=0.15, help="footage: the held-out final fraction of the video")
+    p.add_argument("--prior-fill", nargs="+", default=["none"], choices=MODES,
+                   help="model.prior_fill: one model per mode (motion_fill), each with the same budget")
+    p.add_argument("--cpu-seconds", type=float, default=0.0,
+                   help="training budget per model in CPU seconds (time.process_time); 0: --budget wall minutes")
+    p.add_argument("--out", default="video.json", help="results file name under benchmarks/results")
     args = p.parse_args()
+    if args.load and len(args.prior_fill) > 1:
+        p.error("--load scores one saved model: give one --prior-fill mode (the one it was trained with)")
+    if not 0 < args.holdout < 1:
+        p.error(f"--holdout must be in (0, 1), got {args.holdout}")
     res = run(args)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "video.json").write_text(json.dumps(res, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
 
 
