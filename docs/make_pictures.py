@@ -39,7 +39,7 @@ COLOURS = 96      # palette size of the quantised PNGs
 GIF_FRAMES, GIF_COLOURS = 8, 16  # an animation keeps 8 frames (first and last included) of 16 colours
 
 # Training steps per picture (fixed, so a rerun trains the same model); the captions quote these.
-STEPS = {"points": 3000, "image": 500, "video": 300, "audio": 600, "molecule": 600, "timeseries": 400}
+STEPS = {"points": 3000, "image": 500, "video": 300, "audio": 600, "molecule": 2000, "timeseries": 400}
 COMMON = {"train.seed": 0, "train.max_minutes": None, "train.warmup_steps": 50, "train.log_every": 100}
 
 
@@ -101,14 +101,15 @@ def image(work: Path) -> list[Path]:
 
 def video(work: Path) -> list[Path]:
     run = train(work, "video")
-    run.impute(mask="future_frames", mask_options={"given": 2}, n=3, n_samples=2, seed=0)
+    run.impute(mask="future_frames", mask_options={"given": 2}, n=2, n_samples=2, seed=0)
     return [shrink(newest(run.path / "imputations", "*.png"), "video-prediction.png")]
 
 
 def audio(work: Path) -> list[Path]:
     run = train(work, "audio")
     out = run.sample(n=16, cfg_scale=2.0, seed=0)
-    return [shrink(next(p for p in out.pictures if p.name.endswith("cfg2.png")), "audio-spectrograms.png")]
+    picture = next(p for p in out.pictures if p.name.endswith("cfg2.png"))
+    return [shrink(picture, "audio-spectrograms.png", max_width=900)]
 
 
 def molecule(work: Path) -> list[Path]:
