@@ -4,16 +4,18 @@
     OMP_NUM_THREADS=1 python docs/make_pictures.py --only image,audio
 
 What it does: for each modality it trains a small model with the settings of ``examples/<modality>.toml``
-for a FIXED, SMALL number of steps (``STEPS`` below: one to three CPU minutes each, far fewer steps than
-the example configs), then samples or imputes it through the public API (``polydiff.train``,
-``polydiff.load_run(...).sample() / .impute()``) and the CLI (``polydiff sample --animate``), so the
-pictures are the ones the plugins' own ``plot_samples`` / ``plot_trajectory`` / ``plot_imputation`` draw.
-Each picture is then downscaled and palette-quantised to stay small (PNG/GIF, mostly < 150 kB).
+for a FIXED, SMALL number of steps (``STEPS`` below, far fewer than the example configs), then samples or
+imputes it through the public API (``polydiff.train``, ``polydiff.load_run(...).sample() / .impute()``)
+and the CLI (``polydiff sample --animate``, ``polydiff compare``), so the pictures are the ones the
+plugins' own ``plot_samples`` / ``plot_trajectory`` / ``plot_imputation`` and the compare report draw.
+Each picture is then downscaled and palette-quantised to stay small (PNG/GIF, < 150 kB each).
 
-Cost: about 12 CPU minutes on one thread in total (measured per part; the script prints a table of
-CPU seconds, ``time.process_time``). Seeds: every training uses ``train.seed = 0`` and the example's
-data split; every sample / imputation uses seed 0, so a rerun on the same machine draws the same pictures
-(torch CPU kernels are deterministic on one thread).
+Cost, measured on one thread of a shared 2-core CPU (``time.process_time``; the script prints it per
+part): image 127 s, video 219 s, audio 202 s (more the first time, when it synthesises the
+espeak-ng digits), molecule 64 s, timeseries 114 s, compare 44 s, points 47 s: about 14 CPU minutes.
+Seeds: every training uses ``train.seed = 0`` and the example's data split; every sample and imputation
+uses seed 0, so a rerun with the same torch on the same machine should draw the same pictures (not
+checked bit for bit).
 
 These are BRIEFLY TRAINED models: the captions in the docs say how many steps, and the pictures show the
 data beside the samples so the gap is visible. The documented results tables come from the longer runs
@@ -39,7 +41,7 @@ COLOURS = 96      # palette size of the quantised PNGs
 GIF_FRAMES, GIF_COLOURS = 8, 16  # an animation keeps 8 frames (first and last included) of 16 colours
 
 # Training steps per picture (fixed, so a rerun trains the same model); the captions quote these.
-STEPS = {"points": 3000, "image": 500, "video": 300, "audio": 600, "molecule": 2000, "timeseries": 400}
+STEPS = {"points": 3000, "image": 500, "video": 300, "audio": 400, "molecule": 2000, "timeseries": 400}
 COMMON = {"train.seed": 0, "train.max_minutes": None, "train.warmup_steps": 50, "train.log_every": 100}
 
 
@@ -101,7 +103,7 @@ def image(work: Path) -> list[Path]:
 
 def video(work: Path) -> list[Path]:
     run = train(work, "video")
-    run.impute(mask="future_frames", mask_options={"given": 2}, n=2, n_samples=2, seed=0)
+    run.impute(mask="future_frames", mask_options={"given": 2}, n=3, n_samples=2, seed=0)
     return [shrink(newest(run.path / "imputations", "*.png"), "video-prediction.png")]
 
 
