@@ -59,6 +59,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], widt
     natural = [max(len(c), *(len(line) for r in cells for line in r[i].splitlines() or [""]))
                for i, c in enumerate(columns)]
     floors = [min(n, max(len(c), MIN_COLUMN)) for n, c in zip(natural, columns, strict=True)]
+    floors[0] = natural[0]  # the first column names the rows (a method, a metric): never wrapped mid-word
     widths = _fit(natural, floors, width - len(SEP) * (len(columns) - 1))
 
     def line(values: Sequence[str]) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor
 
 from polydiff import ArrayDataset, Field, StateSpec
+from polydiff.reporting import report
 
 from .io import READABLE_SUFFIXES, AudioError, AudioInfo, convert_hint, peak_normalize, read_audio, trim_silence
 from .plots import remember_codec
@@ -111,7 +111,7 @@ def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence
              f"({keep / codec.sample_rate:.2f} s) cropped to their start"]
     ds.load_summary = f"{source or 'audio'}: " + "; ".join(parts)
     if source:
-        print(f"audio data: {ds.load_summary}", file=sys.stderr)
+        report(f"audio data: {ds.load_summary}")
     return ds
 
 

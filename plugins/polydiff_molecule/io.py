@@ -50,13 +50,17 @@ def read_sdf_records(path: str | Path, *, remove_hs: bool = False,
     except OSError as e:
         raise MoleculeError(f"{p}: RDKit cannot open it as an SDF ({e})") from None
     mols, problems = [], []
+    expected, seen = len(supplier), 0  # counted before iterating: afterwards RDKit reports what it yielded
     for i, mol in enumerate(supplier):
+        seen = i + 1
         if mol is None:
             problems.append(f"record {i + 1} is not a valid MOL block (RDKit could not parse or sanitise it)")
         elif mol.GetNumConformers() == 0:
             problems.append(f"record {i + 1} has no coordinates")
         else:
             mols.append(mol)
+    if expected > seen:  # RDKit's iterator stops early at a broken last record: count it, never drop it
+        problems.append(f"{expected - seen} record(s) after record {seen} could not be read")
     if not mols:
         raise MoleculeError(f"{p}: no molecule record could be read (is it an SDF/MOL file?)"
                             + (f"; {problems[0]}" if problems else ""))

@@ -40,7 +40,7 @@ def test_load_summary_names_unused_files_downmixes_and_resamplings(tmp_path, cap
     ds = load_folder(path=str(root))
     assert len(ds) == 5 and ds.class_names == ["high", "low"] and ds.labels.tolist() == [0, 0, 1, 1, 1]
     line = capsys.readouterr().err.strip()
-    assert line.count("\n") == 0 and line == f"audio data: {ds.load_summary}"
+    assert line.count("\n") == 0 and line == f"polydiff: audio data: {ds.load_summary}"
     assert "5 clips in 2 classes (high: 2, low: 3)" in line
     assert "3 files not used: high/call.gsm, README.txt (outside a class folder), high/takes/ (a nested folder)" in line
     assert ".gsm: not a format the installed libsndfile reads" in line
