@@ -140,3 +140,8 @@ def test_overrides_anywhere_through_the_console_script(tmp_path):
     assert bare.returncode == 0 and "usage: polydiff" in bare.stdout
     version = subprocess.run([*cmd[:1], "--version"], capture_output=True, text=True, env=env, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("polydiff ")
+
+
+def test_impute_says_when_the_held_out_split_is_smaller_than_n(run_dir, capsys):
+    code, _, err = run_cli(["impute", str(run_dir), "--n", "500", "--n-samples", "2", "--steps", "2"], capsys)
+    assert code == 0 and "fewer than --n 500" in err and "data.holdout" in err

@@ -14,6 +14,7 @@ from . import plugins
 from .config import ConfigError, check_options
 from .files import atomic_save_tensors, read_safetensors
 from .imputation import Imputation, impute
+from .reporting import report
 from .runs import Run, build_schedule, load_data
 
 
@@ -49,7 +50,12 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if len(held_out) == 0:
         raise ConfigError(f"{run.path} has no held-out data to impute (data.holdout = 0); "
                           "retrain with data.holdout > 0")
-    n = min(64 if n is None else n, len(held_out))
+    n_given, asked = n is not None, 64 if n is None else n
+    n = min(asked, len(held_out))
+    if n < asked:  # say it: a small held-out split is easy to miss
+        source = f"--n {asked}" if n_given else f"the default --n {asked}"
+        report(f"imputing all {n} held-out item(s) of {run.path}, fewer than {source}: data.holdout = "
+               f"{run.config.data.holdout} of the data is held out")
     batch = held_out.get_batch(torch.arange(n))
     observed = batch.observed if batch.observed is not None else (
         batch.padding if batch.padding is not None else torch.ones_like(batch.x))
