@@ -236,24 +236,13 @@ def from_mols(mols: Sequence[Chem.Mol], *, max_heavy_atoms: int = 9, name: str =
     """One sample per conformer of each molecule that fits the vocabulary ``elements`` and has at most
     ``max_heavy_atoms`` heavy atoms (0: no limit); the others are counted and named in the load
     summary (``dataset.summary``, reported), with ``notes`` (what the reader did) in front."""
+    kept, dropped = screen(mols, elements, max_heavy_atoms)
     arrays, smiles = [], []
-    foreign: dict[str, list[str]] = {}  # element -> molecules holding it
-    large: list[str] = []
-    for k, mol in enumerate(mols):
-        label = mol.GetProp("_Name").strip() if mol.HasProp("_Name") and mol.GetProp("_Name").strip() else f"#{k + 1}"
-        outside = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(elements))
-        for e in outside:
-            foreign.setdefault(e, []).append(label)
-        if outside:
-            continue
-        if max_heavy_atoms and mol.GetNumHeavyAtoms() > max_heavy_atoms:
-            large.append(f"{label} ({mol.GetNumHeavyAtoms()})")
-            continue
+    for mol in kept:
         smi = canonical_smiles(mol)
         for conf in mol.GetConformers():
             arrays.append(arrays_of(mol, conf.GetId()))
             smiles.append(smi)
-    dropped = _dropped(foreign, large, max_heavy_atoms)
     if not arrays:
         raise MoleculeError(f"{name}: no molecule left of {len(mols)}: " + "; ".join(dropped or ["none given"]))
     dataset = MoleculeDataset(arrays, smiles, name=name, elements=elements)
@@ -264,6 +253,27 @@ def from_mols(mols: Sequence[Chem.Mol], *, max_heavy_atoms: int = 9, name: str =
         f"{','.join(dataset.elements)}", *dropped])
     report(dataset.summary)
     return dataset
+
+
+def screen(mols: Sequence[Chem.Mol], elements: Sequence[str], max_heavy_atoms: int, *,
+           extendable: bool = True) -> tuple[list[Chem.Mol], list[str]]:
+    """The molecules within the vocabulary ``elements`` and ``max_heavy_atoms`` (0: no limit), and one
+    sentence per reason the others were skipped, naming them (by ``_Name``, else ``#k``)."""
+    kept: list[Chem.Mol] = []
+    foreign: dict[str, list[str]] = {}  # element -> molecules holding it
+    large: list[str] = []
+    for k, mol in enumerate(mols):
+        label = (mol.GetProp("_Name").strip() if mol.HasProp("_Name") else "") or f"#{k + 1}"
+        outside = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(elements))
+        for e in outside:
+            foreign.setdefault(e, []).append(label)
+        if outside:
+            continue
+        if max_heavy_atoms and mol.GetNumHeavyAtoms() > max_heavy_atoms:
+            large.append(f"{label} ({mol.GetNumHeavyAtoms()})")
+            continue
+        kept.append(mol)
+    return kept, _dropped(foreign, large, max_heavy_atoms, extendable=extendable)
 
 
 def _dropped(foreign: dict[str, list[str]], large: list[str], max_heavy_atoms: int, *,

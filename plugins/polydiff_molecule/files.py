@@ -25,7 +25,7 @@ from polydiff.reporting import report
 
 from .chem import AtomArrays, MoleculeError, atoms_only, perceive
 from .conformers import ConformerDataset
-from .data import ELEMENTS, MoleculeDataset, _dropped, _listed, from_mols, vocabulary
+from .data import ELEMENTS, MoleculeDataset, _listed, from_mols, screen, vocabulary
 from .io import read_sdf_records, read_xyz
 
 SDF_SUFFIXES = (".sdf", ".sd", ".mol")
@@ -151,21 +151,7 @@ def load_xyz(*, path: str = "", max_heavy_atoms: int = 0, elements: str = "", li
 
 def conformers_of(mols: list[Chem.Mol], notes: list[str], *, max_heavy_atoms: int, name: str) -> ConformerDataset:
     """A conformer dataset of the molecules in the vocabulary and size limit (the rest counted)."""
-    foreign: dict[str, list[str]] = {}
-    large: list[str] = []
-    kept = []
-    for k, mol in enumerate(mols):
-        label = _label(mol, f"#{k + 1}")
-        outside = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(ELEMENTS))
-        for e in outside:
-            foreign.setdefault(e, []).append(label)
-        if outside:
-            continue
-        if max_heavy_atoms and mol.GetNumHeavyAtoms() > max_heavy_atoms:
-            large.append(f"{label} ({mol.GetNumHeavyAtoms()})")
-            continue
-        kept.append(mol)
-    dropped = _dropped(foreign, large, max_heavy_atoms, extendable=False)  # the graph's vocabulary is fixed
+    kept, dropped = screen(mols, ELEMENTS, max_heavy_atoms, extendable=False)  # the graph's vocabulary is fixed
     if not kept:
         raise MoleculeError(f"{name}: no molecule left of {len(mols)}: " + "; ".join(dropped))
     dataset = ConformerDataset(kept)
