@@ -11,21 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-
-def _previous(given: Tensor) -> Tensor:
-    """Index of the last given step at or before each step (``-1``: none), per series and feature."""
-    t = torch.arange(given.shape[-1], device=given.device).expand_as(given)
-    return torch.where(given > 0, t, torch.full_like(t, -1)).cummax(dim=-1).values
-
-
-def _next(given: Tensor) -> Tensor:
-    """Index of the first given step at or after each step (``L``: none)."""
-    length = given.shape[-1]
-    return (length - 1 - _previous(given.flip(-1))).flip(-1)
-
-
-def _at(x: Tensor, index: Tensor) -> Tensor:
-    return x.gather(-1, index.clamp(0, x.shape[-1] - 1))
+from polydiff.prior_fill import linear_fill, locf_fill
 
 
 def mean_fill(x: Tensor, given: Tensor) -> Tensor:
@@ -37,23 +23,12 @@ def mean_fill(x: Tensor, given: Tensor) -> Tensor:
 
 def locf(x: Tensor, given: Tensor) -> Tensor:
     """Last observation carried forward; steps before the first observation take the next one."""
-    prev, nxt = _previous(given), _next(given)
-    fill = torch.where(prev >= 0, _at(x, prev), torch.where(nxt < x.shape[-1], _at(x, nxt), torch.zeros_like(x)))
-    return torch.where(given > 0, x, fill)
+    return locf_fill(x, given)  # the core's fill along time; only given entries are read
 
 
 def linear_interpolation(x: Tensor, given: Tensor) -> Tensor:
     """Straight lines between the given steps of each feature, held flat beyond the first and last."""
-    length = x.shape[-1]
-    prev, nxt = _previous(given), _next(given)
-    has_prev, has_next = prev >= 0, nxt < length
-    t = torch.arange(length, device=x.device).expand_as(x).to(x.dtype)
-    x_p, x_n = _at(x, prev), _at(x, nxt)
-    frac = (t - prev.to(x.dtype)) / (nxt - prev).clamp_min(1).to(x.dtype)
-    inner = x_p + (x_n - x_p) * frac
-    fill = torch.where(has_prev & has_next, inner,
-                       torch.where(has_prev, x_p, torch.where(has_next, x_n, torch.zeros_like(x))))
-    return torch.where(given > 0, x, fill)
+    return linear_fill(x, given)
 
 
 BASELINES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
