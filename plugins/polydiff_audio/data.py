@@ -21,10 +21,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polydiff import ArrayDataset, Field, StateSpec
-from polydiff.reporting import report
+from polydiff import ArrayDataset, Field, StateSpec, report
 
-from .io import READABLE_SUFFIXES, AudioError, AudioInfo, convert_hint, peak_normalize, read_audio, trim_silence
+from .io import (
+    READABLE_SUFFIXES,
+    AudioError,
+    AudioInfo,
+    UnreadableAudioError,
+    convert_hint,
+    peak_normalize,
+    read_audio,
+    trim_silence,
+)
 from .plots import remember_codec
 from .spectrogram import MelCodec
 
@@ -139,8 +147,9 @@ def load_folder(*, path: str = "", **options: Any) -> AudioDataset:
     """``data.dataset = "folder"``: audio files under ``path/<class>/`` (any format the installed
     libsndfile reads: :data:`AUDIO_SUFFIXES`), labelled by sub-folder name (sorted); files at other
     sample rates are resampled, multi-channel files downmixed. Files that cannot be used (other formats,
-    e.g. ``.gsm``; nested folders; files outside a class folder) are counted and named in the load
-    summary; none usable is an error naming what was found and how to convert it."""
+    e.g. ``.gsm``; files the decoder rejects: corrupt, truncated or empty, with its reason; nested
+    folders; files outside a class folder) are counted and named in the load summary; none usable is
+    an error naming what was found, why it could not be read, and how to convert it."""
     if not path:
         raise AudioError("the folder dataset needs a directory: set data.path = 'my_clips' "
                          "(one sub-folder per class holding .wav files)")
@@ -170,12 +179,26 @@ def load_folder(*, path: str = "", **options: Any) -> AudioDataset:
         found = f"; found instead: {_first(unused)}{hint}" if unused else ""
         raise AudioError(f"{root}: no usable audio files in class sub-folders (expected {root}/<class>/<clip>.wav)"
                          f"{found}")
-    empty = [c for k, c in enumerate(classes) if all(j != k for _, j in files)]
+    read, used, unreadable = [], [], []
+    for f, k in files:
+        try:
+            read.append(read_audio(f, sample_rate=codec.sample_rate))
+            used.append((f, k))
+        except UnreadableAudioError as e:  # counted and named, like a format libsndfile lacks
+            unreadable.append(f"{f.parent.name}/{f.name} ({e.reason})")
+    if not used:
+        raise AudioError(f"{root}: none of the {len(files)} audio files could be read: {'; '.join(unreadable)}"
+                         f"{'; also not used: ' + _first(unused) + hint if unused else ''}; if they play elsewhere, "
+                         f"convert them to 16-bit PCM WAV, e.g. {convert_hint(files[0][0], codec.sample_rate)}")
+    empty = [c for k, c in enumerate(classes) if all(j != k for _, j in used)]
     if empty:
-        raise AudioError(f"{root}: class folders with no usable audio file: {', '.join(empty)}{hint}; remove them "
-                         "or add clips (each sub-folder is a class)")
-    read = [read_audio(f, sample_rate=codec.sample_rate) for f, _ in files]
+        why = f"; unreadable: {'; '.join(unreadable)}" if unreadable else ""
+        raise AudioError(f"{root}: class folders with no usable audio file: {', '.join(empty)}{hint}{why}; remove "
+                         "them or add clips (each sub-folder is a class)")
+    files = used
     notes = read_notes([i for _, i in read], [f"{f.parent.name}/{f.name}" for f, _ in files])
+    if unreadable:
+        notes.insert(0, f"{len(unreadable)} files unreadable, not used: {_first(unreadable)}")
     if unused:
         notes.insert(0, f"{len(unused)} files not used: {_first(unused)}{hint}")
     stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f, _ in files]

@@ -11,7 +11,13 @@ band starts below the new Nyquist), a 6 kHz tone aliases at -159 dB against -55 
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +37,15 @@ class AudioError(ValueError):
     """An audio file or clip that cannot be used, with the reason and the fix in the message."""
 
 
+class UnreadableAudioError(AudioError):
+    """A file that exists but cannot be decoded (corrupt, truncated, empty, or another format than its
+    suffix says); ``path`` and ``reason`` (the decoder's, in words) let a folder loader count it."""
+
+    def __init__(self, path: Path, reason: str, fix: str) -> None:
+        super().__init__(f"{path}: cannot read it: {reason}; {fix}")
+        self.path, self.reason = path, reason
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """What reading one file did: its native ``sample_rate`` and ``channels``, and the rate it was
@@ -44,7 +59,7 @@ class AudioInfo:
 def convert_hint(path: Path, sample_rate: int | None = None) -> str:
     """A shell command that converts ``path`` to mono 16-bit WAV with a tool found on the PATH (sox, then
     ffmpeg); both when neither is installed, with how to install them."""
-    out = f"{path.stem}.wav"
+    out = f"{path.stem}-pcm16.wav" if path.suffix.lower() == ".wav" else f"{path.stem}.wav"
     sox = f"sox {path.name} -b 16 -c 1{f' -r {sample_rate}' if sample_rate else ''} {out}"
     ffmpeg = f"ffmpeg -i {path.name} -ac 1{f' -ar {sample_rate}' if sample_rate else ''} -c:a pcm_s16le {out}"
     if shutil.which("sox"):
@@ -67,13 +82,22 @@ def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bo
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as e:
-        raise AudioError(f"{path}: not a readable audio file ({e}); convert it to 16-bit PCM WAV, e.g. "
-                         f"{convert_hint(path, sample_rate)}") from None
+    fix = f"if it plays elsewhere, convert it to 16-bit PCM WAV, e.g. {convert_hint(path, sample_rate)}"
+    if path.stat().st_size == 0:
+        raise UnreadableAudioError(path, "an empty file (0 bytes)", "record or copy it again")
+    with decoder_messages() as said:
+        try:
+            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError) as e:
+            error: Exception | None = e
+        else:
+            error = None
+    if error is not None:
+        raise UnreadableAudioError(path, decode_failure(path, error, said), fix) from None
+    if said:  # a file that decoded, with the decoder's remarks: passed on as they were
+        print("\n".join(said), file=sys.stderr)
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: the file holds no samples")
+        raise UnreadableAudioError(path, "the file holds no samples", fix)
     info = AudioInfo(sample_rate=int(rate), channels=int(data.shape[1]))
     wave = torch.from_numpy(data).mean(dim=1)
     if sample_rate is not None and rate != sample_rate:
@@ -83,6 +107,43 @@ def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bo
         wave = resample_wave(wave, int(rate), sample_rate)
         info = AudioInfo(sample_rate=int(rate), channels=info.channels, resampled_to=sample_rate)
     return wave, info
+
+
+@contextmanager
+def decoder_messages() -> Iterator[list[str]]:
+    """Collect the lines C decoders (mpg123 inside libsndfile) print on file descriptor 2 meanwhile:
+    the decoder's reason for rejecting a file, which libsndfile's own error text does not carry."""
+    said: list[str] = []
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2: nothing to collect
+        yield said
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said.extend(line.strip() for line in sink.read().decode(errors="replace").splitlines() if line.strip())
+
+
+def decode_failure(path: Path, error: Exception, said: list[str] | tuple[str, ...] = ()) -> str:
+    """Why libsndfile could not read the existing file ``path``, in words. For a stream its MP3/OGG
+    decoder rejects, libsndfile says "File does not exist or is not a regular file"; that is replaced
+    by what it means, with the decoder's first message (``said``) or libsndfile's text in brackets."""
+    text = str(getattr(error, "error_string", "") or error).strip().rstrip(".")
+    if "does not exist" in text or "not a regular file" in text:
+        kind = _SUFFIX_FORMATS.get(path.suffix.lower(), path.suffix.lstrip(".").upper() or "audio")
+        first = re.sub(r"^(\[[^]]*\]\s*)?(note|warning):\s*", "", said[0], flags=re.I).rstrip(".") if said else ""
+        if kind != "MP3":  # libsndfile tried its MP3 decoder last: its remarks say nothing about a WAV
+            first = ""
+        why = f"MP3 decoder: '{first}'" if first else f"libsndfile recognises no audio format in it: '{text}'"
+        return f"corrupt or truncated {kind} data, or not {kind} at all ({why})"
+    return f"libsndfile: {text}"
 
 
 def read_wav(path: str | Path, *, sample_rate: int | None = None, resample: bool = True) -> Tensor:
@@ -148,5 +209,6 @@ def peak_normalize(wave: Tensor, peak: float = 0.9) -> Tensor:
     return wave if m == 0 else wave * (peak / m)
 
 
-__all__ = ["READABLE_SUFFIXES", "WRITE_PEAK_DBFS", "AudioError", "AudioInfo", "convert_hint", "peak_normalize",
-           "read_audio", "read_wav", "resample_wave", "trim_silence", "write_wav"]
+__all__ = ["READABLE_SUFFIXES", "WRITE_PEAK_DBFS", "AudioError", "AudioInfo", "UnreadableAudioError", "convert_hint",
+           "decode_failure", "decoder_messages", "peak_normalize", "read_audio", "read_wav", "resample_wave",
+           "trim_silence", "write_wav"]

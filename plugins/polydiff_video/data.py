@@ -24,12 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from polydiff import ArrayDataset, ConfigError, Field, StateSpec
-from polydiff.reporting import report
+from polydiff import ArrayDataset, ConfigError, Field, StateSpec, report
+
+from .summary import footage_summary
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+COLOUR_LEVELS = 12  # a pixel is coloured when its R, G, B differ by more than this (of 255)
+COLOUR_CHECK_EVERY = 8  # frames read as grey: every 8th is also checked for colour (to say what was converted)
 SEGMENTS = 10  # pseudo-classes of unlabelled footage for the reference classifier: parts of the video
 MAX_CLASSIFIER_FRAMES = 6000  # frames the reference classifier trains on (CPU minutes, not hours)
 
@@ -97,7 +100,7 @@ class VideoDataset(ArrayDataset):
 
 
 def root_dataset(dataset: Any) -> Any:
-    """The full dataset behind a (chain of) :class:`~polydiff.data.Subset`."""
+    """The full dataset behind a (chain of) :class:`~polydiff.diffusion.data.Subset`."""
     while hasattr(dataset, "dataset") and not isinstance(dataset, VideoDataset):
         dataset = dataset.dataset
     return dataset
@@ -105,7 +108,7 @@ def root_dataset(dataset: Any) -> Any:
 
 def frame_windows(dataset: Any, length: int) -> VideoDataset:
     """Every run of ``length`` consecutive frames of every clip of ``dataset`` (any dataset of
-    ``[T, C, H, W]`` clips, a held-out :class:`~polydiff.data.Subset` included), labels kept: the
+    ``[T, C, H, W]`` clips, a held-out :class:`~polydiff.diffusion.data.Subset` included), labels kept: the
     training set of a window model for :func:`polydiff_video.predict.predict_autoregressive`."""
     full = dataset.get_batch(torch.arange(len(dataset)))
     t = full.x.shape[1]
@@ -191,12 +194,40 @@ def _square(image: Any, size: int, channels: int) -> np.ndarray:
     return np.asarray(im).reshape(size, size, channels)
 
 
+def has_colour(rgb: np.ndarray) -> bool:
+    """Whether a uint8 ``[H, W, 3]`` frame holds colour: more than 0.1 % of its pixels have channels
+    more than :data:`COLOUR_LEVELS` apart (grey footage through a lossy codec stays within a few)."""
+    spread = rgb.max(-1).astype(np.int16) - rgb.min(-1)
+    return bool((spread > COLOUR_LEVELS).mean() > 1e-3)
+
+
+def _frame(image: Any, size: int, channels: int, info: dict[str, Any], k: int) -> np.ndarray:
+    """:func:`_square`, noting in ``info["colour"]`` whether the source has colour."""
+    out = _square(image, size, channels)
+    if not info["colour"]:
+        if channels == 3:
+            info["colour"] = has_colour(out)
+        elif k % COLOUR_CHECK_EVERY == 0:
+            info["colour"] = has_colour(_square(image, size, 3))
+    return out
+
+
+def to_grey(video: Tensor) -> Tensor:
+    """RGB ``[..., 3, H, W]`` in [-1, 1] -> grey ``[..., 1, H, W]`` by luma (ITU-R 601, PIL's ``"L"``),
+    rounded to 8-bit levels as if read as grey."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=video.dtype).reshape(3, 1, 1)
+    levels = (((video + 1) * 127.5) * w).sum(-3, keepdim=True).round()
+    return levels / 127.5 - 1.0
+
+
 def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1,
                info: dict[str, Any] | None = None) -> Tensor:
     """Every ``every``-th frame of a video file (imageio + PyAV) or of a folder of frame images
     (sorted by name), each centre-cropped and downscaled to ``size``: ``[T, C, size, size]`` in [-1, 1].
-    ``info``, if given, receives the source's original frame ``size`` (W, H) and frame count ``read``."""
+    ``info``, if given, receives the source's original frame ``size`` (W, H), frame count ``read``,
+    ``colour`` (whether any frame has colour, :func:`has_colour`) and, for video files, ``fps``."""
     info = {} if info is None else info
+    info["colour"] = False
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path).expanduser()
@@ -207,12 +238,12 @@ def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
         if not files:
             raise VideoDataError(f"{p} holds no frame images ({', '.join(FRAME_SUFFIXES)})")
-        out = []
+        out: list[np.ndarray] = []
         for f in files[::every]:
             try:
                 with Image.open(f) as im:
                     info.setdefault("size", im.size)
-                    out.append(_square(im, size, channels))
+                    out.append(_frame(im, size, channels, info, len(out)))
             except (UnidentifiedImageError, OSError) as e:
                 raise VideoDataError(f"cannot read frame image {f}: {e}") from e
         info["read"] = len(files)
@@ -222,13 +253,14 @@ def read_video(path: str | Path, *, size: int, channels: int = 1, every: int = 1
                                 "frame images")
     import imageio.v3 as iio
 
-    frames = []
+    frames: list[np.ndarray] = []
     try:
+        info["fps"] = float(iio.immeta(p, plugin="pyav").get("fps") or 0) or None
         for i, img in enumerate(iio.imiter(p, plugin="pyav")):
             info["read"] = i + 1
             info.setdefault("size", (img.shape[1], img.shape[0]))
             if i % every == 0:
-                frames.append(_square(Image.fromarray(img), size, channels))
+                frames.append(_frame(Image.fromarray(img), size, channels, info, len(frames)))
     except Exception as e:  # imageio / PyAV raise OSError, ValueError or av.error.* on a bad file
         raise VideoDataError(f"cannot read video {p}: {type(e).__name__}: {e} (is it a video file PyAV can decode? "
                          "`pip install av` provides the decoder)") from e
@@ -268,20 +300,36 @@ def load_opencv_sample(*, frames: int = 8, size: int = 32, channels: int = 1, ev
     if not p.is_file():
         raise VideoDataError(f"OpenCV sample video not found at {p}: install it with "
                                 "`apt-get install -y --no-install-recommends opencv-doc` (or pass data.path=FILE)")
-    video = read_video(p, size=size, channels=channels, every=every)
-    return _footage([(str(p), video)], frames=frames, stride=stride, name="opencv_sample", fps=10.0 / every,
-                    options={"frames": frames, "size": size, "channels": channels, "every": every, "stride": stride,
-                             "path": str(p)})
+    info: dict[str, Any] = {}
+    video = read_video(p, size=size, channels=channels, every=every, info=info)
+    rate = info.get("fps") or 10.0
+    ds = _footage([(str(p), video)], frames=frames, stride=stride, name="opencv_sample", fps=rate / every,
+                  options={"frames": frames, "size": size, "channels": channels, "every": every, "stride": stride,
+                           "path": str(p)})
+    ds.summary = footage_summary("opencv_sample", p, [info], [(str(p), video)], len(ds),
+                                 colour=[p.name] if info["colour"] else [], channels=channels, chosen=channels,
+                                 frames=frames, stride=stride, every=every, size=size, fps=0.0, rate=rate)
+    report(ds.summary)
+    return ds
 
 
-def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int = 1, every: int = 1,
-               stride: int = 4, fps: float = 10.0) -> VideoDataset:
+def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int = 0, every: int = 1,
+               stride: int = 4, fps: float = 0.0) -> VideoDataset:
     """Your footage: ``path`` is a video file, a folder of frame images, or a folder of video files
-    and/or frame folders (each one source); clips of ``frames`` every ``stride`` frames."""
+    and/or frame folders (each one source); clips of ``frames`` every ``stride`` frames.
+
+    ``channels=0`` (the default) keeps colour when any source has colour (3) and reads grey footage
+    as grey (1); 1 or 3 choose. ``fps=0``: the first video file's frame rate (10 for frame folders),
+    divided by ``every``. The load summary says what was read, converted, cropped and left over."""
     root = Path(path).expanduser()
     if not path or not root.exists():
         raise VideoDataError(f"video path {str(root)!r} does not exist; set data.path to a video file, a folder "
                                 "of frame images, or a folder of videos")
+    if channels not in (0, 1, 3):
+        raise VideoDataError(f"data.channels must be 0 (colour when the files have colour), 1 (grey) or 3 (RGB), "
+                             f"got {channels}")
+    if fps < 0:
+        raise VideoDataError(f"data.fps must be > 0 (or 0: the files' frame rate), got {fps}")
     if root.is_dir() and not any(f.suffix.lower() in FRAME_SUFFIXES for f in root.iterdir()):
         sources = sorted(f for f in root.iterdir()
                          if (f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES) or f.is_dir())
@@ -291,23 +339,23 @@ def load_files(*, path: str = "", frames: int = 8, size: int = 32, channels: int
     else:
         sources, skipped = [root], []
     infos: list[dict[str, Any]] = [{} for _ in sources]
-    videos = [(str(s), read_video(s, size=size, channels=channels, every=every, info=i))
+    videos = [(str(s), read_video(s, size=size, channels=channels or 3, every=every, info=i))
               for s, i in zip(sources, infos, strict=True)]
-    ds = _footage(videos, frames=frames, stride=stride, name="files", fps=fps / every,
-                  options={"path": str(root.resolve()), "frames": frames, "size": size, "channels": channels,
+    colour = [s.name for s, i in zip(sources, infos, strict=True) if i["colour"]]
+    chosen = channels or (3 if colour else 1)
+    if chosen == 1 and channels == 0:  # read as RGB to look for colour; none found
+        videos = [(src, to_grey(v)) for src, v in videos]
+    rates = [i["fps"] for i in infos if i.get("fps")]
+    rate = fps or (rates[0] if rates else 10.0)
+    ds = _footage(videos, frames=frames, stride=stride, name="files", fps=rate / every,
+                  options={"path": str(root.resolve()), "frames": frames, "size": size, "channels": chosen,
                            "every": every, "stride": stride})
-    sizes = sorted({f"{i['size'][0]}x{i['size'][1]}" for i in infos if "size" in i})
-    unused = sum((len(v) - frames) % stride for _, v in videos)
-    ds.summary = (f"video 'files': {len(sources)} source(s) from {root} ({sum(i.get('read', 0) for i in infos)} "
-                  f"frames read, sizes {', '.join(sizes)}) -> {len(ds)} clip(s) of {frames} frames every {stride}; "
-                  f"every {every}-th frame kept, centre-cropped to a square and resized to {size}x{size}, "
-                  + ("grey" if channels == 1 else "RGB") + f" (data.channels); {unused} frame(s) at the ends of "
-                  "sources fill no clip" + (f"; {len(skipped)} file(s) not videos, skipped: "
-                                               f"{', '.join(skipped[:5])}" + (" ..." if len(skipped) > 5 else "")
-                                               if skipped else ""))
+    ds.summary = footage_summary("files", root, infos, videos, len(ds), colour=colour, channels=channels,
+                                 chosen=chosen, frames=frames, stride=stride, every=every, size=size, fps=fps,
+                                 rate=rate, skipped=skipped)
     report(ds.summary)
     return ds
 
 
-__all__ = ["VTEST", "VideoDataError", "VideoDataset", "bounce", "clips_of", "load_files", "load_moving_digits",
-           "load_opencv_sample", "read_video", "root_dataset"]
+__all__ = ["VTEST", "VideoDataError", "VideoDataset", "bounce", "clips_of", "has_colour", "load_files",
+           "load_moving_digits", "load_opencv_sample", "read_video", "root_dataset", "to_grey"]

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from polydiff import Batch, DiffusionDataset
-from polydiff.imputation import Imputation
-from polydiff.specs import ClassifierInfo, NotApplicable
+from polydiff.diffusion import Imputation
+from polydiff.plugins import ClassifierInfo, NotApplicable
 
 from .data import root_dataset
 
@@ -43,6 +43,22 @@ def classifier_info(reference: DiffusionDataset) -> ClassifierInfo:
                           n_train=int(info.get("n_train", 0)))
 
 
+def labelled(reference: DiffusionDataset) -> None:
+    """Raise :class:`NotApplicable` (the metric is skipped with a note) unless the clips have class
+    labels (the moving digits' digit): identity metrics have no class to keep on the user's footage."""
+    root = root_dataset(reference)
+    if getattr(root, "labels", None) is None or not getattr(root, "num_classes", None):
+        raise NotApplicable(f"needs class-labelled clips (moving_digits: the digit); the "
+                            f"{getattr(root, 'name', type(root).__name__)!r} clips have no labels")
+
+
+def class_classifier_info(reference: DiffusionDataset) -> ClassifierInfo:
+    """:func:`classifier_info` for metrics that score classes (``frame_accuracy``, ``digit_identity``):
+    not applicable (with the reason) on unlabelled clips, where the frame CNN learns segments."""
+    labelled(reference)
+    return classifier_info(reference)
+
+
 def _frames(x: Tensor) -> Tensor:
     return x.reshape(-1, *x.shape[-3:])
 
@@ -64,7 +80,8 @@ def clf_fd(clf: Any, a: Tensor, b: Tensor) -> float:
 
 def frame_accuracy(samples: Batch, reference: DiffusionDataset) -> float:
     """Fraction of the frames of class-conditional samples that the reference classifier labels as
-    the clip's requested class (NaN without labels)."""
+    the clip's requested class (NaN for samples without a label; not applicable on unlabelled clips)."""
+    labelled(reference)
     label = samples.cond.get("label")
     if label is None or not bool((label >= 0).any()) or not getattr(reference, "num_classes", None):
         return float("nan")
@@ -102,7 +119,9 @@ def target_frames(imp: Imputation) -> Tensor:
 
 def digit_identity(imp: Imputation, reference: DiffusionDataset) -> float:
     """Fraction of predicted frames (every sample) the reference classifier labels as the clip's
-    class: predicted frames keep the digit's identity (NaN for unlabelled data)."""
+    class: predicted frames keep the digit's identity (NaN for an imputation without labels; not
+    applicable on unlabelled clips: the user's own footage)."""
+    labelled(reference)
     hit = _identity_hits(imp, reference)
     return float("nan") if hit is None else float(hit[target_frames(imp)[:, None, :].expand_as(hit)].mean())
 
@@ -166,6 +185,6 @@ def copy_last_frame(imp: Imputation) -> Imputation:
                       cond=imp.cond)
 
 
-__all__ = ["centroid_error", "centroids", "classifier_info", "classifier_of", "copy_last_frame", "digit_identity",
-           "digit_identity_by_frame", "frame_accuracy",
-           "frame_diff_w1", "frame_fd", "motion", "target_frames"]
+__all__ = ["centroid_error", "centroids", "class_classifier_info", "classifier_info", "classifier_of",
+           "copy_last_frame", "digit_identity", "digit_identity_by_frame", "frame_accuracy", "frame_diff_w1",
+           "frame_fd", "labelled", "motion", "target_frames"]

@@ -26,7 +26,7 @@ DATASETS = [
                 options={"frames": 8, "size": 32, "channels": 1, "every": 2, "stride": 2, "path": str(data.VTEST)}),
     DatasetSpec(name="files", modality="video", load=data.load_files,
                 description="your video file(s) or folder(s) of frame images under data.path (imageio + PyAV)",
-                options={"path": "", "frames": 8, "size": 32, "channels": 1, "every": 1, "stride": 4, "fps": 10.0}),
+                options={"path": "", "frames": 8, "size": 32, "channels": 0, "every": 1, "stride": 4, "fps": 0.0}),
 ]
 
 BACKBONES = [
@@ -40,12 +40,12 @@ METRICS = [
                description="per-frame Frechet distance in a small CNN trained on the dataset's frames "
                            "(NOT FVD, NOT Inception; cached in $POLYDIFF_CACHE)"),
     MetricSpec(name="frame_accuracy", modality="video", fn=metrics.frame_accuracy, direction="higher",
-               classifier=metrics.classifier_info,
+               classifier=metrics.class_classifier_info,
                description="fraction of frames of class-conditional samples classified as the requested class"),
     MetricSpec(name="frame_diff_w1", modality="video", fn=metrics.frame_diff_w1, direction="lower",
                description="temporal consistency: W1 between per-clip mean |frame change| of samples and data"),
     MetricSpec(name="digit_identity", modality="video", fn=metrics.digit_identity, direction="higher", task="impute",
-               classifier=metrics.classifier_info,
+               classifier=metrics.class_classifier_info,
                description="fraction of predicted frames the frame classifier labels as the clip's class"),
     MetricSpec(name="centroid_error", modality="video", fn=metrics.centroid_error, direction="lower", task="impute",
                description="pixels between intensity centres of predicted and true frames (object position)"),
