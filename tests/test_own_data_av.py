@@ -55,6 +55,19 @@ def test_a_corrupt_mp3_among_good_wavs_is_counted_and_named(tmp_path, capsys):
     assert "high/cut.mp3 (corrupt or truncated MP3 data" in line
 
 
+def test_a_click_too_short_to_encode_is_counted_and_short_clips_are_said_padded(tmp_path):
+    root = voice_folder(tmp_path / "voice")
+    soundfile.write(str(root / "low" / "click.wav"), tone(1000.0, seconds=0.01), RATE, subtype="PCM_16")
+    ds = load_folder(path=str(root))  # 160 samples at 16 kHz -> 80 at 8 kHz: under the 512-sample window
+    assert len(ds) == 4
+    assert "1 files too short for the 512-sample window (data.n_fft), not used: low/click.wav (80 samples after " \
+           "trimming silence)" in ds.load_summary
+    # 0.5 s clips are shorter than the 64 frames (1.01 s) the model sees: padded, and the summary says so
+    assert "0 clips longer than 64 frames (1.01 s) cropped to their start, 4 shorter ones padded (padded frames " \
+           "are masked: never noised, trained on or scored)" in ds.load_summary
+    assert int((ds.lengths < 64).sum()) == 4
+
+
 def test_no_readable_audio_file_is_exit_code_2_naming_every_file_and_why(tmp_path, capfd):
     root = tmp_path / "calls"
     broken_mp3s(root / "yes")
@@ -66,7 +79,7 @@ def test_no_readable_audio_file_is_exit_code_2_naming_every_file_and_why(tmp_pat
     assert code == 2 and "Traceback" not in err, err
     assert err.count("\n") == 1 and "Trying to resync" not in err  # one line: the MP3 decoder's chatter is in it
     message = err.strip()
-    assert message.startswith("polydiff: error: ") and "none of the 4 audio files could be read" in message
+    assert message.startswith("polydiff: error: ") and "none of the 4 audio files could be used" in message
     assert ("yes/broken.mp3 (corrupt or truncated MP3 data, or not MP3 at all (MP3 decoder: 'Illegal "
             "Audio-MPEG-Header") in message and "yes/cut.mp3 (corrupt or truncated MP3 data" in message
     assert "yes/empty.wav (an empty file (0 bytes))" in message

@@ -95,11 +95,12 @@ def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence
 
     With ``source`` (where the clips came from), the one-line load summary (``source``, counts, ``notes``
     on what reading did, clips cropped) is printed to stderr; it is ``dataset.load_summary`` either way."""
-    prepared, specs, cropped = [], [], 0
+    prepared, specs, cropped, padded = [], [], 0, 0
     keep = codec.samples_for(frames)
     for i, w in enumerate(waves):
         w = peak_normalize(trim_silence(w))
         cropped += int(w.shape[-1] > keep)
+        padded += int(w.shape[-1] < keep)
         w = w[:keep]
         if w.shape[-1] < codec.n_fft:
             what = names[i] if names is not None else f"clip {i}"
@@ -116,7 +117,8 @@ def from_waves(waves: list[Tensor], labels: Sequence[int], class_names: Sequence
     parts = [f"{len(waves)} clips in {len(class_names)} classes ({per_class})", *notes,
              f"silence trimmed at -40 dB, peak-normalised to 0.9, log-mel {codec.n_mels} bands at "
              f"{codec.sample_rate} Hz; {cropped} clips longer than {frames} frames "
-             f"({keep / codec.sample_rate:.2f} s) cropped to their start"]
+             f"({keep / codec.sample_rate:.2f} s) cropped to their start, {padded} shorter ones padded "
+             "(padded frames are masked: never noised, trained on or scored)"]
     ds.load_summary = f"{source or 'audio'}: " + "; ".join(parts)
     if source:
         report(f"audio data: {ds.load_summary}")
@@ -179,24 +181,36 @@ def load_folder(*, path: str = "", **options: Any) -> AudioDataset:
         found = f"; found instead: {_first(unused)}{hint}" if unused else ""
         raise AudioError(f"{root}: no usable audio files in class sub-folders (expected {root}/<class>/<clip>.wav)"
                          f"{found}")
-    read, used, unreadable = [], [], []
+    read, used, unreadable, short = [], [], [], []
     for f, k in files:
+        name = f"{f.parent.name}/{f.name}"
         try:
-            read.append(read_audio(f, sample_rate=codec.sample_rate))
-            used.append((f, k))
+            wave, info = read_audio(f, sample_rate=codec.sample_rate)
         except UnreadableAudioError as e:  # counted and named, like a format libsndfile lacks
-            unreadable.append(f"{f.parent.name}/{f.name} ({e.reason})")
+            unreadable.append(f"{name} ({e.reason})")
+            continue
+        if (n := trim_silence(wave).shape[-1]) < codec.n_fft:
+            short.append(f"{name} ({n} samples after trimming silence)")
+            continue
+        read.append((wave, info))
+        used.append((f, k))
+    problems = unreadable + [f"{s} (too short for the {codec.n_fft}-sample window)" for s in short]
     if not used:
-        raise AudioError(f"{root}: none of the {len(files)} audio files could be read: {'; '.join(unreadable)}"
-                         f"{'; also not used: ' + _first(unused) + hint if unused else ''}; if they play elsewhere, "
-                         f"convert them to 16-bit PCM WAV, e.g. {convert_hint(files[0][0], codec.sample_rate)}")
+        raise AudioError(f"{root}: none of the {len(files)} audio files could be used: {'; '.join(problems)}"
+                         f"{'; also not used: ' + _first(unused) + hint if unused else ''}"
+                         + (f"; if they play elsewhere, convert them to 16-bit PCM WAV, e.g. "
+                            f"{convert_hint(files[0][0], codec.sample_rate)}" if unreadable else "")
+                         + ("; record longer clips or lower data.n_fft" if short else ""))
     empty = [c for k, c in enumerate(classes) if all(j != k for _, j in used)]
     if empty:
-        why = f"; unreadable: {'; '.join(unreadable)}" if unreadable else ""
+        why = f"; not usable: {'; '.join(problems)}" if problems else ""
         raise AudioError(f"{root}: class folders with no usable audio file: {', '.join(empty)}{hint}{why}; remove "
                          "them or add clips (each sub-folder is a class)")
     files = used
     notes = read_notes([i for _, i in read], [f"{f.parent.name}/{f.name}" for f, _ in files])
+    if short:
+        notes.insert(0, f"{len(short)} files too short for the {codec.n_fft}-sample window (data.n_fft), not used: "
+                        f"{_first(short)}")
     if unreadable:
         notes.insert(0, f"{len(unreadable)} files unreadable, not used: {_first(unreadable)}")
     if unused:
