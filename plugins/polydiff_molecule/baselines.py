@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polydiff.baselines import BaselineContext, training_items
-from polydiff.specs import BaselineSpec
-from polydiff.state import Batch
+from polydiff.diffusion import Batch
+from polydiff.evaluation import BaselineContext, training_items
+from polydiff.plugins import BaselineSpec
 
 
 def random_coordinates(ctx: BaselineContext) -> Batch:
@@ -24,13 +24,19 @@ def random_coordinates(ctx: BaselineContext) -> Batch:
     pos = fields["pos"]  # [n, N, 3]
     atoms = (spec.unpack(real.padding)["pos"][..., :1] > 0).to(pos.dtype) if real.padding is not None \
         else torch.ones_like(pos[..., :1])
+    fields["pos"] = gaussian_positions(pos, atoms, ctx.seed + 7)
+    return Batch(x=spec.pack(fields), padding=real.padding, cond=real.cond)
+
+
+def gaussian_positions(pos: Tensor, atoms: Tensor, seed: int) -> Tensor:
+    """Gaussian coordinates ``[n, N, 3]`` with each item's own coordinate spread (``atoms [n, N, 1]``:
+    1 for real atoms), centred on the origin (CoM-free), zero at padding; seeded."""
     count = atoms.sum(1, keepdim=True).clamp_min(1)
     centre = (pos * atoms).sum(1, keepdim=True) / count
     spread = (((pos - centre) * atoms).square().sum((1, 2), keepdim=True) / (3 * count)).sqrt()
-    noise = torch.randn(pos.shape, generator=torch.Generator().manual_seed(ctx.seed + 7), dtype=pos.dtype)
+    noise = torch.randn(pos.shape, generator=torch.Generator().manual_seed(seed), dtype=pos.dtype)
     noise = noise * spread * atoms
-    fields["pos"] = noise - (noise.sum(1, keepdim=True) / count) * atoms
-    return Batch(x=spec.pack(fields), padding=real.padding, cond=real.cond)
+    return noise - (noise.sum(1, keepdim=True) / count) * atoms
 
 
 def random_fill(observed: Any, ctx: BaselineContext) -> Tensor:
@@ -54,4 +60,4 @@ BASELINES = (
                  description="hidden entries drawn from a Gaussian matching the given entries of each column"),
 )
 
-__all__ = ["BASELINES", "random_coordinates", "random_fill"]
+__all__ = ["BASELINES", "gaussian_positions", "random_coordinates", "random_fill"]

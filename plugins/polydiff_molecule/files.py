@@ -21,7 +21,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDetermineBonds
 
-from polydiff.reporting import report
+from polydiff import report
 
 from .chem import AtomArrays, MoleculeError, atoms_only, perceive
 from .conformers import ConformerDataset
@@ -156,8 +156,9 @@ def conformers_of(mols: list[Chem.Mol], notes: list[str], *, max_heavy_atoms: in
         raise MoleculeError(f"{name}: no molecule left of {len(mols)}: " + "; ".join(dropped))
     dataset = ConformerDataset(kept)
     sizes = [m.GetNumAtoms() for m in kept]
-    summary = "; ".join([f"conformer {name!r}", *notes, f"{len(dataset)} conformer(s) of {len(kept)} molecule(s) "
-                         f"kept of {len(mols)}, {min(sizes)}-{max(sizes)} atoms (padded to {dataset.max_atoms}), "
+    summary = "; ".join([f"conformer {name!r}", *notes, f"{len(dataset)} conformer(s) of {len(set(dataset.smiles))} "
+                         f"distinct molecule(s), {len(kept)} record(s) kept of {len(mols)}, {min(sizes)}-{max(sizes)} "
+                         f"atoms (padded to {dataset.max_atoms}), "
                          f"vocabulary {','.join(ELEMENTS)}", *dropped])
     setattr(dataset, "summary", summary)  # noqa: B010  (ConformerDataset declares no summary of its own)
     report(summary)
@@ -179,11 +180,13 @@ def load_xyz_conformers(*, path: str = "", max_heavy_atoms: int = 0, limit: int 
 
 def save_conformers(samples: object, directory: Path) -> list[Path]:
     """Write conformer samples as ``conformers.sdf``: each sample's graph (``cond["atom_types"]``,
-    ``cond["edges"]``: bond classes 1-4) with its generated coordinates. Formal charges are not part
+    ``cond["edges"]``: bond classes 1-4) with its generated coordinates, named ``sample i: SMILES``
+    (the graph's heavy-atom SMILES, stereochemistry not given). Formal charges are not part
     of the graph: a record RDKit cannot sanitise without them is written unsanitised (aromatic bonds
     kept as bond type 4)."""
-    from polydiff.state import Batch
+    from polydiff.diffusion import Batch
 
+    from .conformer_metrics import heavy_graph
     from .conformers import POS_SPEC
 
     assert isinstance(samples, Batch)
@@ -205,7 +208,7 @@ def save_conformers(samples: object, directory: Path) -> list[Path]:
                     if c in orders:
                         mol.AddBond(a, b, orders[c])
             out = mol.GetMol()
-            out.SetProp("_Name", f"sample {i}")
+            out.SetProp("_Name", f"sample {i}: {heavy_graph(types[i], edges[i])[0]}")  # which molecule it is
             try:
                 Chem.SanitizeMol(out)
                 w.SetKekulize(True)

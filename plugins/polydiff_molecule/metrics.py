@@ -5,7 +5,8 @@ atom stability (fraction of atoms with an allowed total bond order), molecule st
 molecules whose atoms are all stable), validity (RDKit sanitises; largest fragment closed-shell),
 uniqueness (distinct canonical SMILES among valid), novelty (unique valid not in the dataset), and
 Wasserstein-1 distances between the samples' and the data's interatomic-distance and bond-length
-distributions. Conformers: COV-R / MAT-R (recall coverage and matching, heavy-atom RMSD).
+distributions. Conformers: COV-R / MAT-R (recall coverage and matching, heavy-atom RMSD) of RDKit
+conformers here; the ``conformer`` modality's metrics are in :mod:`.conformer_metrics`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from polydiff.data import DiffusionDataset
-from polydiff.state import Batch
+from polydiff.diffusion import Batch, DiffusionDataset
 
 from .chem import AtomArrays, Perceived, heavy_atom_rmsd, perceive
+from .conformer_metrics import cov_mat
 from .data import decode
 
 _LAST: dict[str, object] = {}
@@ -120,10 +121,8 @@ def coverage_matching(generated: Sequence[Chem.Mol], references: Sequence[Chem.M
                       threshold: float = 0.5) -> tuple[float, float]:
     """COV-R and MAT-R for one molecule (GeoDiff, Eq. 20-21): ``generated`` and ``references`` are
     conformers of the same molecule (one per entry); heavy-atom RMSD after symmetry-aware alignment.
-    COV-R: fraction of references with a generated conformer within ``threshold``; MAT-R: mean over
+    COV-R: fraction of references with a generated conformer within ``threshold`` (<=); MAT-R: mean over
     references of the smallest RMSD."""
     if not generated or not references:
         raise ValueError("coverage_matching needs at least one generated and one reference conformer")
-    rmsd = np.array([[heavy_atom_rmsd(g, r) for g in generated] for r in references])
-    best = rmsd.min(axis=1)
-    return float((best < threshold).mean()), float(best.mean())
+    return cov_mat(np.array([[heavy_atom_rmsd(g, r) for g in generated] for r in references]), threshold)
