@@ -16,7 +16,7 @@ A masked conditional ``mel_conv1d`` (CSDI-style, ``model.conditional``) is train
 masks (per clip a gap or a continuation of 50-400 ms) for ``--inpaint-cpu`` CPU seconds
 (``time.process_time``) once per ``--prior-fill`` mode (``none``: zeros on hidden frames;
 ``condition``: the plugin's prior fill, linear interpolation of the log-mel frames, as input;
-``residual``: it diffuses x - fill), built by :func:`polydiff.runs.build_denoiser` from a run config
+``residual``: it diffuses x - fill), built by :func:`polydiff.app.runs.build_denoiser` from a run config
 as ``polydiff train`` does, and scored on the same gaps and continuation, given the frames around
 them as input. The Griffin-Lim round trip of real audio (Asterisk recordings and espeak clips) is the floor.
 
@@ -40,11 +40,11 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.data import holdout_split
-from polydiff.imputation import impute
-from polydiff.prior_fill import MODES
-from polydiff.runs import build_denoiser, resolve_config
-from polydiff.sampling import sample
+from polydiff.app.runs import build_denoiser, resolve_config
+from polydiff.diffusion.data import holdout_split
+from polydiff.diffusion.imputation import impute
+from polydiff.diffusion.prior_fill import MODES
+from polydiff.diffusion.sampling import sample
 from polydiff_audio import masks
 from polydiff_audio.baselines import repeat_last_frame
 from polydiff_audio.data import AudioDataset
@@ -96,7 +96,7 @@ def train(name: str, ds: Any, minutes: float, seed: int, batch_size: int) -> tup
 def train_conditional(ds: Any, mode: str, cpu_seconds: float, seed: int,
                       batch_size: int) -> tuple[Denoiser, dict[str, Any]]:
     """The masked conditional ``mel_conv1d`` with ``model.prior_fill = mode``, built from a run config by
-    :func:`polydiff.runs.build_denoiser` (which attaches the fill; a residual model's sigma_data is
+    :func:`polydiff.app.runs.build_denoiser` (which attaches the fill; a residual model's sigma_data is
     estimated from x - fill on training masks, the others keep 0.5), trained on ``time_mixed`` masks
     (gaps and continuations of 50-400 ms) for ``cpu_seconds`` of ``time.process_time`` in chunks of 25
     steps; the EMA weights are evaluated."""
@@ -112,14 +112,11 @@ def train_conditional(ds: Any, mode: str, cpu_seconds: float, seed: int,
     setup = time.process_time() - start
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
                       weighting=Weighting(kind="edm"), config=config.train)
-    loss = None
-    while time.process_time() - start < cpu_seconds:
-        trainer.config = dataclasses.replace(config.train, steps=trainer.step + 25)
-        loss = trainer.fit(progress=False)["loss"]
+    trainer.config = dataclasses.replace(config.train, steps=10**9, max_cpu_seconds=max(cpu_seconds - setup, 1e-3))
+    loss = trainer.fit(progress=False)["loss"]
     cpu = time.process_time() - start
-    for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
-        p.data.copy_(e)
-    return denoiser.eval(), {"steps": trainer.step, "cpu_seconds": round(cpu, 1), "setup_cpu_seconds": round(setup, 1),
+    denoiser = trainer.apply_ema()  # evaluate the EMA weights
+    return denoiser, {"steps": trainer.step, "cpu_seconds": round(cpu, 1), "setup_cpu_seconds": round(setup, 1),
                              "prior_fill": mode, "sigma_data": denoiser.parameterization.sigma_data, "final_loss": loss,
                              "parameters": sum(p.numel() for p in denoiser.parameters()), "options": INPAINT_MODEL}
 

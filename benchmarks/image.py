@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from polydiff import plugins
-from polydiff.imputation import impute
-from polydiff.runs import Run, build_schedule, load_data, resolve_config
-from polydiff.sampling import sample
-from polydiff.state import Batch
-from polydiff.workflows import load_denoiser, train
+from polydiff.app.runs import Run, build_schedule, load_data, resolve_config
+from polydiff.app.workflows import load_denoiser, train
+from polydiff.diffusion.imputation import impute
+from polydiff.diffusion.sampling import sample
+from polydiff.diffusion.state import Batch
 from polydiff_image.classifier import reference_classifier
 from polydiff_image.generate import consistency, interpolate, plot_interpolation, psnr, super_resolve, upsample_baseline
 from polydiff_image.masks import STRATEGIES

@@ -29,15 +29,15 @@ import numpy as np
 import torch
 
 from polydiff import plugins
-from polydiff.config import parse_options
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
-from polydiff.samplers import ddpm
-from polydiff.sampling import sample, with_self_conditioning
-from polydiff.schedules import sigma_grid
-from polydiff.state import Batch, projector
-from polydiff.training import Trainer
-from polydiff.workflows import load_denoiser
+from polydiff.app.config import parse_options
+from polydiff.app.runs import Run, build_denoiser, build_schedule, load_data, resolve_config
+from polydiff.app.workflows import load_denoiser
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.samplers import ddpm
+from polydiff.diffusion.sampling import sample, with_self_conditioning
+from polydiff.diffusion.schedules import sigma_grid
+from polydiff.diffusion.state import Batch, projector
+from polydiff.training.trainer import Trainer
 from polydiff_molecule import metrics as mm
 from polydiff_molecule.chem import embed, mol_from_smiles
 from polydiff_molecule.conformers import ConformerDataset, generate_conformers
@@ -179,10 +179,7 @@ def conformers(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                       noise_levels=config.noise_levels, weighting=config.weighting, config=config.train,
                       run_dir=out / "conformer")
     summary = trainer.fit(progress=not args.quiet)
-    ema = trainer.ema_state_dict() if hasattr(trainer, "ema_state_dict") else None
-    if ema is not None:
-        denoiser.load_state_dict(ema)
-    denoiser.eval()
+    denoiser = trainer.apply_ema()
     k = args.conformers
     per: dict[str, list[tuple[float, float]]] = {"e3nn_conformer": [], "ETKDG (other seed)": [], "ETKDG no MMFF": []}
     for i, smi in enumerate(test):

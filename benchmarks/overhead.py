@@ -2,7 +2,7 @@
 
 Training: ``Trainer.fit`` (seeded per-step draws, metrics accumulation and logging, EMA, clipping,
 warmup) against a bare loop with the same model, AdamW, EMA, clipping, warmup, lognormal noise
-levels and EDM-weighted loss. Sampling: ``polydiff.samplers.euler`` / ``heun`` against a bare
+levels and EDM-weighted loss. Sampling: ``polydiff.diffusion.samplers.euler`` / ``heun`` against a bare
 Euler / Heun loop over the same grid and denoiser. Each timing is the median of ``--repeats`` runs
 after a warm-up run, ours and minimal interleaved so machine drift hits both alike.
 
@@ -32,11 +32,12 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, Weighting, sigma_grid
-from polydiff.data import DiffusionDataset
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.points import build_mlp, load_mixture, load_ring
-from polydiff.samplers import BUILTIN_SAMPLERS, euler, heun
-from polydiff.training import TrainConfig, Trainer
+from polydiff.diffusion.data import DiffusionDataset
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.modalities.points import load_mixture, load_ring
+from polydiff.nn.layers import build_mlp
+from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, euler, heun
+from polydiff.training.trainer import TrainConfig, Trainer
 
 P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5
 MODELS: dict[str, tuple[Callable[[], DiffusionDataset], dict[str, int], int]] = {  # loader, MLP options, batch

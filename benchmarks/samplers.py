@@ -15,7 +15,7 @@ The "converged ODE" row (Heun, 200 Karras steps, the same noise) is what every d
 tends to: on 10k samples x 3 seeds it sits at 1.25x (ring) / 1.38x (16-D) the floor, the metric's own
 spread across seeds, so ratios to the floor below that cannot be resolved with this many samples.
 
-The ``optimized`` grid (:func:`polydiff.grids.optimize_grid`) is computed once per (data, configuration,
+The ``optimized`` grid (:func:`polydiff.diffusion.grids.optimize_grid`) is computed once per (data, configuration,
 NFE) from ``--calibration`` noise draws of a seed no evaluation uses, with the same exact denoiser;
 its CPU seconds are printed. Heun with ``euler_ratio`` keeps its plain step count there (the optimised
 grid decides which steps stay Euler, so the budget cannot be searched beforehand).
@@ -31,11 +31,11 @@ from typing import Any
 
 import torch
 
-from polydiff.gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
-from polydiff.grids import optimize_grid
-from polydiff.samplers import BUILTIN_SAMPLERS
-from polydiff.sampling import sample
-from polydiff.schedules import BUILTIN_SCHEDULES, GRIDS, Schedule
+from polydiff.diffusion.gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
+from polydiff.diffusion.grids import optimize_grid
+from polydiff.diffusion.samplers import BUILTIN_SAMPLERS
+from polydiff.diffusion.sampling import sample
+from polydiff.diffusion.schedules import BUILTIN_SCHEDULES, GRIDS, Schedule
 
 SCHEDULES: dict[str, type[Schedule]] = {cls.name: cls for cls in BUILTIN_SCHEDULES}
 ODE_STEPS = 200  # Heun steps of the converged-ODE reference row (399 NFE)

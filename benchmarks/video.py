@@ -17,7 +17,7 @@ digit); "truth" scores the true frames (the classifier's accuracy: the ceiling).
 ``--prior-fill none condition residual`` trains one model per ``model.prior_fill`` mode (the plugin's
 fill, :func:`polydiff_video.fill.motion_fill`: the last given frame moved on by the global motion;
 ``condition`` feeds it as input, ``residual`` diffuses x - fill with sigma_data of x - fill estimated by
-:func:`polydiff.runs.residual_sigma_data`), each for the same ``--cpu-seconds`` of ``time.process_time``
+:func:`polydiff.app.runs.residual_sigma_data`), each for the same ``--cpu-seconds`` of ``time.process_time``
 (``--budget`` minutes of wall clock otherwise). On footage the split is in time (training clips from
 the first ``1 - --holdout`` of the video, held-out clips from the rest, no clip straddling), and
 only MAE and frame_diff_w1 are scored (no digits). Prints a table and writes
@@ -39,11 +39,11 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.config import parse_options
-from polydiff.data import holdout_split
-from polydiff.imputation import Imputation, impute, mae
-from polydiff.prior_fill import MODES, attach_prior_fill, resolve_prior_fill
-from polydiff.runs import residual_sigma_data, resolve_config
+from polydiff.app.config import parse_options
+from polydiff.app.runs import residual_sigma_data, resolve_config
+from polydiff.diffusion.data import holdout_split
+from polydiff.diffusion.imputation import Imputation, impute, mae
+from polydiff.diffusion.prior_fill import MODES, attach_prior_fill, resolve_prior_fill
 from polydiff_video.backbone import VideoUNet
 from polydiff_video.data import VTEST, VideoDataset, clips_of, frame_windows, load_moving_digits, read_video
 from polydiff_video.masks import future_frames
@@ -88,8 +88,8 @@ def load_footage(path: str, holdout: float) -> tuple[VideoDataset, VideoDataset]
 
 
 def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: int) -> float:
-    """Attach ``model.prior_fill = mode`` as :func:`polydiff.runs.build_denoiser` does; a residual model's
-    sigma_data is that of x - fill on the training masks (:func:`polydiff.runs.residual_sigma_data`).
+    """Attach ``model.prior_fill = mode`` as :func:`polydiff.app.runs.build_denoiser` does; a residual model's
+    sigma_data is that of x - fill on the training masks (:func:`polydiff.app.runs.residual_sigma_data`).
     Returns the sigma_data to use."""
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
     if mode != "residual":
@@ -121,15 +121,10 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(),
                       noise_levels=levels or NoiseLevels(kind="lognormal"), weighting=Weighting(kind="edm"), config=cfg)
     start = time.perf_counter()
-    if cpu_seconds > 0:
-        loss = None
-        while time.process_time() - cpu0 < cpu_seconds:
-            trainer.config = dataclasses.replace(cfg, steps=trainer.step + 25)
-            loss = trainer.fit(progress=False)["loss"]
-    else:
-        loss = trainer.fit(progress=True)["loss"]
-    for p, e in zip(trainer.params, trainer.ema, strict=True):  # evaluate the EMA weights
-        p.data.copy_(e)
+    if cpu_seconds > 0:  # the rest of the budget after setup
+        trainer.config = dataclasses.replace(cfg, max_cpu_seconds=max(cpu_seconds - (time.process_time() - cpu0), 1e-3))
+    loss = trainer.fit(progress=cpu_seconds <= 0)["loss"]
+    trainer.apply_ema()  # evaluate the EMA weights
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polydiff
-from polydiff.cli import main as cli
+from polydiff.app.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"

@@ -6,13 +6,11 @@ The sampler is the explicit midpoint method (RK2) on the probability-flow ODE dx
 
 from __future__ import annotations
 
-import types
-
 from torch import Tensor
 
 import polydiff
-from polydiff.points import load_ring
-from polydiff.specs import SamplerSpec
+from polydiff.modalities.points import load_ring
+from polydiff.plugins import SamplerSpec, SpecPlugin
 from polydiff.testing import check_sampler
 
 
@@ -40,8 +38,7 @@ SPEC = SamplerSpec(name="midpoint", fn=midpoint, evals_per_step=2,
 def main() -> float:
     # the conformance kit: reproduces a Gaussian from its exact denoiser, per-sample seeds, no in-place edits
     check_sampler(SPEC, steps=32)
-    polydiff.register(types.SimpleNamespace(polydiff_register_samplers=polydiff.hookimpl(lambda: [SPEC])),
-                      name="my-samplers")
+    polydiff.register(SpecPlugin(samplers=[SPEC]), name="my-samplers")  # a plugin stated as data
     mixture = load_ring(n=10).mixture  # the ring's exact denoiser: errors are the sampler's own
     nll = {}
     for name in ("midpoint", "heun"):

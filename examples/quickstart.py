@@ -8,7 +8,9 @@ import argparse
 import torch
 
 import polydiff
-from polydiff.points import build_mlp, load_ring, sliced_w2, true_nll
+from polydiff.evaluation.metrics import sliced_w2
+from polydiff.modalities.points import load_ring, true_nll
+from polydiff.nn.layers import build_mlp
 
 
 def main(steps: int = 2000) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """The bad inputs of issue 17 as data: each case prepares its files in a scratch directory and names the
 command line, and what the one-line error must mention. ``tests/test_cli_errors.py`` runs them through
-``polydiff.cli.main``; ``python tests/bad_inputs.py`` prints the before/after table for a release note.
+``polydiff.app.cli.main``; ``python tests/bad_inputs.py`` prints the before/after table for a release note.
 
 A case is ``(name, setup, argv, expected)``: ``setup(scratch, run)`` writes files (``run`` is a trained
 tiny points run copied into ``scratch/run``), ``argv`` may use ``{s}`` (scratch) and ``{run}``.
@@ -59,7 +59,7 @@ def other_run_samples(scratch: Path, run: Path) -> None:
     other = scratch / "other"
     shutil.copytree(run, other)
     (other / ".polydiff-run").write_text(json.dumps({"run_id": "0" * 32, "modality": "points"}))
-    from polydiff.cli import main
+    from polydiff.app.cli import main
 
     assert main(["sample", str(other), "--n", "20", "--steps", "2", "--quiet"]) == 0
 

@@ -5,7 +5,12 @@ import json
 import pytest
 import torch
 
-from polydiff.baselines import (
+from polydiff import plugins
+from polydiff.app.cli import main
+from polydiff.diffusion.data import ArrayDataset
+from polydiff.diffusion.imputation import Imputation
+from polydiff.diffusion.state import Batch, Field, StateSpec
+from polydiff.evaluation.baselines import (
     BaselineContext,
     Scoreboard,
     baseline_imputation,
@@ -13,13 +18,9 @@ from polydiff.baselines import (
     score_imputation,
     score_samples,
 )
-from polydiff.baselines import _board as board_of
-from polydiff.cli import main
-from polydiff.data import ArrayDataset
-from polydiff.imputation import Imputation
-from polydiff.points import load_ring
-from polydiff.specs import BaselineSpec, ClassifierInfo, MetricSpec, NotApplicable
-from polydiff.state import Batch, Field, StateSpec
+from polydiff.evaluation.baselines import _board as board_of
+from polydiff.modalities.points import load_ring
+from polydiff.plugins.specs import BaselineSpec, ClassifierInfo, MetricSpec, NotApplicable
 
 TINY = ["train.steps=30", "train.log_every=10", "train.batch_size=64", "train.checkpoint_every=30", "data.n=512",
         "model.width=32", "model.depth=1", "sample.n=200", "sample.steps=6"]
@@ -87,7 +88,7 @@ def test_a_baseline_is_scored_on_the_models_target_mask_and_never_sees_it():
 def test_points_imputation_board_scores_the_mean_fill_on_the_same_targets():
     ring = load_ring(n=256, seed=0)
     imp = _imputation(n=8, dim=2)
-    board = score_imputation("points", imp, BaselineContext(train=ring, held_out=ring, n=8))
+    board = score_imputation(imp, BaselineContext(train=ring, held_out=ring, n=8), **plugins.scoring("points"))
     rows = {r.method: r for r in board.rows}
     model_mae, mean_mae = rows["model"].scores["mae"], rows["mean_fill"].scores["mae"]
     # the near-perfect 'model' (truth + small noise) beats filling with the mean
@@ -96,8 +97,8 @@ def test_points_imputation_board_scores_the_mean_fill_on_the_same_targets():
 
 def test_metrics_and_baselines_that_do_not_apply_are_skipped_with_a_note():
     data = ArrayDataset(StateSpec((Field("x", (2,)),)), torch.randn(64, 2))  # points without a known mixture
-    board = score_samples("points", Batch(x=torch.randn(32, 2)),
-                          BaselineContext(train=data, held_out=data, n=32))
+    board = score_samples(Batch(x=torch.randn(32, 2)), BaselineContext(train=data, held_out=data, n=32),
+                          **plugins.scoring("points"))
     rows = {r.method: r for r in board.rows}
     assert rows["model"].scores["true_nll"] is None and "known mixture" in board.notes["true_nll"]
     assert rows["exact_denoiser"].note.startswith("skipped") and rows["fresh_data"].note.startswith("skipped")
@@ -136,8 +137,8 @@ def test_gaussian_fit_matches_the_training_moments_and_refuses_variable_length()
 def test_interval_metrics_do_not_apply_to_a_point_forecast():
     import torch
 
-    from polydiff.imputation import Imputation, coverage_90, coverage_error_90
-    from polydiff.specs import NotApplicable
+    from polydiff.diffusion.imputation import Imputation, coverage_90, coverage_error_90
+    from polydiff.plugins.specs import NotApplicable
 
     x = torch.randn(3, 4)
     ones = torch.ones_like(x)

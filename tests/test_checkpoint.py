@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from polydiff.checkpoint import (
+from polydiff.app.config import ConfigError
+from polydiff.training.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     list_checkpoints,
@@ -19,7 +20,6 @@ from polydiff.checkpoint import (
     remove_stale_temporaries,
     save_checkpoint,
 )
-from polydiff.config import ConfigError
 from train_script import make_trainer, params
 
 SCRIPT = Path(__file__).with_name("train_script.py")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["train.steps=40", "train.log_every=10", "train.batch_size=64", "train.checkpoint_every=20", "data.n=512",
         "model.width=32", "model.depth=1", "sample.n=200", "sample.steps=6"]
@@ -79,14 +79,14 @@ def test_sampler_options_from_the_command_line(tiny_run, capsys):
 
 
 def test_config_sampler_options_belong_to_the_config_sampler():
-    from polydiff.config import SampleConfig
-    from polydiff.workflows import sampler_options
+    from polydiff.app.config import SampleConfig
+    from polydiff.app.workflows import sampler_options
 
     cfg = SampleConfig(sampler="restart", options={"sigma_restart": 0.2})
     assert sampler_options(cfg, None, None) == sampler_options(cfg, "restart", None) == {"sigma_restart": 0.2}
     assert sampler_options(cfg, "heun", None) == {}  # another sampler: the config's options are not its
     assert sampler_options(cfg, "heun", {"s_churn": 1.0}) == {"s_churn": 1.0}
-    from polydiff.runs import resolve_config
+    from polydiff.app.runs import resolve_config
 
     run = resolve_config({"modality": "points", "sample": {"sampler": "restart", "options": {"restarts": 2}}})
     again = resolve_config(json.loads(json.dumps(run.to_dict())))  # config.json round trip
@@ -100,7 +100,7 @@ def test_not_a_run_directory(tmp_path, capsys):
 
 def test_list_and_plugins_through_the_console_script():
     exe = shutil.which("polydiff")
-    cmd = [exe] if exe else [sys.executable, "-m", "polydiff.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "polydiff.app.cli"]
     out = subprocess.run([*cmd, "list", "samplers", "--json"], capture_output=True, text=True, check=True).stdout
     names = {row["name"] for row in json.loads(out)}
     assert {"ddpm", "ddim", "euler", "heun", "dpmpp_2m", "deis", "euler_maruyama"} <= names
@@ -116,13 +116,13 @@ def test_quickstart_tiny(tmp_path, capsys):
 
 
 def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):
-    """`torchrun -m polydiff.cli train` (2 gloo processes) gives the 1-process run's weights."""
+    """`torchrun -m polydiff.app.cli train` (2 gloo processes) gives the 1-process run's weights."""
     import os
     import socket
 
     import torch
 
-    from polydiff.checkpoint import latest_checkpoint, read_checkpoint
+    from polydiff.training.checkpoint import latest_checkpoint, read_checkpoint
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +132,7 @@ def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):
     env["POLYDIFF_DISABLE_PLUGINS"] = "*"  # the points toy needs no plugin; importing them all costs each rank seconds
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "polydiff.cli", "train", "points", *TINY, "--out", str(out), "--quiet"]
+           "--master_port", str(port), "-m", "polydiff.app.cli", "train", "points", *TINY, "--out", str(out), "--quiet"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = read_checkpoint(latest_checkpoint(tiny_run)).model
@@ -150,7 +150,7 @@ def test_inconsistent_conditioning_options_fail(tiny_run, tmp_path, capsys):
 
 
 def test_held_out_split_does_not_depend_on_the_training_seed():
-    from polydiff.runs import load_data, resolve_config
+    from polydiff.app.runs import load_data, resolve_config
 
     a = load_data(resolve_config({"modality": "points", "data": {"n": 200}, "train": {"seed": 1}}))[1]
     b = load_data(resolve_config({"modality": "points", "data": {"n": 200}, "train": {"seed": 2}}))[1]

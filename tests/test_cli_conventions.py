@@ -6,11 +6,11 @@ import json
 import pytest
 
 from polydiff import plugins
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 PLUGIN = '''
 import polydiff
-from polydiff.specs import SamplerSpec
+from polydiff.plugins.specs import SamplerSpec
 
 
 def halfway(denoiser, x, sigmas, *, noise=None, callback=None):

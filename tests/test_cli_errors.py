@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bad_inputs import CASES
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["train.steps=4", "train.batch_size=32", "train.checkpoint_every=4", "data.n=256", "model.width=16",
         "model.depth=1", "sample.n=50", "sample.steps=4", "--quiet"]
@@ -70,8 +70,8 @@ def test_a_non_utf8_message_is_shown_whole(tmp_path, capsys):
 
 
 def test_samples_record_their_run_and_modality(trained, capsys):
+    from polydiff.app.runs import Run
     from polydiff.files import read_safetensors
-    from polydiff.runs import Run
 
     assert main(["sample", str(trained), "--n", "10", "--steps", "2", "--quiet"]) == 0
     path = Path(capsys.readouterr().out.split("samples: ")[1].split()[0])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from polydiff.cli import main
-from polydiff.runs import MARKER
+from polydiff.app.cli import main
+from polydiff.app.runs import MARKER
 
 TINY = ["train.steps=4", "train.batch_size=32", "train.checkpoint_every=4", "data.n=256", "model.width=16",
         "model.depth=1", "sample.n=50", "sample.steps=4", "--quiet"]
@@ -112,7 +112,7 @@ def test_zero_is_an_error_not_the_default(run_dir, capsys, args):
 
 
 def test_a_huge_n_is_sampled_in_batches(run_dir, capsys, monkeypatch):
-    from polydiff import workflows
+    from polydiff.app import workflows
 
     sizes = []
     real = workflows.load_denoiser

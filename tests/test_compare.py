@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from polydiff.cli import main
-from polydiff.compare import collect, load_grid, mean_ci
-from polydiff.config import ConfigError
+from polydiff.app.cli import main
+from polydiff.app.compare import collect, load_grid, mean_ci
+from polydiff.app.config import ConfigError
 
 GRID = """
 seeds = [0, 1]
@@ -95,7 +95,7 @@ def test_shards_run_as_independent_processes(tmp_path, grid_file):
     out = tmp_path / "sharded"
     grid_file.write_text(GRID.format(likelihood=0).replace('["edm", { kind = "min_snr", gamma = 5.0 }]', '["edm"]')
                          .replace("seeds = [0, 1]", "seeds = [0]"))
-    cmd = [sys.executable, "-m", "polydiff.cli", "compare", str(grid_file), "--out", str(out), "--quiet"]
+    cmd = [sys.executable, "-m", "polydiff.app.cli", "compare", str(grid_file), "--out", str(out), "--quiet"]
     workers = [subprocess.Popen([*cmd, "--shard", f"{i}/2"]) for i in range(2)]
     assert [w.wait(timeout=300) for w in workers] == [0, 0]
     assert not (out / "report.md").exists()  # shard workers leave the report to the merge step

@@ -3,7 +3,7 @@ scored on the same held-out items as the cells' models."""
 
 import csv
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 GRID = """
 seeds = [0]

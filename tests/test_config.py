@@ -1,6 +1,6 @@
 import pytest
 
-from polydiff.config import (
+from polydiff.app.config import (
     ConfigError,
     SampleConfig,
     apply_overrides,

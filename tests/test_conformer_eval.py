@@ -147,10 +147,13 @@ def test_conformer_run_on_an_sdf_samples_sdf_and_evaluates_beside_etkdg(tmp_path
     # ETKDG and the real conformers place molecules; Gaussian coordinates do not
     assert rows["random_coordinates"]["mat_r"] > max(rows["etkdg"]["mat_r"], rows["real_conformers"]["mat_r"])
 
-    # the baselines were scored on the very graphs the model's samples were drawn for
+    # the baselines answer for the very graphs the model's samples were drawn for (evaluate passes them)
     samples, meta = read_safetensors(next((run / "samples").glob("*.safetensors")), "samples")
+    drawn = batch_of(samples)
     train, held = load_data(Run.open(run).config)
-    ctx = BaselineContext(train=train, held_out=held, n=12, seed=int(meta["seed"]))
-    cond, _, _ = drawn_graphs(ctx)
-    assert torch.equal(cond["edges"], batch_of(samples).cond["edges"])
-    assert torch.equal(etkdg(ctx).cond["atom_types"], batch_of(samples).cond["atom_types"])
+    ctx = BaselineContext(train=train, held_out=held, n=12, seed=int(meta["seed"]), cond=dict(drawn.cond),
+                          padding=drawn.padding)
+    out = etkdg(ctx)
+    assert torch.equal(out.cond["edges"], drawn.cond["edges"]) and torch.equal(out.padding, drawn.padding)
+    with pytest.raises(NotApplicable, match="no molecular graphs"):
+        drawn_graphs(BaselineContext(train=train, held_out=held, n=12))

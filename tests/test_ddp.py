@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from polydiff.distributed import DistInfo, shard
+from polydiff.training.distributed import DistInfo, shard
 from train_script import make_trainer, params
 
 SCRIPT = Path(__file__).with_name("train_script.py")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import polydiff
-from polydiff.gmm import sliced_wasserstein
-from polydiff.runs import load_data
-from polydiff.workflows import QUICKSTART
+from polydiff.app.runs import load_data
+from polydiff.app.workflows import QUICKSTART
+from polydiff.diffusion.gmm import sliced_wasserstein
 
 
 def _w2(run, weights):

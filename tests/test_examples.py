@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from polydiff import plugins
-from polydiff.cli import main
+from polydiff.app.cli import main
 from polydiff.testing import check_backbone, check_modality
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -69,7 +69,7 @@ def test_modality_example_configs_train_and_sample(config, tmp_path):
     tiny = ["train.steps=2", "train.batch_size=4", "train.checkpoint_every=2", "train.log_every=1", "sample.n=2",
             "sample.steps=2", "data.holdout=0.5"]
     assert main(["train", "--config", str(config), *tiny, "--out", str(out), "--quiet"]) == 0
-    from polydiff.runs import Run
+    from polydiff.app.runs import Run
 
     if Run.open(out).config.train.conditional:
         assert main(["impute", str(out), "--n", "2", "--n-samples", "2", "--steps", "2", "--quiet"]) == 0

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from polydiff.config import ConfigError
-from polydiff.data import ArrayDataset
-from polydiff.losses import Weighting, denoising_loss, noisy
-from polydiff.parameterization import Denoiser, Parameterization, field_sigma_data_of
-from polydiff.runs import build_denoiser, resolve_config, resolved_sigma_data
-from polydiff.state import Field, StateSpec
+from polydiff.app.config import ConfigError
+from polydiff.app.runs import build_denoiser, resolve_config, resolved_sigma_data
+from polydiff.diffusion.data import ArrayDataset
+from polydiff.diffusion.losses import Weighting, denoising_loss, noisy
+from polydiff.diffusion.parameterization import Denoiser, Parameterization, field_sigma_data_of
+from polydiff.diffusion.state import Field, StateSpec
 
 SPEC = StateSpec((Field("pos", (None, 3), noise="com_free"), Field("types", (None, 2))))
 SD = {"pos": 1.5, "types": 0.08}
@@ -124,8 +124,8 @@ def test_config_per_field_is_estimated_from_the_data_and_checked():
 
 
 def test_a_points_run_trains_with_per_field_sigma_data(tmp_path):
-    from polydiff.runs import Run, build_schedule, load_data
-    from polydiff.training import Trainer
+    from polydiff.app.runs import Run, build_schedule, load_data
+    from polydiff.training.trainer import Trainer
 
     raw = {"modality": "points", "model": {"sigma_data": "per_field"},
            "train": {"steps": 3, "batch_size": 8, "device": "cpu", "log_every": 1, "checkpoint_every": 100}}

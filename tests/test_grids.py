@@ -1,4 +1,4 @@
-"""Optimised sigma grids (polydiff.grids): better than Karras on exact-denoiser mixtures, valid grids,
+"""Optimised sigma grids (polydiff.diffusion.grids): better than Karras on exact-denoiser mixtures, valid grids,
 structured states, clear errors, and `polydiff sample --grid optimized` storing the grid with the run."""
 
 import json
@@ -9,11 +9,11 @@ import torch
 from safetensors import safe_open
 
 from polydiff import sample
-from polydiff.cli import main
-from polydiff.gmm import random_mixture, ring, sliced_wasserstein
-from polydiff.grids import optimize_grid, optimize_sigmas
-from polydiff.schedules import EDM, sigma_grid
-from polydiff.state import Field, StateSpec
+from polydiff.app.cli import main
+from polydiff.diffusion.gmm import random_mixture, ring, sliced_wasserstein
+from polydiff.diffusion.grids import optimize_grid, optimize_sigmas
+from polydiff.diffusion.schedules import EDM, sigma_grid
+from polydiff.diffusion.state import Field, StateSpec
 
 MIXTURES = {"ring": ring(), "mixture16d": random_mixture()}
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from polydiff.gmm import GaussianMixture, gaussian, ring
-from polydiff.guidance import classifier_free_guidance, repaint, with_conditioning, with_observed
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.samplers import BUILTIN_SAMPLERS, euler
-from polydiff.sampling import sample
-from polydiff.schedules import EDM, sigma_grid
-from polydiff.specs import SamplerSpec
+from polydiff.diffusion.gmm import GaussianMixture, gaussian, ring
+from polydiff.diffusion.guidance import classifier_free_guidance, repaint, with_conditioning, with_observed
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, euler
+from polydiff.diffusion.sampling import sample
+from polydiff.diffusion.schedules import EDM, sigma_grid
+from polydiff.plugins.specs import SamplerSpec
 
 SPECS = {s.name: s for s in BUILTIN_SAMPLERS}
 # two modes on the diagonal: observing x1 = 0.8 puts x2 in the (+1, +1) mode

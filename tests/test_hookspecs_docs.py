@@ -7,8 +7,9 @@ import re
 import types
 from collections.abc import Callable
 
-from polydiff import hookspecs, plugins
-from polydiff.hookspecs import hookspec
+from polydiff import plugins
+from polydiff.plugins import hookspecs
+from polydiff.plugins.hookspecs import hookspec
 
 
 def hookspecs_of(module: types.ModuleType) -> dict[str, Callable[..., object]]:

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from polydiff import Batch, Imputation, MaskStrategySpec, impute
-from polydiff.cli import main
-from polydiff.gmm import GaussianMixture
-from polydiff.imputation import coverage_90, crps, mae, quantile_crps, rmse
+from polydiff.app.cli import main
+from polydiff.diffusion.gmm import GaussianMixture
+from polydiff.diffusion.imputation import coverage_90, crps, mae, quantile_crps, rmse
 
 STD = torch.tensor([0.5, 1.0, 2.0, 0.25], dtype=torch.float64)
 GAUSS = GaussianMixture(torch.ones(1, dtype=torch.float64), torch.tensor([[1.0, -2.0, 0.5, 3.0]], dtype=torch.float64),

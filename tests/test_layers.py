@@ -1,5 +1,6 @@
-"""The import graph of the core, read from the source (AST): the maths never imports the plugin host, the
-trainer or the app; and no import cycle exists beyond the one the layered restructure (issue 19) removes.
+"""The import graph of the core, read from the source (AST): each subpackage is a layer that imports only
+the layers below it (the maths never imports the plugin host, the trainer or the app); no import cycle;
+first-party plugins import only the public API (``polydiff`` and its subpackages).
 
 Imports under ``if TYPE_CHECKING:`` do not count; imports inside functions (lazy ones) do.
 """
@@ -10,17 +11,22 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "core" / "polydiff"
+PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
-# pure maths: schedules, parameterizations, losses, noise, samplers, guidance, likelihood, masks, states
-MATHS = {"schedules", "parameterization", "losses", "noise", "samplers", "multistep", "_stepping", "guidance",
-         "likelihood", "masking", "state", "data", "_utils", "gmm"}
-ABOVE_MATHS = {"plugins", "_host", "builtin", "hookspecs", "_registry", "_plugin_guard", "training", "objective",
-               "checkpoint", "train_metrics", "resume", "distributed", "config", "runs", "run_model", "run_grids",
-               "workflows", "impute_workflow", "cli", "api", "compare", "animation", "baselines", "files", "errors",
-               "points", "polydiff"}
-# the one cycle left: sampling resolves sampler names through the plugin host, whose built-ins import the
-# imputation metrics and the points modality (issue 19 moves the built-in specs and name resolution up a layer)
-KNOWN_CYCLE = {"_host", "baselines", "builtin", "imputation", "plugins", "points", "sampling"}
+# the layers, bottom to top: a module imports only modules of its own layer or the layers below it
+LAYERS = [
+    {"_utils", "_version", "exceptions", "options", "reporting", "tables", "files"},  # base: errors, options, files
+    {"diffusion"},  # the maths: states, schedules, parameterizations, losses, noise, samplers, sampling, imputation
+    {"nn"},  # network building blocks
+    {"evaluation"},  # baselines and the scoreboard (given metrics and baselines; no registry)
+    {"modalities"},  # the core's own modality (points): datasets, metrics, pictures
+    {"training"},  # objective, trainer, checkpoints, distributed
+    {"plugins"},  # contracts (specs, hookspecs), registry, host; builtin: the only place built-in specs are made
+    {"app"},  # config, runs, workflows, CLI, compare, Python API
+    {"testing"},  # the conformance kit for plugin test suites
+    {"polydiff"},  # the package's public names
+]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 
 def _module_name(path: Path) -> str:
@@ -95,19 +101,36 @@ def short(name: str) -> str:
     return name.removeprefix("polydiff.").split(".")[0] if name != "polydiff" else name
 
 
-def test_the_maths_imports_nothing_above_it():
+def test_every_core_module_has_a_layer():
+    assert not sorted(m for m in import_graph() if short(m) not in RANK)
+
+
+def test_no_module_imports_a_layer_above_its_own():
     graph = import_graph()
-    bad = sorted(f"{m} imports {t}" for m, targets in graph.items() if short(m) in MATHS
-                 for t in targets if short(t) in ABOVE_MATHS)
+    bad = sorted(f"{m} imports {t}" for m, targets in graph.items() for t in targets if RANK[short(t)] > RANK[short(m)])
     assert not bad, bad
 
 
-def test_no_import_cycle_but_the_known_one():
-    found = [{short(m) for m in comp} for comp in cycles(import_graph())]
-    assert all(comp <= KNOWN_CYCLE for comp in found), found
+def test_no_import_cycle():
+    assert cycles(import_graph()) == []
+
+
+def test_first_party_plugins_import_only_the_public_api():
+    """``polydiff`` and its subpackages (``polydiff.diffusion``, ``polydiff.plugins``, ...), never a module
+    inside one: what a subpackage's ``__init__`` exports is the API a third-party plugin can rely on."""
+    public = {"polydiff", *(f"polydiff.{p.name}" for p in CORE.iterdir() if (p / "__init__.py").is_file())}
+    bad = []
+    for path in sorted(PLUGINS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            bad += [f"{path.relative_to(PLUGINS)}: {n}" for n in names
+                    if n.split(".")[0] == "polydiff" and n not in public]
+    assert not bad, bad
 
 
 def test_the_checker_sees_a_cycle_and_an_upward_import():
     graph = {"polydiff.a": {"polydiff.b"}, "polydiff.b": {"polydiff.a"}, "polydiff.c": set()}
     assert cycles(graph) == [{"polydiff.a", "polydiff.b"}]
-    assert "polydiff.config" in import_graph()["polydiff.runs"]  # relative imports are resolved
+    assert "polydiff.app.config" in import_graph()["polydiff.app.runs"]  # relative imports are resolved
+    assert RANK[short("polydiff.diffusion.sampling")] < RANK[short("polydiff.plugins.host")]

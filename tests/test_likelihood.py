@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from polydiff.gmm import random_mixture, ring
-from polydiff.likelihood import log_likelihood
-from polydiff.state import Field, StateSpec
+from polydiff.diffusion.gmm import random_mixture, ring
+from polydiff.diffusion.likelihood import log_likelihood
+from polydiff.diffusion.state import Field, StateSpec
 
 # RK4 with 32 steps in log sigma has a measured error below 0.002 nats/dim on average (0.06 at
 # worst, for points between the ring's narrow modes) on these mixtures; 8 steps are ~20x worse.

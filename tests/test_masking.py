@@ -2,7 +2,7 @@
 
 import torch
 
-from polydiff.masking import BUILTIN_MASK_STRATEGIES, cond_mask_of, random_ratio
+from polydiff.diffusion.masking import BUILTIN_MASK_STRATEGIES, cond_mask_of, random_ratio
 
 
 def _observed(b=2000, shape=(3, 8), p=0.7, seed=0):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from polydiff.noise import NoiseSource, _bits, _item_keys, seeds_for
+from polydiff.diffusion.noise import NoiseSource, _bits, _item_keys, seeds_for
 
 M64, M32 = (1 << 64) - 1, (1 << 32) - 1
 

@@ -3,9 +3,17 @@ import math
 import pytest
 import torch
 
-from polydiff.losses import WEIGHTINGS, Weighting, denoising_loss, noisy
-from polydiff.parameterization import KINDS, Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
-from polydiff.schedules import Discrete, RectifiedFlow, VPCosine, VPLinear
+from polydiff.diffusion.losses import WEIGHTINGS, Weighting, denoising_loss, noisy
+from polydiff.diffusion.parameterization import (
+    KINDS,
+    Denoiser,
+    Parameterization,
+    convert,
+    from_prediction,
+    from_x0,
+    to_x0,
+)
+from polydiff.diffusion.schedules import Discrete, RectifiedFlow, VPCosine, VPLinear
 
 SHAPES = [(5, 2), (3, 2, 4, 4), (4, 7, 3)]
 PRED = ["x0", "eps", "v", "score", "flow"]

@@ -15,18 +15,19 @@ import pluggy
 import pytest
 
 from polydiff import plugins
-from polydiff.hookspecs import hookimpl
 from polydiff.plugins import DuplicateNameError, PluginHost, Registry, UnknownNameError
-from polydiff.specs import DatasetSpec, SamplerSpec
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.plugins.specs import DatasetSpec, SamplerSpec
 from polydiff.testing._modality import check_modality
 
 GOOD = '''
 import torch
-from polydiff.data import ArrayDataset
-from polydiff.hookspecs import hookimpl
-from polydiff.points import build_mlp, sliced_w2
-from polydiff.specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec, SamplerSpec
-from polydiff.state import Field, StateSpec
+from polydiff.diffusion.data import ArrayDataset
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.evaluation.metrics import sliced_w2
+from polydiff.nn.layers import build_mlp
+from polydiff.plugins.specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec, SamplerSpec
+from polydiff.diffusion.state import Field, StateSpec
 
 def load_tiny(*, n=16, seed=0):
     x = torch.randn(n, 3, generator=torch.Generator().manual_seed(seed))
@@ -60,8 +61,8 @@ def polydiff_register_metrics():
     return [MetricSpec(name="ghost_metric", modality="ghost", fn=sliced_w2, description="unregistered modality")]
 '''
 HOOKFAIL = '''
-from polydiff.hookspecs import hookimpl
-from polydiff.specs import ModalitySpec
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.plugins.specs import ModalitySpec
 
 @hookimpl
 def polydiff_register_modalities():
@@ -229,7 +230,7 @@ def test_unknown_names_list_valid_names(site):
 def test_builtins_come_through_the_same_hooks(site):
     host = PluginHost()
     builtin = host.pm.get_plugin("polydiff")
-    assert builtin is sys.modules["polydiff.builtin"]
+    assert builtin is sys.modules["polydiff.plugins.builtin"].polydiff_plugin  # its declared SpecPlugin
     for hook in plugins.KINDS_BY_HOOK:
         assert builtin in [impl.plugin for impl in getattr(host.pm.hook, hook).get_hookimpls()]
     info = host.plugins()[0]

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from polydiff import plugins, samplers
-from polydiff.config import ConfigError
+from polydiff import plugins
+from polydiff.app.config import ConfigError
+from polydiff.diffusion import samplers
 from polydiff.plugins import PluginHost, UnavailablePluginError, UnknownNameError
 
 HEADER = """
-from polydiff.hookspecs import hookimpl
-from polydiff.specs import ModalitySpec, SamplerSpec
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.plugins.specs import ModalitySpec, SamplerSpec
 
 def step(denoiser, x, sigmas, *, noise=None, callback=None):
     return x
@@ -228,8 +229,8 @@ def test_an_invalid_spec_makes_its_plugin_broken_and_the_host_keeps_working(site
 
 
 def test_every_other_spec_field_is_checked():
-    from polydiff.schedules import EDM
-    from polydiff.specs import DatasetSpec, MetricSpec, ModalitySpec, ScheduleSpec, spec_problems
+    from polydiff.diffusion.schedules import EDM
+    from polydiff.plugins.specs import DatasetSpec, MetricSpec, ModalitySpec, ScheduleSpec, spec_problems
 
     assert spec_problems(ModalitySpec(name="m", description="d", default_dataset="Ring!", default_backbone="mlp",
                                       plot_samples="no")) == [
@@ -240,7 +241,7 @@ def test_every_other_spec_field_is_checked():
     assert spec_problems(MetricSpec(name="x", modality=None, description="-", fn=len, direction="up")) == [
         "direction must be one of 'lower', 'higher', got 'up'"]
     assert spec_problems(ScheduleSpec(name="s", cls=int, description="-")) == [
-        "cls must be a subclass of polydiff.schedules.Schedule, got <class 'int'>"]
+        "cls must be a subclass of polydiff.diffusion.schedules.Schedule, got <class 'int'>"]
     assert spec_problems(ScheduleSpec(name="edm", cls=EDM, description="-")) == []
 
 
@@ -298,7 +299,7 @@ def test_load_plugin_modules_imports_from_the_working_directory(project):
     ("pdr_absent", "plugin module 'pdr_absent' failed to import: ModuleNotFoundError: No module named 'pdr_absent'"),
     ("pdr_mine.py", "'pdr_mine.py' is a file name; give the module name (e.g. 'pdr_mine')"),
     ("pdr-mine", "'pdr-mine' is not a module name"),
-    ("pdr_nohooks", "plugin module 'pdr_nohooks' is broken: it implements no polydiff hook"),
+    ("pdr_nohooks", "plugin module 'pdr_nohooks' is broken: it declares no polydiff_plugin"),
     ("pdr_badhook", "plugin module 'pdr_badhook' is broken: hook polydiff_register_samplers must return a list of "
                     "SamplerSpec, got ['euler']"),
 ], ids=lambda v: v if v.startswith("pdr") and " " not in v else "")
@@ -352,7 +353,7 @@ def test_cli_names_the_plugin_and_lists_conflicts(site, tmp_path):
     (site / "pdr_local.py").write_text(hooks("return samplers('twin', 'local_step')"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
            "POLYDIFF_PLUGIN_MODULES": "pdr_local", "POLYDIFF_DISABLE_PLUGINS": "image,video,audio,molecule,timeseries"}
-    cmd = [sys.executable, "-m", "polydiff.cli"]
+    cmd = [sys.executable, "-m", "polydiff.app.cli"]
     out = subprocess.run([*cmd, "train", "wav", "--out", str(tmp_path / "run")], capture_output=True, text=True,
                          env=env, cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr

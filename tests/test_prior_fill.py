@@ -10,10 +10,9 @@ import torch
 from torch import Tensor
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.config import ConfigError, ModelConfig, build_dataclass
-from polydiff.imputation import impute, mae
-from polydiff.objective import diffusion_loss
-from polydiff.prior_fill import (
+from polydiff.app.config import ConfigError, ModelConfig, build_dataclass
+from polydiff.diffusion.imputation import impute, mae
+from polydiff.diffusion.prior_fill import (
     PriorFill,
     attach_prior_fill,
     harmonic_fill,
@@ -23,7 +22,8 @@ from polydiff.prior_fill import (
     prior_fill_of,
     resolve_prior_fill,
 )
-from polydiff.sampling import sample
+from polydiff.diffusion.sampling import sample
+from polydiff.training.objective import diffusion_loss
 
 
 def _batch(seed: int = 0, shape: tuple[int, ...] = (3, 2, 16)) -> tuple[Tensor, Tensor]:

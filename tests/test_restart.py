@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polydiff.gmm import ring
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.samplers import ddpm, heun, restart
-from polydiff.sampling import sample
-from polydiff.schedules import EDM, sigma_grid
+from polydiff.diffusion.gmm import ring
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.samplers import ddpm, heun, restart
+from polydiff.diffusion.sampling import sample
+from polydiff.diffusion.schedules import EDM, sigma_grid
 
 MIX = ring()
 

@@ -9,14 +9,14 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from polydiff.gmm import random_mixture, ring, sliced_wasserstein
-from polydiff.multistep import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, unipc
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.samplers import BUILTIN_SAMPLERS, ddim, ddpm, euler, euler_maruyama, heun
-from polydiff.sampling import sample
-from polydiff.schedules import EDM, VPCosine, sigma_grid
-from polydiff.specs import SamplerSpec
-from polydiff.state import Field, StateSpec
+from polydiff.diffusion.gmm import random_mixture, ring, sliced_wasserstein
+from polydiff.diffusion.multistep import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, unipc
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, ddim, ddpm, euler, euler_maruyama, heun
+from polydiff.diffusion.sampling import sample
+from polydiff.diffusion.schedules import EDM, VPCosine, sigma_grid
+from polydiff.plugins.specs import SamplerSpec
+from polydiff.diffusion.state import Field, StateSpec
 from polydiff.testing._sampler import check_sampler
 
 SPECS = {s.name: s for s in BUILTIN_SAMPLERS}
@@ -200,7 +200,7 @@ def test_clear_errors() -> None:
             fn(mix.denoise, x, sig, **kw)
     with pytest.raises(ValueError, match="unknown sampler .*ddim.*dpmpp_2m.*heun"):
         sample(mix.denoise, shape=(2,), n=4, seed=0, sampler="dpm_solver_9000", steps=4)
-    with pytest.raises(ValueError, match=r"no option\(s\) etaa; valid options: eta=0.0"):
+    with pytest.raises(ValueError, match=r"unknown key options.etaa \(did you mean 'eta'\?\): sampler 'ddim' accepts"):
         sample(mix.denoise, shape=(2,), n=4, seed=0, sampler="ddim", steps=4, options={"etaa": 1.0})
     with pytest.raises(ValueError, match="strictly decreasing"):
         euler(mix.denoise, x, torch.tensor([1.0, 2.0, 0.0]))

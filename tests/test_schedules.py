@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from polydiff.schedules import (
+from polydiff.diffusion.schedules import (
     BUILTIN_SCHEDULES,
     EDM,
     VE,

@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 from polydiff import Denoiser, Parameterization, plugins, sample
-from polydiff.config import ConfigError
-from polydiff.losses import Weighting
-from polydiff.objective import diffusion_loss, draw_step
-from polydiff.runs import build_denoiser, resolve_config
-from polydiff.schedules import EDM, NoiseLevels
+from polydiff.app.config import ConfigError
+from polydiff.app.runs import build_denoiser, resolve_config
+from polydiff.diffusion.losses import Weighting
+from polydiff.diffusion.schedules import EDM, NoiseLevels
+from polydiff.training.objective import diffusion_loss, draw_step
 
 SD = 0.5
 
@@ -101,9 +101,10 @@ def test_clear_errors():
 
 
 def test_a_self_conditioned_mlp_learns_a_ring(tmp_path):
-    from polydiff.points import sliced_w2, true_nll
-    from polydiff.state import Batch
-    from polydiff.training import TrainConfig, Trainer
+    from polydiff.diffusion.state import Batch
+    from polydiff.evaluation.metrics import sliced_w2
+    from polydiff.modalities.points import true_nll
+    from polydiff.training.trainer import TrainConfig, Trainer
 
     config = resolve_config({"modality": "points", "data": {"dataset": "ring"},
                              "model": {"backbone": "mlp", "self_condition": True, "width": 64, "depth": 2}})
@@ -123,7 +124,7 @@ def test_a_self_conditioned_mlp_learns_a_ring(tmp_path):
 
 
 def _batch(x):
-    from polydiff.state import Batch
+    from polydiff.diffusion.state import Batch
 
     return Batch(x=x)
 
@@ -154,7 +155,7 @@ def test_an_estimate_far_outside_the_data_is_clipped():
 def test_cli_train_sample_evaluate_a_self_conditioned_run(tmp_path, capsys):
     import json
 
-    from polydiff.cli import main
+    from polydiff.app.cli import main
 
     out = tmp_path / "sc"
     tiny = ["train.steps=30", "train.batch_size=64", "data.n=256", "model.width=32", "model.depth=1"]

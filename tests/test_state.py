@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from polydiff.data import ArrayDataset, holdout_split
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.state import Batch, Field, StateSpec, remove_com
+from polydiff.diffusion.data import ArrayDataset, holdout_split
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.state import Batch, Field, StateSpec, remove_com
 
 MOL = StateSpec((Field("pos", (None, 3), "com_free"), Field("atom_types", (None, 5))))
 

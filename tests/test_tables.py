@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from polydiff import plugins
-from polydiff.cli import _plugin_row
+from polydiff.app.cli import _plugin_row
 from polydiff.tables import format_table, terminal_width
 
 ROWS = [{"name": "euler", "description": "first order"}, {"name": "dpmpp_2m", "description": "second order"}]

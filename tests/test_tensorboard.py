@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 pytest.importorskip("tensorboard")
 

@@ -10,13 +10,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from polydiff.data import ArrayDataset
-from polydiff.hookspecs import hookimpl
-from polydiff.nets import MLPBackbone
+from polydiff.diffusion.data import ArrayDataset
+from polydiff.diffusion.state import Batch, Field, StateSpec, remove_com
+from polydiff.nn.layers import MLPBackbone, build_mlp
 from polydiff.plugins import PluginHost, UnknownNameError
-from polydiff.points import build_mlp
-from polydiff.specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
-from polydiff.state import Batch, Field, StateSpec, remove_com
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.plugins.specs import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
 from polydiff.testing._backbone import check_backbone
 from polydiff.testing._equivariance import check_equivariance, random_rotation
 from polydiff.testing._modality import check_modality

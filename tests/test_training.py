@@ -8,11 +8,12 @@ import torch
 from torch import nn
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, Weighting
-from polydiff.config import ConfigError, build_dataclass
-from polydiff.objective import diffusion_loss, draw_step, prepare_batch
-from polydiff.points import build_mlp, load_ring
-from polydiff.state import Field, StateSpec
-from polydiff.training import TrainConfig, Trainer
+from polydiff.app.config import ConfigError, build_dataclass
+from polydiff.diffusion.state import Field, StateSpec
+from polydiff.modalities.points import load_ring
+from polydiff.nn.layers import build_mlp
+from polydiff.training.objective import diffusion_loss, draw_step, prepare_batch
+from polydiff.training.trainer import TrainConfig, Trainer
 from train_script import make_trainer, params
 
 

@@ -16,9 +16,10 @@ import torch
 from safetensors.torch import save_file
 
 from polydiff import EDM, ArrayDataset, Denoiser, NoiseLevels, Parameterization, Weighting
-from polydiff.data import DiffusionDataset
-from polydiff.points import build_mlp, load_mixture, load_ring
-from polydiff.training import TrainConfig, Trainer
+from polydiff.diffusion.data import DiffusionDataset
+from polydiff.modalities.points import load_mixture, load_ring
+from polydiff.nn.layers import build_mlp
+from polydiff.training.trainer import TrainConfig, Trainer
 
 
 def masked_mixture(n: int = 256) -> ArrayDataset:

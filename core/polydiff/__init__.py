@@ -1,33 +1,32 @@
 """polydiff: one diffusion core for every modality, extended through pluggy plugins.
 
-The public API is re-exported here; the modules behind it are:
+The public API is re-exported here. The subpackages are layers, each importing only those above it
+in this list (``tests/test_layers.py`` checks it):
 
-* :mod:`polydiff.state`, :mod:`polydiff.data`: what is diffused (fields, masks, datasets);
-* :mod:`polydiff.schedules`, :mod:`polydiff.parameterization`, :mod:`polydiff.losses`: the maths;
-* :mod:`polydiff.samplers`, :mod:`polydiff.sampling`, :mod:`polydiff.guidance`, :mod:`polydiff.likelihood`;
-* :mod:`polydiff.training`, :mod:`polydiff.checkpoint`: training and its files;
-* :mod:`polydiff.hookspecs`, :mod:`polydiff.plugins`, :mod:`polydiff.specs`: the plugin API;
+* :mod:`polydiff.diffusion`: the maths (states, schedules, parameterizations, losses, noise, samplers,
+  sampling, guidance, likelihood, masks, imputation);
+* :mod:`polydiff.nn`: network building blocks;
+* :mod:`polydiff.evaluation`: baselines, any-modality metrics and the scoreboard;
+* :mod:`polydiff.modalities`: the core's own ``points`` modality;
+* :mod:`polydiff.training`: the objective, the trainer, checkpoints, distributed training;
+* :mod:`polydiff.plugins`: the plugin API (hookspecs, specs, the host and registries, the built-ins);
+* :mod:`polydiff.app`: configs, runs, workflows, ``polydiff compare``, the CLI and the Python API;
 * :mod:`polydiff.testing`: the conformance kit for plugin test suites.
 """
 
 from __future__ import annotations
 
-from ._version import __version__
-from .api import Samples, TrainedRun, load_run, train
-from .checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
-from .config import ConfigError
-from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
-from .guidance import classifier_free_guidance, repaint, with_conditioning, with_observed
-from .hookspecs import hookimpl
-from .imputation import Imputation, impute
-from .likelihood import LikelihoodResult, log_likelihood
-from .losses import Weighting, denoising_loss
-from .noise import NoiseSource
-from .parameterization import Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
-from .plugins import UnknownNameError, register, unregister
-from .reporting import report
-from .sampling import SampleResult, sample, with_self_conditioning
-from .schedules import (
+from polydiff.app.api import Samples, TrainedRun, load_run, train
+from polydiff.app.config import ConfigError
+from polydiff.diffusion.data import ArrayDataset, DiffusionDataset, Subset, holdout_split
+from polydiff.diffusion.guidance import classifier_free_guidance, repaint, with_conditioning, with_observed
+from polydiff.diffusion.imputation import Imputation, impute
+from polydiff.diffusion.likelihood import LikelihoodResult, log_likelihood
+from polydiff.diffusion.losses import Weighting, denoising_loss
+from polydiff.diffusion.noise import NoiseSource
+from polydiff.diffusion.parameterization import Denoiser, Parameterization, convert, from_prediction, from_x0, to_x0
+from polydiff.diffusion.sampling import SampleResult, sample, with_self_conditioning
+from polydiff.diffusion.schedules import (
     EDM,
     VE,
     Discrete,
@@ -39,9 +38,23 @@ from .schedules import (
     VPSigmoid,
     sigma_grid,
 )
-from .specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec, SamplerSpec, ScheduleSpec
-from .state import Batch, Field, StateSpec
-from .training import TrainConfig, Trainer
+from polydiff.diffusion.state import Batch, Field, StateSpec
+from polydiff.plugins.hookspecs import hookimpl
+from polydiff.plugins.specs import (
+    BackboneSpec,
+    DatasetSpec,
+    MaskStrategySpec,
+    MetricSpec,
+    ModalitySpec,
+    SamplerSpec,
+    ScheduleSpec,
+)
+from polydiff.training.checkpoint import CheckpointError, latest_checkpoint, read_checkpoint
+from polydiff.training.trainer import TrainConfig, Trainer
+
+from ._version import __version__
+from .plugins import UnknownNameError, register, unregister
+from .reporting import report
 
 __all__ = [
     "EDM",

@@ -2,7 +2,7 @@
 
 Every output polydiff writes (samples, imputations, reports, JSON results) goes to a temporary
 sibling first and is renamed into place, so a kill or a full disk never leaves a half-written file
-under the final name. Reads raise :class:`~polydiff.config.ConfigError` with the file, the problem and
+under the final name. Reads raise :class:`~polydiff.app.config.ConfigError` with the file, the problem and
 the fix, never a bare ``UnicodeDecodeError: 'utf-8'``.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .config import ConfigError
+from polydiff.exceptions import ConfigError
 
 
 def _tmp(path: Path) -> Path:

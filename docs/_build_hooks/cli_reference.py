@@ -10,7 +10,7 @@ MARKER = "<!-- polydiff-cli-reference -->"
 
 
 def cli_reference() -> str:
-    from polydiff.cli import build_parser
+    from polydiff.app.cli import build_parser
 
     parser = build_parser()
     parser.prog = "polydiff"

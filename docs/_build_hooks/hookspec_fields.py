@@ -8,11 +8,11 @@ from typing import Any
 
 import griffe
 
-MODULE = "polydiff.hookspecs"
+MODULE = "polydiff.plugins.hookspecs"
 
 
 class HookspecFields(griffe.Extension):
-    """Parse the docstrings of ``polydiff.hookspecs`` functions with the Sphinx parser."""
+    """Parse the docstrings of ``polydiff.plugins.hookspecs`` functions with the Sphinx parser."""
 
     def on_function_instance(self, *, func: griffe.Function, **kwargs: Any) -> None:
         if func.parent is not None and func.parent.path == MODULE and func.docstring is not None:

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polydiff.data import DiffusionDataset
-from polydiff.nets import FourierEmbedding, LabelEmbedding
+from polydiff.diffusion import DiffusionDataset
+from polydiff.nn import FourierEmbedding, LabelEmbedding
 
 
 def _shape(dataset: DiffusionDataset, name: str) -> tuple[int, int]:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from polydiff.baselines import BaselineContext, FillBaseline, training_items
-from polydiff.prior_fill import locf_fill
-from polydiff.specs import BaselineSpec
-from polydiff.state import Batch
+from polydiff.diffusion import Batch, locf_fill
+from polydiff.evaluation import BaselineContext, FillBaseline, training_items
+from polydiff.plugins import BaselineSpec
 
 from .fill import interpolate_frames
 from .metrics import gaussian_baseline

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from polydiff.prior_fill import linear_fill
+from polydiff.diffusion import linear_fill
 
 
 def interpolate_frames(x_given: Tensor, given: Tensor) -> Tensor:

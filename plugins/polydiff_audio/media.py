@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from polydiff.imputation import Imputation
+from polydiff.diffusion import Imputation
 
 from .io import WRITE_PEAK_DBFS, write_wav
 from .metrics import audio_root

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff import Batch, DiffusionDataset
-from polydiff.imputation import Imputation
-from polydiff.specs import ClassifierInfo, NotApplicable
+from polydiff.diffusion import Imputation
+from polydiff.plugins import ClassifierInfo, NotApplicable
 
 from .data import AudioDataset
 from .spectrogram import MelCodec, log_spectral_distance, spectral_convergence

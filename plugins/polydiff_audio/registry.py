@@ -12,12 +12,12 @@ from .fill import interpolate_frames
 from .masks import MASK_STRATEGIES
 from .speech import ASTERISK_ROOT, load_asterisk_digits, load_espeak_digits
 
-MODALITY = ModalitySpec(
+MODALITIES = [ModalitySpec(
     name="audio", description="log-mel spectrograms x[1, n_mels, frames] (padded in time), WAV via Griffin-Lim",
     default_dataset="tones", default_backbone="mel_conv1d", primary_metric="audio_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
     plot_imputation=plots.plot_imputation, prior_fill=interpolate_frames, baselines=BASELINES,
-    save_imputation=media.save_imputation)
+    save_imputation=media.save_imputation)]
 
 DATASETS = [
     DatasetSpec(name="tones", modality="audio", load=load_tones,
@@ -62,4 +62,4 @@ BACKBONES = [
                           "heads": 4, "dropout": 0.0, "class_cond": False, "conditional": False}),
 ]
 
-__all__ = ["BACKBONES", "DATASETS", "MASK_STRATEGIES", "METRICS", "MODALITY"]
+__all__ = ["BACKBONES", "DATASETS", "MASK_STRATEGIES", "METRICS", "MODALITIES"]

@@ -15,42 +15,8 @@ from __future__ import annotations
 import PIL  # noqa: F401  (the extra's dependencies: folder loader, PNG/GIF files)
 import sklearn  # noqa: F401  (the extra's dependency: the digits dataset)
 
-from polydiff import hookimpl
-from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+from polydiff.plugins import SpecPlugin
 
 __version__ = "0.1.0"
 
-
-@hookimpl
-def polydiff_register_modalities() -> list[ModalitySpec]:
-    from .registry import MODALITY
-
-    return [MODALITY]
-
-
-@hookimpl
-def polydiff_register_datasets() -> list[DatasetSpec]:
-    from .registry import DATASETS
-
-    return list(DATASETS)
-
-
-@hookimpl
-def polydiff_register_backbones() -> list[BackboneSpec]:
-    from .registry import BACKBONES
-
-    return list(BACKBONES)
-
-
-@hookimpl
-def polydiff_register_metrics() -> list[MetricSpec]:
-    from .registry import METRICS
-
-    return list(METRICS)
-
-
-@hookimpl
-def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
-    from .registry import MASK_STRATEGIES
-
-    return list(MASK_STRATEGIES)
+polydiff_plugin = SpecPlugin(registry="polydiff_image.registry")

@@ -4,10 +4,9 @@ inpainting the mean training image and a harmonic (Laplace) fill of the hidden p
 
 from __future__ import annotations
 
-from polydiff.baselines import BaselineContext, FillBaseline, mean_item_fill, training_items
-from polydiff.prior_fill import harmonic_fill
-from polydiff.specs import BaselineSpec
-from polydiff.state import Batch
+from polydiff.diffusion import Batch, harmonic_fill
+from polydiff.evaluation import BaselineContext, FillBaseline, mean_item_fill, training_items
+from polydiff.plugins import BaselineSpec
 
 from .metrics import gaussian_baseline
 

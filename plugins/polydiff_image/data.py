@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from polydiff import ArrayDataset, Batch, ConfigError, Field, StateSpec
-from polydiff.reporting import report
+from polydiff import ArrayDataset, Batch, ConfigError, Field, StateSpec, report
 
 from .folder import IMAGE_SUFFIXES
 

@@ -9,9 +9,7 @@ import torch
 from torch import Tensor
 
 from polydiff import Batch, Schedule, sample, sigma_grid
-from polydiff.guidance import classifier_free_guidance
-from polydiff.noise import NoiseSource, seeds_for
-from polydiff.parameterization import DenoiserLike
+from polydiff.diffusion import DenoiserLike, NoiseSource, classifier_free_guidance, seeds_for
 
 from .data import lowres_of
 
@@ -67,8 +65,8 @@ def interpolate(denoiser: DenoiserLike, *, shape: tuple[int, ...], seeds: tuple[
     initial noise, t = 0..1. With ``label`` (class-conditional models) every point gets that class.
     The end points are exactly ``polydiff.sample(..., n=1, seed=seeds[k])`` with the same sampler."""
     from polydiff import with_self_conditioning
+    from polydiff.diffusion import EDM
     from polydiff.plugins import get_sampler
-    from polydiff.schedules import EDM
 
     spec = get_sampler(sampler)
     if spec.stochastic:

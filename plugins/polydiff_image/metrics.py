@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from polydiff import Batch, DiffusionDataset
-from polydiff.specs import ClassifierInfo, NotApplicable
+from polydiff.plugins import ClassifierInfo, NotApplicable
 
 from .classifier import ReferenceClassifier, frechet_distance, reference_classifier
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
-from polydiff.data import DiffusionDataset
-from polydiff.prior_fill import harmonic_fill
+from polydiff.diffusion import DiffusionDataset, harmonic_fill
 
 from . import data, masks, metrics, plots
 from .baselines import BASELINES
 from .unet import UNet
 
-MODALITY = ModalitySpec(
+MODALITIES = [ModalitySpec(
     name="image", description="images [B, C, H, W] in [-1, 1]: generation, CFG, inpainting, super-resolution",
     default_dataset="digits", default_backbone="unet", primary_metric="classifier_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
-    baselines=BASELINES, plot_imputation=plots.plot_imputation, prior_fill=harmonic_fill)
+    baselines=BASELINES, plot_imputation=plots.plot_imputation, prior_fill=harmonic_fill)]
 
 DATASETS = [
     DatasetSpec(name="digits", modality="image", load=data.load_digits,

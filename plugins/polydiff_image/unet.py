@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polydiff.nets import FourierEmbedding, LabelEmbedding
+from polydiff.nn import FourierEmbedding, LabelEmbedding
 
 
 def groups_for(channels: int, max_groups: int = 32) -> int:
@@ -148,7 +148,7 @@ class UNet(nn.Module):
         heads, dropout: attention heads; dropout inside residual blocks.
         embedding: ``"fourier"`` (random Fourier features, Song et al. 2021) or ``"positional"``
             (sinusoidal, DDPM) noise-level embedding.
-        num_classes: class conditioning through :class:`~polydiff.nets.LabelEmbedding` (label -1 = none).
+        num_classes: class conditioning through :class:`~polydiff.nn.layers.LabelEmbedding` (label -1 = none).
         conditional: the input also gets ``x_cond`` and ``cond_mask`` (masked training, CSDI).
         lowres_channels: > 0: the input also gets ``lowres`` ``[B, lowres_channels, h, w]``, upsampled
             bilinearly to ``resolution`` (cascaded super-resolution, Saharia et al. 2021).

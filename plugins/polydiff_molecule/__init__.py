@@ -20,9 +20,9 @@ import e3nn  # noqa: F401  (the extra's dependency: equivariant backbones)
 import rdkit  # noqa: F401  (the extra's dependency: chemistry, validity metrics)
 from torch import nn
 
-from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+from polydiff import BackboneSpec, DatasetSpec, MetricSpec, ModalitySpec
 from polydiff.diffusion import DiffusionDataset
-from polydiff.plugins import hookimpl
+from polydiff.plugins import SpecPlugin
 
 from . import conformer_metrics as cm
 from . import metrics as m
@@ -134,32 +134,27 @@ METRICS = [
                            "the same graph (symmetry-aware, GeoDiff), mean over graphs"),
 ]
 
-
-@hookimpl
-def polydiff_register_modalities() -> list[ModalitySpec]:
-    return list(MODALITIES)
+polydiff_plugin = SpecPlugin(registry=__name__)
 
 
-@hookimpl
-def polydiff_register_datasets() -> list[DatasetSpec]:
-    return list(DATASETS)
-
-
-@hookimpl
-def polydiff_register_backbones() -> list[BackboneSpec]:
-    return list(BACKBONES)
-
-
-@hookimpl
-def polydiff_register_metrics() -> list[MetricSpec]:
-    return list(METRICS)
-
-
-@hookimpl
-def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
-    return list(MASK_STRATEGIES)
-
-
-__all__ = ["ELEMENTS", "SPEC", "ConformerDataset", "EquivariantDenoiser", "MoleculeDataset", "MoleculeError",
-           "decode", "embed_smiles", "from_mols", "generate_conformers", "load_chemical_structures",
-           "load_conformers", "load_freesolv", "load_smiles"]
+__all__ = [
+    "BACKBONES",
+    "DATASETS",
+    "ELEMENTS",
+    "MASK_STRATEGIES",
+    "METRICS",
+    "MODALITIES",
+    "SPEC",
+    "ConformerDataset",
+    "EquivariantDenoiser",
+    "MoleculeDataset",
+    "MoleculeError",
+    "decode",
+    "embed_smiles",
+    "from_mols",
+    "generate_conformers",
+    "load_chemical_structures",
+    "load_conformers",
+    "load_freesolv",
+    "load_smiles",
+]

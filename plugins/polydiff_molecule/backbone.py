@@ -27,8 +27,8 @@ from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import Gate
 from torch import Tensor, nn
 
-from polydiff.nets import FourierEmbedding
-from polydiff.state import StateSpec
+from polydiff.diffusion import StateSpec
+from polydiff.nn import FourierEmbedding
 
 N_EDGE_CLASSES = 9  # conformer graphs: 0 no pair / self, 1-4 bond order class, 5-8 graph distance 2, 3, 4, >4
 

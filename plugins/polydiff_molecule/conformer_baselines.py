@@ -32,12 +32,10 @@ def _graph_key(types: Tensor, edges: Tensor) -> bytes:
 
 def drawn_graphs(ctx: BaselineContext) -> tuple[dict[str, Tensor], Tensor | None, list[bytes]]:
     """The graphs (cond), padding and graph keys of the ``ctx.n`` items the model's samples were
-    drawn for (``polydiff sample`` draws them from the training split with the samples' seed)."""
-    from polydiff.app.run_model import draw_conditioning  # the one place the draw is written
-
-    cond, padding = draw_conditioning(ctx.train, ctx.n, ctx.seed, None, None, {})
+    drawn for (``polydiff evaluate`` passes the samples file's conditions in ``ctx``)."""
+    cond, padding = ctx.cond, ctx.padding
     if "atom_types" not in cond or "edges" not in cond:
-        raise NotApplicable("the training items carry no molecular graph (cond atom_types / edges)")
+        raise NotApplicable("no molecular graphs of the model's samples (cond atom_types / edges) to answer for")
     keys = [_graph_key(cond["atom_types"][i], cond["edges"][i]) for i in range(ctx.n)]
     return cond, padding, keys
 

@@ -14,7 +14,7 @@ import torch
 from rdkit import Chem
 from torch import Tensor
 
-from polydiff.state import Batch, Field, StateSpec, remove_com
+from polydiff.diffusion import Batch, Field, StateSpec, remove_com
 
 from .chem import MoleculeError, arrays_of, canonical_smiles, with_positions
 from .data import ELEMENTS, element_index, embed_smiles

@@ -20,8 +20,8 @@ import torch
 from rdkit import Chem
 from torch import Tensor
 
-from polydiff.reporting import report
-from polydiff.state import Batch, Field, StateSpec, remove_com
+from polydiff import report
+from polydiff.diffusion import Batch, Field, StateSpec, remove_com
 
 from .chem import AtomArrays, MoleculeError, arrays_of, canonical_smiles, embed, mol_from_smiles
 from .smiles_list import SMALL_MOLECULES
@@ -72,7 +72,7 @@ def elements_of(x: Tensor) -> tuple[str, ...]:
 
 
 def spec_of(x: Tensor) -> StateSpec:
-    """The :class:`~polydiff.state.StateSpec` to unpack packed molecule states ``x`` with."""
+    """The :class:`~polydiff.diffusion.state.StateSpec` to unpack packed molecule states ``x`` with."""
     return spec_for(elements_of(x))
 CACHE_VERSION = 2  # bump when embedding changes, so stale caches are not reused
 
@@ -84,7 +84,7 @@ def cache_dir() -> Path:
 
 
 class MoleculeDataset:
-    """Molecules as packed, padded states (a :class:`polydiff.data.DiffusionDataset`).
+    """Molecules as packed, padded states (a :class:`polydiff.diffusion.data.DiffusionDataset`).
 
     Attributes:
         molecules: the :class:`~polydiff_molecule.chem.AtomArrays` in dataset order.

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from polydiff.state import Batch
+from polydiff.diffusion import Batch
 
 from .chem import perceive
 from .data import decode

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from polydiff.imputation import Imputation
-from polydiff.state import Batch
+from polydiff.diffusion import Batch, Imputation
 
 from .chem import perceive
 from .data import decode

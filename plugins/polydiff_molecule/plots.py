@@ -9,7 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import Draw
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from polydiff.state import Batch
+from polydiff.diffusion import Batch
 
 from .chem import perceive
 from .data import decode

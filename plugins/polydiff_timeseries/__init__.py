@@ -15,9 +15,9 @@ from __future__ import annotations
 import pandas  # noqa: F401  (the extra's dependency: loading series)
 import statsmodels  # noqa: F401  (the extra's dependency: the co2 dataset)
 
-from polydiff import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
-from polydiff.data import DiffusionDataset
-from polydiff.hookspecs import hookimpl
+from polydiff import BackboneSpec, DatasetSpec, ModalitySpec
+from polydiff.diffusion import DiffusionDataset
+from polydiff.plugins import SpecPlugin
 
 from .backbone import CSDIBackbone
 from .baselines import BASELINE_SPECS, linear_interpolation
@@ -29,11 +29,11 @@ from .media import save_imputation
 from .metrics import METRICS
 from .plots import plot_imputation, plot_series, plot_series_trajectory
 
-MODALITY = ModalitySpec(
+MODALITIES = [ModalitySpec(
     name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",
     default_dataset="co2", default_backbone="csdi", primary_metric="sliced_w2",
     plot_samples=plot_series, plot_trajectory=plot_series_trajectory, plot_imputation=plot_imputation,
-    prior_fill=linear_interpolation, baselines=BASELINE_SPECS, save_imputation=save_imputation)
+    prior_fill=linear_interpolation, baselines=BASELINE_SPECS, save_imputation=save_imputation)]
 
 
 DATASETS = [
@@ -73,32 +73,9 @@ BACKBONES = [
                           "emb_dim": 128}),
 ]
 
-
-@hookimpl
-def polydiff_register_modalities() -> list[ModalitySpec]:
-    return [MODALITY]
+polydiff_plugin = SpecPlugin(registry=__name__)
 
 
-@hookimpl
-def polydiff_register_datasets() -> list[DatasetSpec]:
-    return list(DATASETS)
-
-
-@hookimpl
-def polydiff_register_backbones() -> list[BackboneSpec]:
-    return list(BACKBONES)
-
-
-@hookimpl
-def polydiff_register_metrics() -> list[MetricSpec]:
-    return list(METRICS)
-
-
-@hookimpl
-def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
-    return list(MASK_STRATEGIES)
-
-
-__all__ = ["BACKBONES", "DATASETS", "MODALITY", "CSDIBackbone", "Imputer", "TimeSeriesDataset", "fit_statistics",
-           "from_array", "from_csv", "from_dataframe", "load_ambient_nox", "load_basic_motions", "load_co2",
-           "sliding_windows", "synthetic_sines"]
+__all__ = ["BACKBONES", "DATASETS", "MASK_STRATEGIES", "METRICS", "MODALITIES", "CSDIBackbone", "Imputer",
+           "TimeSeriesDataset", "fit_statistics", "from_array", "from_csv", "from_dataframe", "load_ambient_nox",
+           "load_basic_motions", "load_co2", "sliding_windows", "synthetic_sines"]

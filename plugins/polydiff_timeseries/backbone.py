@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polydiff.nets import FourierEmbedding
+from polydiff.nn import FourierEmbedding
 
 
 def time_embedding(length: int, dim: int, device: torch.device) -> Tensor:

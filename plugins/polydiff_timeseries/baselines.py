@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from polydiff.prior_fill import linear_fill, locf_fill
+from polydiff.diffusion import linear_fill, locf_fill
 
 
 def mean_fill(x: Tensor, given: Tensor) -> Tensor:
@@ -77,7 +77,7 @@ class RidgeImputer:
         return torch.where(given > 0, x.double(), pred)
 
 
-# ---- the same methods as ModalitySpec.baselines: scored beside every model (polydiff.baselines) ----
+# ---- the same methods as ModalitySpec.baselines: scored beside every model (polydiff.evaluation.baselines) ----
 
 def _filled(method: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Tensor]:
     def fn(observed: Any, ctx: Any) -> Tensor:
@@ -97,8 +97,8 @@ def ridge_baseline(observed: Any, ctx: Any) -> Tensor:
 
 
 def _specs() -> tuple[Any, ...]:
-    from polydiff.baselines import gaussian_fit, training_items
-    from polydiff.specs import BaselineSpec
+    from polydiff.evaluation import gaussian_fit, training_items
+    from polydiff.plugins import BaselineSpec
 
     return (
         BaselineSpec(name="gaussian_fit", role="floor", fn=gaussian_fit,

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from polydiff import ArrayDataset, Field, StateSpec
-from polydiff.reporting import report
+from polydiff import ArrayDataset, Field, StateSpec, report
 
 from .frames import numeric_frame, regularize, time_indexed
 

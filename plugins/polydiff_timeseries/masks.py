@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from polydiff import MaskStrategySpec
-from polydiff.masking import random_ratio
+from polydiff.diffusion import random_ratio
 
 
 def _check(observed: Tensor) -> Tensor:

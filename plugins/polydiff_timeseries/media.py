@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from polydiff.imputation import Imputation, in_data_units
+from polydiff.diffusion import Imputation, in_data_units
 
 from .plots import plot_imputation
 
@@ -20,7 +20,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 def _root_and_rows(dataset: Any, n: int) -> tuple[Any, list[int]]:
     """The dataset holding names and time stamps, and the row of each imputed item in it (a held-out
-    :class:`~polydiff.data.Subset` maps item i to ``indices[i]``)."""
+    :class:`~polydiff.diffusion.data.Subset` maps item i to ``indices[i]``)."""
     indices = getattr(dataset, "indices", None)
     root = getattr(dataset, "dataset", dataset) if indices is not None else dataset
     rows = [int(i) for i in indices[:n]] if indices is not None else list(range(n))

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from polydiff import MetricSpec
-from polydiff.imputation import Imputation, in_data_units
-from polydiff.specs import NotApplicable
+from polydiff.diffusion import Imputation, in_data_units
+from polydiff.plugins import NotApplicable
 
 QUANTILES = tuple(round(0.05 * i, 2) for i in range(1, 20))  # CSDI's 0.05, 0.10, ..., 0.95
 PIT_BINS = 10
@@ -23,7 +23,7 @@ PIT_BINS = 10
 
 def data_units(imputation: Imputation, reference: Any) -> tuple[Tensor, Tensor, Tensor]:
     """``(samples [n, S, K, L], truth [n, K, L], target [n, K, L])`` as float64, in data units when
-    ``reference`` can denormalise (the core's :func:`~polydiff.imputation.in_data_units`)."""
+    ``reference`` can denormalise (the core's :func:`~polydiff.diffusion.imputation.in_data_units`)."""
     imp = in_data_units(imputation, reference)
     samples, truth, target = imp.samples.double(), imp.truth.double(), imp.target.double()
     if samples.ndim != 4 or truth.shape != samples.shape[:1] + samples.shape[2:]:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from polydiff import Batch
-from polydiff.imputation import Imputation
+from polydiff.diffusion import Imputation
 
 from .metrics import pit_histogram, pit_values
 

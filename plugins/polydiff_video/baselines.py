@@ -9,9 +9,9 @@ from typing import Any
 
 from torch import Tensor
 
-from polydiff.baselines import BaselineContext, FillBaseline, gaussian_fit, training_items
-from polydiff.prior_fill import mean_fill
-from polydiff.specs import BaselineSpec
+from polydiff.diffusion import mean_fill
+from polydiff.evaluation import BaselineContext, FillBaseline, gaussian_fit, training_items
+from polydiff.plugins import BaselineSpec
 
 from .fill import last_frame_fill, motion_fill
 

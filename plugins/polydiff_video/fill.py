@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from polydiff.prior_fill import locf_fill
+from polydiff.diffusion import locf_fill
 
 from .motion import extrapolated_frames
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from polydiff.imputation import Imputation
+from polydiff.diffusion import Imputation
 
 from .plots import save_gif
 

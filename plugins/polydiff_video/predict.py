@@ -16,8 +16,7 @@ from typing import Any
 
 import torch
 
-from polydiff.imputation import Imputation, impute
-from polydiff.state import Batch
+from polydiff.diffusion import Batch, Imputation, impute
 
 
 def predict_autoregressive(denoiser: Any, batch: Batch, *, given: int, window: int, stride: int = 1,
@@ -34,11 +33,11 @@ def predict_autoregressive(denoiser: Any, batch: Batch, *, given: int, window: i
         window, stride: frames the model sees and frames each block predicts.
         n_samples: independent futures per clip.
         seed: block k's noise uses ``seed + k`` (results do not depend on ``batch_size``).
-        sampling: passed to :func:`polydiff.imputation.impute` (``sampler``, ``steps``, ``schedule``,
+        sampling: passed to :func:`polydiff.diffusion.imputation.impute` (``sampler``, ``steps``, ``schedule``,
             ``spec``, ``progress``, ``batch_size``...).
 
     Returns:
-        An :class:`~polydiff.imputation.Imputation` of the whole clips (``samples``
+        An :class:`~polydiff.diffusion.imputation.Imputation` of the whole clips (``samples``
         ``[B, n_samples, T, ...]``; the first ``given`` frames are the truth), scored like any other.
     """
     b, t = batch.x.shape[:2]

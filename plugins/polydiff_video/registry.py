@@ -9,12 +9,12 @@ from .backbone import VIDEO_UNET_OPTIONS, build_video_unet
 from .baselines import BASELINES
 from .fill import motion_fill
 
-MODALITY = ModalitySpec(
+MODALITIES = [ModalitySpec(
     name="video", description="clips [B, T, C, H, W] in [-1, 1]: generation, frame prediction, interpolation",
     default_dataset="moving_digits", default_backbone="video_unet", primary_metric="frame_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
     plot_imputation=plots.plot_imputation, prior_fill=motion_fill, baselines=BASELINES,
-    save_imputation=media.save_imputation)
+    save_imputation=media.save_imputation)]
 
 DATASETS = [
     DatasetSpec(name="moving_digits", modality="video", load=data.load_moving_digits,

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..data import DiffusionDataset
-from ..specs import BackboneSpec
-from ..state import Batch
+from polydiff.diffusion.data import DiffusionDataset
+from polydiff.diffusion.state import Batch
+from polydiff.plugins.specs import BackboneSpec
 
 
 def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: DiffusionDataset | Batch, *,
@@ -40,9 +40,10 @@ def check_backbone(backbone: nn.Module | BackboneSpec, dataset_or_batch: Diffusi
         batch = dataset_or_batch
         if isinstance(backbone, BackboneSpec):
             raise TypeError("to build a backbone from its spec, pass a dataset rather than a batch")
+        net = backbone
     else:
         batch = dataset_or_batch.get_batch(torch.arange(min(batch_size, len(dataset_or_batch))))
-    net = backbone.build(dataset_or_batch, **(options or {})) if isinstance(backbone, BackboneSpec) else backbone
+        net = backbone.build(dataset_or_batch, **(options or {})) if isinstance(backbone, BackboneSpec) else backbone
     name = backbone.name if isinstance(backbone, BackboneSpec) else type(backbone).__name__
     b = len(batch)
     if b < 2:

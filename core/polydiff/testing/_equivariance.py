@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..state import Field, StateSpec, remove_com
+from polydiff.diffusion.state import Field, StateSpec, remove_com
 
 Fields = dict[str, Tensor]
 

@@ -11,12 +11,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._utils import append_dims
-from ..data import DiffusionDataset
-from ..parameterization import Denoiser
-from ..plugins import PluginHost, host
-from ..specs import ModalitySpec
-from ..state import Batch
+from polydiff._utils import append_dims
+from polydiff.diffusion.data import DiffusionDataset
+from polydiff.diffusion.parameterization import Denoiser
+from polydiff.diffusion.state import Batch
+from polydiff.plugins import PluginHost, host
+from polydiff.plugins.specs import ModalitySpec
+
 from ._backbone import with_padding
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -28,10 +29,10 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
 
     Checks, each with a message naming what is wrong: the modality is registered (and equals the
     given spec); its default dataset and backbone resolve; a batch of ``batch_size`` samples is a
-    :class:`~polydiff.state.Batch` with the packed shape of its :class:`~polydiff.state.StateSpec`
+    :class:`~polydiff.diffusion.state.Batch` with the packed shape of its :class:`~polydiff.diffusion.state.StateSpec`
     (``unpack``/``pack`` round trip exact, padded to ``dataset.sample_shape``, masks of packed shape
     with values in {0, 1}, padded entries 0, finite data, labels in range); the default backbone,
-    wrapped in :class:`~polydiff.parameterization.Denoiser`, accepts ``padding=`` when the batch has
+    wrapped in :class:`~polydiff.diffusion.parameterization.Denoiser`, accepts ``padding=`` when the batch has
     a padding mask and returns a finite tensor of the input's shape; the
     primary metric is registered and gives a finite float on real samples against the dataset;
     ``plot_samples`` / ``plot_trajectory`` write non-empty PNGs and ``save_samples`` non-empty files.
@@ -103,7 +104,7 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
 
 def _check_batch(batch: Batch, dataset: DiffusionDataset, what: str) -> None:
     if not isinstance(batch, Batch):
-        raise AssertionError(f"{what}: get_batch returned {type(batch).__name__}, expected polydiff.state.Batch")
+        raise AssertionError(f"{what}: get_batch returned {type(batch).__name__}, expected polydiff.Batch")
     x, spec = batch.x, dataset.spec
     if not x.is_floating_point() or not torch.isfinite(x).all():
         raise AssertionError(f"{what}: data must be finite floats, got {x.dtype} with "

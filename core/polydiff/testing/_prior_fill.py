@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from ..plugins import PluginHost, host
-from ..prior_fill import PriorFill
-from ..specs import ModalitySpec
+from polydiff.diffusion.prior_fill import PriorFill
+from polydiff.plugins import PluginHost, host
+from polydiff.plugins.specs import ModalitySpec
 
 
 def check_prior_fill(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping[str, Any] | None = None,

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..gmm import gaussian
-from ..noise import NoiseSource, seeds_for
-from ..schedules import EDM, sigma_grid
-from ..specs import SamplerSpec
+from polydiff.diffusion.gmm import gaussian
+from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.schedules import EDM, sigma_grid
+from polydiff.plugins.specs import SamplerSpec
 
 # A few dimensions with different means and scales, so a sampler that mixes up axes or shrinks
 # variance fails; the largest scale sits well below sigma_max = 80.
@@ -30,7 +30,7 @@ def check_sampler(sampler: SamplerSpec | Callable[..., Tensor], *, steps: int = 
     First-order samplers need about 100 steps for ``atol = 0.05`` (their bias is ~4 / steps).
 
     Args:
-        sampler: a :class:`~polydiff.specs.SamplerSpec` or a sampler function.
+        sampler: a :class:`~polydiff.plugins.specs.SamplerSpec` or a sampler function.
         steps: grid steps (EDM schedule, Karras grid).
         n: samples drawn.
         atol: tolerated error of mean and std, in units of the true std.

@@ -15,9 +15,17 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from polydiff import ArrayDataset, Batch, DiffusionDataset, Field, StateSpec, hookimpl
-from polydiff.nets import FourierEmbedding, LabelEmbedding
-from polydiff.specs import BackboneSpec, DatasetSpec, MaskStrategySpec, MetricSpec, ModalitySpec
+from polydiff import ArrayDataset, Batch, DiffusionDataset, Field, StateSpec
+from polydiff.nn import FourierEmbedding, LabelEmbedding
+from polydiff.plugins import (
+    BackboneSpec,
+    DatasetSpec,
+    MaskStrategySpec,
+    MetricSpec,
+    ModalitySpec,
+    SpecPlugin,
+    signature_options,
+)
 
 RATIOS = ((1, 1), (1, 2), (3, 2))  # class k: frequencies (f1, f2)
 
@@ -99,34 +107,18 @@ def plot_paths(samples: Batch, reference: Batch | None, path: Path) -> None:
     plt.close(fig)
 
 
-@hookimpl
-def polydiff_register_modalities() -> list[ModalitySpec]:
-    return [ModalitySpec(name="trajectories", description="2-D paths of T points (Lissajous curves)",
-                         default_dataset="lissajous", default_backbone="pathnet", primary_metric="sliced_w2",
-                         plot_samples=plot_paths)]
+MODALITIES = [ModalitySpec(name="trajectories", description="2-D paths of T points (Lissajous curves)",
+                           default_dataset="lissajous", default_backbone="pathnet", primary_metric="sliced_w2",
+                           plot_samples=plot_paths)]
+DATASETS = [DatasetSpec(name="lissajous", modality="trajectories", load=load_lissajous,
+                        options=signature_options(load_lissajous),
+                        description="Lissajous curves, 3 classes by frequency ratio")]
+BACKBONES = [BackboneSpec(name="pathnet", modality="trajectories", build=build_pathnet,
+                          options=signature_options(build_pathnet), description="1-D convolutions over time")]
+METRICS = [MetricSpec(name="roughness_gap", modality="trajectories", fn=roughness_gap, direction="lower",
+                      description="|log ratio| of the mean squared second difference, samples vs data")]
+MASK_STRATEGIES = [MaskStrategySpec(name="last_points", fn=last_points, options={"count": 8},
+                                    description="hide the last `count` points of each path (continuation)")]
 
-
-@hookimpl
-def polydiff_register_datasets() -> list[DatasetSpec]:
-    return [DatasetSpec(name="lissajous", modality="trajectories", load=load_lissajous,
-                        description="Lissajous curves, 3 classes by frequency ratio",
-                        options={"n": 3000, "length": 32, "seed": 0})]
-
-
-@hookimpl
-def polydiff_register_backbones() -> list[BackboneSpec]:
-    return [BackboneSpec(name="pathnet", modality="trajectories", build=build_pathnet,
-                         description="1-D convolutions over time", options={"width": 64, "depth": 4,
-                                                                          "class_cond": False})]
-
-
-@hookimpl
-def polydiff_register_metrics() -> list[MetricSpec]:
-    return [MetricSpec(name="roughness_gap", modality="trajectories", fn=roughness_gap, direction="lower",
-                       description="|log ratio| of the mean squared second difference, samples vs data")]
-
-
-@hookimpl
-def polydiff_register_mask_strategies() -> list[MaskStrategySpec]:
-    return [MaskStrategySpec(name="last_points", fn=last_points, options={"count": 8},
-                             description="hide the last `count` points of each path (continuation)")]
+# what this plugin provides: the lists above, read by the host when a registry is first used
+polydiff_plugin = SpecPlugin(registry=__name__)

@@ -9,7 +9,7 @@ import wave
 
 import numpy as np
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["data.n=32", "model.width=32", "model.depth=2", "train.steps=2", "train.batch_size=16",
         "train.checkpoint_every=2", "sample.n=8", "sample.steps=2", "sample.sampler=euler"]

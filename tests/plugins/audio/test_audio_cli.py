@@ -6,7 +6,7 @@ import json
 import pytest
 import soundfile
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["data.n=32", "model.width=32", "model.depth=2", "model.class_cond=true", "train.steps=30",
         "train.batch_size=16", "train.log_every=10", "train.checkpoint_every=30", "sample.n=8", "sample.steps=4",
@@ -64,7 +64,7 @@ def test_a_masked_conditional_model_trains_imputes_and_evaluates(tmp_path, capsy
     assert main(["train", "audio", *args, "model.conditional=true", "train.conditional=true",
                  "train.mask_strategy=time_mixed", "train.mask_options={max_ms=160}", "--out", str(out),
                  "--quiet"]) == 0
-    from polydiff.runs import Run
+    from polydiff.app.runs import Run
 
     train = Run.open(out).config.train
     assert train.mask_strategy == "time_mixed" and train.mask_options == {"max_ms": 160}

@@ -67,7 +67,7 @@ def test_wav_round_trip_and_resampling(tmp_path):
 def test_clear_errors_for_bad_audio(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF not really a wave file")
-    with pytest.raises(AudioError, match="not a readable audio file"):
+    with pytest.raises(AudioError, match="cannot read it"):
         read_wav(bad)
     with pytest.raises(AudioError, match="no such audio file"):
         read_wav(tmp_path / "missing.wav")
@@ -78,7 +78,7 @@ def test_clear_errors_for_bad_audio(tmp_path):
         MelCodec().encode(torch.zeros(300))
 
 
-def test_folder_dataset_labels_from_subfolders_and_rejects_short_clips(tmp_path):
+def test_folder_dataset_labels_from_subfolders_and_counts_short_clips(tmp_path, capsys):
     for k, (name, f) in enumerate([("high", 600.0), ("low", 150.0)]):
         for i in range(3):
             write_wav(tmp_path / "clips" / name / f"{i}.wav", tone(f * (1 + 0.05 * i), 0.3 + 0.1 * k, 16000), 16000)
@@ -88,8 +88,9 @@ def test_folder_dataset_labels_from_subfolders_and_rejects_short_clips(tmp_path)
     # 0.3 s at 8 kHz = 2400 samples -> 1 + 2400 // 128 = 19 real frames (tones are not trimmed)
     assert ds.lengths[0] == 19 and ds.padding[0, 0, 0].sum() == 19 and ds.x[0, ..., 19:].abs().sum() == 0
     write_wav(tmp_path / "clips" / "low" / "short.wav", tone(150.0, 0.02, 8000), 8000)
-    with pytest.raises(AudioError, match=r"short\.wav: .* shorter than the 512-sample window"):
-        load_folder(path=str(tmp_path / "clips"))
+    ds = load_folder(path=str(tmp_path / "clips"))  # a clip too short for the window is counted, not fatal
+    assert len(ds) == 6 and ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert "short.wav" in capsys.readouterr().err
     with pytest.raises(AudioError, match="no usable audio files in class sub-folders"):
         (tmp_path / "empty" / "a").mkdir(parents=True)
         load_folder(path=str(tmp_path / "empty"))

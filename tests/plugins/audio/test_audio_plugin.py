@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from polydiff import plugins
-from polydiff.imputation import Imputation
+from polydiff.diffusion.imputation import Imputation
 from polydiff.testing import check_backbone, check_modality
 from polydiff_audio.data import load_tones
 from polydiff_audio.io import AudioError

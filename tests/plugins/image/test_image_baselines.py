@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["data.n=120", "model.channels=8", "model.channel_mult=1,2", "model.heads=2", "train.steps=2",
         "train.batch_size=16", "train.checkpoint_every=2", "train.warmup_steps=0", "train.device=cpu",

@@ -8,8 +8,8 @@ import math
 
 import torch
 
-from polydiff.cli import main
-from polydiff.impute_workflow import read_imputation
+from polydiff.app.cli import main
+from polydiff.app.impute_workflow import read_imputation
 
 TINY = ["data.n=120", "model.channels=8", "model.channel_mult=1,2", "model.heads=2", "model.class_cond=true",
         "train.steps=4", "train.batch_size=16", "train.checkpoint_every=4", "train.warmup_steps=0",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from polydiff import plugins
-from polydiff.prior_fill import mean_fill
+from polydiff.diffusion.prior_fill import mean_fill
 from polydiff.testing import check_prior_fill
 
 

@@ -7,7 +7,7 @@ import torch
 from image_testing import randomize
 
 from polydiff import Batch, Denoiser, Parameterization, sample
-from polydiff.imputation import Imputation
+from polydiff.diffusion.imputation import Imputation
 from polydiff_image.data import load_digits
 from polydiff_image.generate import consistency, interpolate, plot_interpolation, psnr, slerp, super_resolve
 from polydiff_image.plots import plot_imputation, save_samples, save_trajectory_gif

@@ -7,7 +7,7 @@ import torch
 from image_testing import randomize
 
 from polydiff import Denoiser, Parameterization, plugins
-from polydiff.imputation import impute
+from polydiff.diffusion.imputation import impute
 from polydiff_image.data import load_digits
 from polydiff_image.masks import center_box, half, random_boxes
 from polydiff_image.registry import build_unet

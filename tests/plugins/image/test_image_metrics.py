@@ -52,7 +52,7 @@ def test_fd_and_accuracy_separate_real_images_from_a_gaussian_fit(digits):
 
 
 def test_metrics_need_an_image_dataset():
-    from polydiff.points import load_ring
+    from polydiff.modalities.points import load_ring
 
     with pytest.raises(ValueError, match="labelled polydiff_image dataset"):
         classifier_fd(Batch(x=torch.zeros(4, 2)), load_ring(n=16))

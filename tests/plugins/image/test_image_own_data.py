@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 from polydiff_image.data import load_folder
 
 

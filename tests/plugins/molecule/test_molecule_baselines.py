@@ -12,9 +12,9 @@ import torch
 pytest.importorskip("rdkit")
 from rdkit import Chem
 
-from polydiff.baselines import BaselineContext
-from polydiff.cli import main
-from polydiff.runs import Run, load_data
+from polydiff.app.cli import main
+from polydiff.app.runs import Run, load_data
+from polydiff.evaluation.baselines import BaselineContext
 from polydiff_molecule.baselines import random_coordinates
 
 TINY = ["data.limit=24", "model.scalars=8", "model.vectors=2", "model.layers=1", "model.width=16", "model.basis=8",

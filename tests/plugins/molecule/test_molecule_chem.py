@@ -55,7 +55,7 @@ def test_encode_decode_round_trip_with_zero_com_and_zero_padding():
     pos, real = fields["pos"], SPEC.unpack(padding)["pos"]
     com = (pos * real).sum(1) / real.sum(1)
     assert com.abs().max() < 1e-5
-    from polydiff.state import Batch
+    from polydiff.diffusion.state import Batch
 
     back = decode(Batch(x=x, padding=padding))
     for m, b in zip(mols, back, strict=True):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 from polydiff_molecule.io import read_sdf
 
 TINY = ["data.limit=24", "model.scalars=8", "model.vectors=2", "model.layers=1", "model.width=16", "model.basis=8",
@@ -42,7 +42,7 @@ def test_impute_keeps_the_scaffold(run, capsys):
     assert main(["impute", str(run), "--mask", "atom_subset", "--mask-option", "ratio=0.3", "--n-samples", "2",
                  "--n", "2", "--steps", "3", "--quiet"]) == 0
     path = next((run / "imputations").glob("*.safetensors"))
-    from polydiff.impute_workflow import read_imputation
+    from polydiff.app.impute_workflow import read_imputation
 
     imp, meta = read_imputation(path)
     assert meta["mask"] == "atom_subset" and imp.samples.shape[:2] == (2, 2)

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from polydiff import plugins
-from polydiff.state import Batch
+from polydiff.diffusion.state import Batch
 from polydiff.testing import check_modality
 from polydiff_molecule import metrics as mm
 from polydiff_molecule.conformers import load_conformers

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from polydiff import plugins, sample
-from polydiff.parameterization import Denoiser, Parameterization
-from polydiff.schedules import EDM, sigma_grid
-from polydiff.state import projector
+from polydiff.diffusion.parameterization import Denoiser, Parameterization
+from polydiff.diffusion.schedules import EDM, sigma_grid
+from polydiff.diffusion.state import projector
 from polydiff.testing import check_backbone, check_equivariance, random_rotation
 from polydiff_molecule import EquivariantDenoiser
 from polydiff_molecule.conformers import POS_SPEC, ConformerDataset, graph_of

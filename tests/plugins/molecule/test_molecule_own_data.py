@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from polydiff import plugins
-from polydiff.cli import main
-from polydiff.state import remove_com
+from polydiff.app.cli import main
+from polydiff.diffusion.state import remove_com
 
 pytest.importorskip("rdkit")
 from rdkit import Chem

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from polydiff import plugins, sample
-from polydiff.runs import build_denoiser, resolve_config
-from polydiff.state import Field, StateSpec
+from polydiff.app.runs import build_denoiser, resolve_config
+from polydiff.diffusion.state import Field, StateSpec
 from polydiff.testing import check_equivariance
 from polydiff_molecule import EquivariantDenoiser
 from polydiff_molecule.data import SPEC

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from polydiff import plugins
+
 pytest.importorskip("statsmodels")
-from polydiff.baselines import BaselineContext, score_imputation
-from polydiff.cli import main
-from polydiff.data import holdout_split
-from polydiff.imputation import Imputation
+from polydiff.app.cli import main
+from polydiff.diffusion.data import holdout_split
+from polydiff.diffusion.imputation import Imputation
+from polydiff.evaluation.baselines import BaselineContext, score_imputation
 from polydiff_timeseries import from_array
 from polydiff_timeseries.media import save_imputation
 
@@ -63,7 +65,8 @@ def test_baselines_are_scored_on_the_same_targets_in_data_units(tmp_path) -> Non
     target[..., 15:25] = 1  # a 10-step gap inside every window
     truth = batch.x
     imp = Imputation(samples=truth[:, None].repeat(1, 2, 1, 1), truth=truth, given=1 - target, target=target)
-    board = score_imputation("timeseries", imp, BaselineContext(train=train, held_out=held_out, n=len(imp)))
+    board = score_imputation(imp, BaselineContext(train=train, held_out=held_out, n=len(imp)),
+                             **plugins.scoring("timeseries"))
     rows = {r.method: r.scores for r in board.rows}
     assert rows["model"]["mae"] == 0  # the 'model' is the truth
     # the ramp is exactly linear: linear interpolation beats LOCF and the mean, in data units

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 pytest.importorskip("statsmodels")
-from polydiff.cli import main
-from polydiff.imputation import Imputation
-from polydiff.impute_workflow import read_imputation
+from polydiff.app.cli import main
+from polydiff.app.impute_workflow import read_imputation
+from polydiff.diffusion.imputation import Imputation
 from polydiff_timeseries import load_co2
 from polydiff_timeseries.baselines import RidgeImputer, linear_interpolation, locf, mean_fill
 from polydiff_timeseries.metrics import crps_energy, crps_sum, energy_crps_values, pit_error

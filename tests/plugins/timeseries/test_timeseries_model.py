@@ -18,7 +18,7 @@ from polydiff import (
     Weighting,
     plugins,
 )
-from polydiff.imputation import impute
+from polydiff.diffusion.imputation import impute
 from polydiff.testing import check_backbone, check_modality
 from polydiff_timeseries import CSDIBackbone, from_array, synthetic_sines
 from polydiff_timeseries.masks import block, forecast, historical, mix, random_fixed
@@ -135,6 +135,6 @@ def test_mask_strategy_shapes_of_targets() -> None:
     with pytest.raises(ValueError, match=r"\[B, K, L\]"):
         random_fixed(torch.ones(4, 5), torch.Generator())
     spec = plugins.get_mask_strategy("random_fixed")
-    with pytest.raises(ValueError, match="has no option"):
+    with pytest.raises(ValueError, match="unknown key mask_options"):
         spec.bind({"horizon": 3})
     assert Batch(x=obs).x.shape == obs.shape

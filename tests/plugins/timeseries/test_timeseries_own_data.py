@@ -156,7 +156,7 @@ def test_the_summary_is_one_line_on_stderr_and_quiet_silences_it(tmp_path, capsy
 
 
 def test_cli_trains_on_a_csv_export_and_a_text_column_stops_it_with_its_name(tmp_path, capsys) -> None:
-    from polydiff.cli import main
+    from polydiff.app.cli import main
 
     t = pd.date_range("2024-01-01", periods=200, freq="5min").delete(range(60, 70))
     glucose = np.round(120 + 20 * np.sin(np.arange(len(t)) / 9), 1).astype(object)

@@ -8,10 +8,10 @@ import json
 import pytest
 
 pytest.importorskip("statsmodels")
-from polydiff.cli import main
-from polydiff.prior_fill import prior_fill_of
-from polydiff.run_model import load_denoiser
-from polydiff.runs import Run, load_data
+from polydiff.app.cli import main
+from polydiff.app.run_model import load_denoiser
+from polydiff.app.runs import Run, load_data
+from polydiff.diffusion.prior_fill import prior_fill_of
 
 TINY = ["data.dataset=co2", "data.length=26", "data.stride=26", "data.holdout=0.1", "model.channels=8",
         "model.layers=1", "model.heads=2", "model.time_dim=8", "model.feature_dim=4", "model.emb_dim=8",

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PIL")
 from PIL import Image
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["data.n=24", "data.frames=4", "data.size=16", "data.digit_size=8", "data.holdout=0.25", "model.channels=8",
         "train.steps=2", "train.batch_size=8", "train.checkpoint_every=2", "sample.n=6", "sample.steps=2"]

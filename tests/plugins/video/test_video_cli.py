@@ -6,7 +6,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from polydiff.cli import main
+from polydiff.app.cli import main
 
 TINY = ["data.n=24", "data.frames=4", "data.size=16", "data.digit_size=8", "data.holdout=0.25", "model.channels=8",
         "train.steps=4", "train.batch_size=8", "train.log_every=2", "train.checkpoint_every=4", "sample.n=6",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from polydiff import Batch
-from polydiff.imputation import Imputation
+from polydiff.diffusion.imputation import Imputation
 from polydiff_video.data import load_moving_digits
 from polydiff_video.masks import future_frames, middle_frames
 from polydiff_video.metrics import (

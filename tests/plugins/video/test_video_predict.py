@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import polydiff
-from polydiff.data import holdout_split
+from polydiff.diffusion.data import holdout_split
 from polydiff_video.backbone import build_video_unet
 from polydiff_video.data import VideoDataError, frame_windows, load_moving_digits
 from polydiff_video.metrics import copy_last_frame

@@ -1,0 +1,45 @@
+"""The maths of diffusion, for any state: what is diffused, forward processes, parameterizations,
+losses, per-sample noise, samplers, guidance, likelihood, masks and imputation.
+
+This layer imports nothing above it (no plugin registry, trainer or app); plugins import its public
+names from here.
+"""
+
+from __future__ import annotations
+
+from .contracts import MaskStrategySpec, SamplerSpec
+from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
+from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
+from .guidance import classifier_free_guidance, repaint, with_conditioning, with_observed, with_prior_fill
+from .imputation import Imputation, coverage_90, crps, impute, in_data_units, mae, rmse
+from .likelihood import LikelihoodResult, log_likelihood
+from .losses import Weighting, denoising_loss
+from .masking import cond_mask_of, random_ratio
+from .noise import NoiseSource, seeds_for, stream_seed
+from .parameterization import Denoiser, DenoiserLike, Parameterization, convert, from_prediction, from_x0, to_x0
+from .prior_fill import harmonic_fill, linear_fill, locf_fill, mean_fill
+from .sampling import SampleResult, sample, with_self_conditioning
+from .schedules import (
+    EDM,
+    VE,
+    Discrete,
+    NoiseLevels,
+    RectifiedFlow,
+    Schedule,
+    VPCosine,
+    VPLinear,
+    VPSigmoid,
+    sigma_grid,
+)
+from .state import Batch, Field, StateSpec, remove_com
+
+__all__ = [
+    "EDM", "VE", "ArrayDataset", "Batch", "Denoiser", "DenoiserLike", "DiffusionDataset", "Discrete", "Field",
+    "GaussianMixture", "Imputation", "LikelihoodResult", "MaskStrategySpec", "NoiseLevels", "NoiseSource",
+    "Parameterization", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec", "Subset", "VPCosine",
+    "VPLinear", "VPSigmoid", "Weighting", "classifier_free_guidance", "cond_mask_of", "convert", "coverage_90", "crps",
+    "denoising_loss", "from_prediction", "from_x0", "harmonic_fill", "holdout_split", "impute", "in_data_units",
+    "linear_fill", "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com",
+    "repaint", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed", "to_x0",
+    "with_conditioning", "with_observed", "with_prior_fill", "with_self_conditioning",
+]

@@ -1,0 +1,82 @@
+"""The descriptions of the maths layer's two pluggable algorithms, samplers and target-mask strategies.
+
+They live here, below the plugin layer, because :func:`polydiff.diffusion.sampling.sample` and the
+conditional trainer take them as arguments; :mod:`polydiff.plugins.specs` re-exports them beside the
+other plugin contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from polydiff.options import check_options
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerSpec:
+    """A sampler: ``fn(denoiser, x, sigmas, *, noise, callback, **options) -> x0``.
+
+    ``evals_per_step``: denoiser calls per step (Heun: 2, except its last step), so tables can be
+    compared at equal NFE. ``options``: accepted options with defaults (e.g. ``{"eta": 0.0}``).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    description: str
+    stochastic: bool = False
+    evals_per_step: int = 1
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def nfe(self, steps: int) -> int:
+        """Denoiser evaluations for ``steps`` steps (the last step to sigma = 0 is a single call)."""
+        return steps if self.evals_per_step == 1 else self.evals_per_step * (steps - 1) + 1
+
+    def steps_for_nfe(self, nfe: int) -> int:
+        """The largest number of steps whose NFE does not exceed ``nfe`` (at least 1)."""
+        if self.evals_per_step == 1:
+            return max(1, nfe)
+        return max(1, (nfe - 1) // self.evals_per_step + 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskStrategySpec:
+    """How target entries are picked among the observed ones: in conditional training (the loss
+    counts the targets) and in evaluation (``polydiff impute`` hides the targets and scores them).
+
+    ``fn(observed, generator, **options) -> target``: both packed-shape float masks, target <=
+    observed; ``options`` lists the accepted keyword options with their defaults.
+    """
+
+    name: str
+    description: str
+    fn: Callable[..., Tensor]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def bind(self, options: Mapping[str, Any] | None = None) -> Callable[[Tensor, Any], Tensor]:
+        """``fn`` with ``options`` (checked against the accepted ones; defaults filled in)."""
+        opts = check_options(options or {}, self.options, "mask_options", f"mask strategy {self.name!r}")
+        return lambda observed, generator: self.fn(observed, generator, **opts)
+
+
+_lookups: dict[str, Callable[[str], Any]] = {}
+
+
+def use_registry(kind: str, lookup: Callable[[str], Any]) -> None:
+    """Let names of ``kind`` (``"sampler"``, ``"mask_strategy"``) beyond the built-ins resolve through
+    ``lookup``. :mod:`polydiff.plugins` installs its registry here when imported (``import polydiff``
+    does), so ``sample(sampler="a_plugins_sampler")`` works while this layer never imports the plugins."""
+    _lookups[kind] = lookup
+
+
+def registry_lookup(kind: str, name: str) -> Any | None:
+    """``name`` from the installed registry of ``kind`` (its own error when unknown), or None when no
+    registry is installed."""
+    lookup = _lookups.get(kind)
+    return None if lookup is None else lookup(name)
+
+
+__all__ = ["MaskStrategySpec", "SamplerSpec", "registry_lookup", "use_registry"]
