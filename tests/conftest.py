@@ -46,3 +46,17 @@ def trajectories_installed(tmp_path, monkeypatch):
     yield
     plugins.reset()
     sys.modules.pop("polydiff_trajectories", None)
+
+
+@pytest.fixture
+def plugin_site(tmp_path, monkeypatch):
+    """A folder on sys.path for ``pdr_*`` plugin distributions, no plugin environment variables, and a
+    fresh plugin host before and after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for var in ("POLYDIFF_PLUGINS", "POLYDIFF_DISABLE_PLUGINS", "POLYDIFF_PLUGIN_MODULES"):
+        monkeypatch.delenv(var, raising=False)
+    plugins.reset()
+    yield tmp_path
+    plugins.reset()
+    for m in [m for m in sys.modules if m.startswith("pdr_")]:
+        del sys.modules[m]

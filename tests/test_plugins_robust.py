@@ -51,15 +51,8 @@ def make_dist(site: Path, ep_name: str, source: str | None, *, extra: bool = Fal
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("POLYDIFF_PLUGINS", "POLYDIFF_DISABLE_PLUGINS", "POLYDIFF_PLUGIN_MODULES"):
-        monkeypatch.delenv(var, raising=False)
-    plugins.reset()
-    yield tmp_path
-    plugins.reset()
-    for m in [m for m in sys.modules if m.startswith("pdr_")]:
-        del sys.modules[m]
+def site(plugin_site):
+    return plugin_site
 
 
 def status(host: PluginHost, name: str) -> str:

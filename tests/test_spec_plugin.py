@@ -19,22 +19,10 @@ SAMPLERS = [SamplerSpec(name="{name}", fn=euler, description="euler under anothe
 """
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("POLYDIFF_PLUGINS", "POLYDIFF_DISABLE_PLUGINS", "POLYDIFF_PLUGIN_MODULES"):
-        monkeypatch.delenv(var, raising=False)
-    plugins.reset()
-    yield tmp_path
-    plugins.reset()
-    for m in [m for m in sys.modules if m.startswith("pdr_")]:
-        del sys.modules[m]
-
-
-def test_an_entry_point_module_declares_its_specs_and_its_registry_loads_late(site):
-    make_dist(site, "declared", "from polydiff.plugins import SpecPlugin\n"
+def test_an_entry_point_module_declares_its_specs_and_its_registry_loads_late(plugin_site):
+    make_dist(plugin_site, "declared", "from polydiff.plugins import SpecPlugin\n"
                                 "polydiff_plugin = SpecPlugin(registry='pdr_declared.registry')\n")
-    (site / "pdr_declared" / "registry.py").write_text(REGISTRY.format(name="declared_step"))
+    (plugin_site / "pdr_declared" / "registry.py").write_text(REGISTRY.format(name="declared_step"))
     import pdr_declared  # noqa: F401  (importing the plugin does not import its registry)
 
     assert "pdr_declared.registry" not in sys.modules
@@ -45,19 +33,19 @@ def test_an_entry_point_module_declares_its_specs_and_its_registry_loads_late(si
         "entry point", "1.0", "ok", ["declared_step"])
 
 
-def test_a_registry_that_fails_to_import_makes_the_plugin_broken_not_the_host(site):
-    make_dist(site, "badreg", "from polydiff.plugins import SpecPlugin\n"
+def test_a_registry_that_fails_to_import_makes_the_plugin_broken_not_the_host(plugin_site):
+    make_dist(plugin_site, "badreg", "from polydiff.plugins import SpecPlugin\n"
                               "polydiff_plugin = SpecPlugin(registry='pdr_badreg.registry')\n")
-    (site / "pdr_badreg" / "registry.py").write_text("import pdr_not_installed\n")
+    (plugin_site / "pdr_badreg" / "registry.py").write_text("import pdr_not_installed\n")
     host = PluginHost()
     assert host.get_sampler("heun")  # the rest works
     status = {i.name: i.status for i in host.plugins()}["badreg"]
     assert status.startswith("broken") and "pdr_not_installed" in status
 
 
-def test_kinds_given_directly_as_specs_functions_or_references(site):
+def test_kinds_given_directly_as_specs_functions_or_references(plugin_site):
     spec = SamplerSpec(name="direct_step", fn=lambda d, x, s, **k: x, description="-")
-    (site / "pdr_ref.py").write_text(REGISTRY.format(name="ref_step"))
+    (plugin_site / "pdr_ref.py").write_text(REGISTRY.format(name="ref_step"))
     calls = []
 
     def lazy() -> list[SamplerSpec]:
@@ -75,7 +63,7 @@ def test_kinds_given_directly_as_specs_functions_or_references(site):
         host.get_sampler("direct_step")
 
 
-def test_a_module_with_polydiff_plugin_registers_it_and_can_be_unregistered_by_object(site):
+def test_a_module_with_polydiff_plugin_registers_it_and_can_be_unregistered_by_object(plugin_site):
     module = types.ModuleType("pdr_objmod")
     module.polydiff_plugin = SpecPlugin(samplers=[SamplerSpec(name="obj_step", fn=lambda *a, **k: a[1],
                                                               description="-")])  # type: ignore[attr-defined]
