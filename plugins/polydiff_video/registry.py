@@ -14,7 +14,7 @@ MODALITIES = [ModalitySpec(
     default_dataset="moving_digits", default_backbone="video_unet", primary_metric="frame_fd",
     plot_samples=plots.plot_samples, plot_trajectory=plots.plot_trajectory, save_samples=plots.save_samples,
     plot_imputation=plots.plot_imputation, prior_fill=motion_fill, baselines=BASELINES,
-    save_imputation=media.save_imputation)]
+    save_imputation=media.save_imputation, trajectory_items=4)]  # the trajectory picture shows clip 0
 
 DATASETS = [
     DatasetSpec(name="moving_digits", modality="video", load=data.load_moving_digits,

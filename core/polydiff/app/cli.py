@@ -110,7 +110,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                      animate=args.animate, options=options, weights=args.weights, device=args.device)
     print(f"samples: {out.path}  (NFE {out.nfe}, {out.seconds:.2f} s)")
     for p in out.pictures:
-        print(f"picture: {p}")
+        print(f"{'picture' if p.suffix in ('.png', '.gif') else 'media'}: {p}")
     return 0
 
 

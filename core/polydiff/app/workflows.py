@@ -18,6 +18,7 @@ from polydiff.diffusion.likelihood import log_likelihood
 from polydiff.diffusion.sampling import sample
 from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, atomic_write_json, read_safetensors
+from polydiff.reporting import report
 from polydiff.training.checkpoint import latest_checkpoint, read_checkpoint
 from polydiff.training.trainer import Trainer
 
@@ -79,9 +80,6 @@ def _trainer(config: RunConfig, dataset: DiffusionDataset, path: Path) -> Traine
                    run_config=config.to_dict(), mask_strategy=masks)
 
 
-TRAJECTORY_SAMPLES = 512
-
-
 @dataclass
 class SampleOutput:
     path: Path
@@ -126,9 +124,9 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
                         **common)  # type: ignore[arg-type]
         # Per-sample seeds make the first k samples identical in a smaller run: redo those k with
         # their trajectory for the picture instead of storing every step of all n.
-        k = min(n, TRAJECTORY_SAMPLES)
+        k = min(n, plugins.get_modality(run.config.modality).trajectory_items)
         trajectory = sample(denoiser, n=k, padding=None if padding is None else padding[:k],
-                            cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True,
+                            cond={key: v[:k] for key, v in cond.items()}, keep_trajectory=True, progress=progress,
                             **common).trajectory or []  # type: ignore[arg-type]
     result.x = result.x.cpu()
     named = "".join(f"-{k}{v}" for k, v in sorted(options.items()))
@@ -195,6 +193,9 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
         raise ConfigError(f"--likelihood-n must be >= 0 (0 skips the likelihood), got {likelihood_n}")
     path = Path(samples) if samples else _latest_samples(run)
     if path is None:
+        cfg = run.config.sample
+        report(f"no samples in {run.samples_dir} yet: drawing sample.n = {cfg.n} with {cfg.sampler} ({cfg.steps} "
+               f"steps) first; `polydiff sample {run.path} --n N` draws fewer")
         path = sample_run(run, progress=progress, weights=weights, device=device).path
     tensors, meta = read_safetensors(path, "samples file")
     if "x" not in tensors or "sampler" not in meta:

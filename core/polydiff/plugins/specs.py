@@ -37,7 +37,9 @@ class ModalitySpec:
         plot_samples: ``(samples, reference, path) -> None`` writes a picture of samples (and, when
             given, of reference data beside them).
         plot_trajectory: ``(frames, path) -> None`` pictures the denoising path; ``frames`` is a
-            list of batches from noise to data.
+            list of batches from noise to data, of ``trajectory_items`` samples each.
+        trajectory_items: how many samples' whole denoising paths ``polydiff sample`` keeps for that
+            picture (and ``--animate``); every step of each is held in memory, so large states want few.
         save_samples: ``(samples, directory) -> list[Path]`` writes samples in the modality's own
             formats (WAV, SDF, PNG...); ``None``: only the core's safetensors file.
         plot_imputation: ``(imputation, path) -> None`` pictures an
@@ -62,6 +64,7 @@ class ModalitySpec:
     primary_metric: str | None = None
     plot_samples: Callable[[Batch, Batch | None, Path], None] | None = None
     plot_trajectory: Callable[[list[Batch], Path], None] | None = None
+    trajectory_items: int = 512
     save_samples: Callable[[Batch, Path], list[Path]] | None = None
     plot_imputation: Callable[[Imputation, Path], None] | None = None
     prior_fill: Callable[[Tensor, Tensor], Tensor] | None = None
@@ -230,9 +233,10 @@ def spec_problems(spec: object) -> list[str]:
     for attr in ("stochastic", "self_condition"):
         if hasattr(spec, attr) and not isinstance(getattr(spec, attr), bool):
             out.append(f"{attr} must be True or False, got {getattr(spec, attr)!r:.80}")
-    steps = getattr(spec, "evals_per_step", 1)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        out.append(f"evals_per_step must be a positive int, got {steps!r:.80}")
+    for attr in ("evals_per_step", "trajectory_items"):
+        count = getattr(spec, attr, 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            out.append(f"{attr} must be a positive int, got {count!r:.80}")
     for attr, choices in _CHOICES.items():
         if hasattr(spec, attr) and getattr(spec, attr) not in choices:
             out.append(f"{attr} must be one of {', '.join(map(repr, choices))}, got {getattr(spec, attr)!r:.80}")
