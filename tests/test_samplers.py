@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -10,13 +11,13 @@ import pytest
 import torch
 
 from polydiff.diffusion.gmm import random_mixture, ring, sliced_wasserstein
-from polydiff.diffusion.multistep import dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, unipc
+from polydiff.diffusion.multistep import _unipc_coefficients, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, unipc
 from polydiff.diffusion.noise import NoiseSource, seeds_for
 from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, ddim, ddpm, euler, euler_maruyama, heun
 from polydiff.diffusion.sampling import sample
 from polydiff.diffusion.schedules import EDM, VPCosine, sigma_grid
-from polydiff.plugins.specs import SamplerSpec
 from polydiff.diffusion.state import Field, StateSpec
+from polydiff.plugins.specs import SamplerSpec
 from polydiff.testing._sampler import check_sampler
 
 SPECS = {s.name: s for s in BUILTIN_SAMPLERS}
@@ -59,10 +60,54 @@ def test_converges_to_true_distribution(name: str, mix_name: str) -> None:
         nll.append(float(-mix.log_prob(x).mean()) / mix.dim)
     assert sw[1] < sw[0]
     assert abs(nll[1] - data_nll) < abs(nll[0] - data_nll)
-    assert sw[1] < 1.5 * floor_sw, (sw, floor_sw)
+    # one 1000-sample sliced W2 spreads widely: over seeds 0-5, Euler at 100 NFE scores 0.55-1.5x the
+    # floor and ddpm / the SDE solvers 0.8-1.8x (the same draws move them alike; measured)
+    assert sw[1] < 2.0 * floor_sw, (sw, floor_sw)
     # Euler-Maruyama's own bias at 100 NFE on the ring is 0.081 nats/dim (measured on 20k samples), and
     # one 1000-sample estimate spreads by about +-0.02 around it (0.05-0.10 over seeds 0-5)
     assert abs(nll[1] - data_nll) < (0.13 if name == "euler_maruyama" else 0.1), (nll, data_nll)
+
+
+def _unipc_two_sums(den: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor, order: int,
+                    record: list[torch.Tensor]) -> torch.Tensor:
+    """UniPC as Zhao et al. write it: UniC's sum for x_i^c, then UniP's sum from it (the sampler fuses them)."""
+    steps = [float(s) for s in sigmas]
+    lam = [-math.log(s) if s > 0 else math.inf for s in steps]
+    hist: list[torch.Tensor] = []
+    x_prev = x
+    prev: tuple[list[float], list[float]] = ([], [])
+    for i in range(len(steps) - 1):
+        d = den(x, x.new_full((x.shape[0],), steps[i]))
+        if i > 0:
+            terms = [x_prev, *hist[:len(prev[1]) - 2], d]
+            x = sum((c * t for c, t in zip(prev[1], terms, strict=True)), torch.zeros_like(x))
+        record.append(x)
+        hist = [d, *hist]
+        if steps[i + 1] == 0:
+            return d
+        prev = _unipc_coefficients(lam, i, min(order, i + 1))
+        x_prev = x
+        x = sum((c * t for c, t in zip(prev[0], [x, *hist], strict=False)), torch.zeros_like(x))
+    return x
+
+
+def _append_x(acc: list[torch.Tensor], info: dict[str, object]) -> None:
+    assert isinstance(info["x"], torch.Tensor)
+    acc.append(info["x"])
+
+
+def test_unipc_fused_sum_matches_predictor_then_corrector() -> None:
+    mix = MIXTURES["mixture16"]
+    x = 80 * torch.randn(300, mix.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for steps, order in ((6, 3), (10, 2), (12, 3)):
+        sig = sigma_grid(EDM(), steps).double()
+        want: list[torch.Tensor] = []
+        got: list[torch.Tensor] = []
+        ref = _unipc_two_sums(mix.denoise, x, sig, order, want)
+        out = unipc(mix.denoise, x, sig, order=order, callback=functools.partial(_append_x, got))
+        torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-9)
+        for a, b in zip(got, want, strict=True):  # the corrected x_i it reports
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def _ode_error(name: str, nfe: int, mix_name: str = "mixture16") -> float:
@@ -154,9 +199,11 @@ def test_any_shape_and_dtype(name: str) -> None:
     shrink = lambda x, s, **_: x * (0.25 / (0.25 + s.double() ** 2)).to(x.dtype).reshape(-1, 1, 1, 1)  # noqa: E731
     sig = sigma_grid(VPCosine(), 40)
     x = float(sig[0]) * torch.randn(16, 2, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    out = SPECS[name].fn(shrink, x, sig, noise=_noise(16))  # 640 values: std within 0.1 is a 7-sigma margin
+    out = SPECS[name].fn(shrink, x, sig, noise=_noise(16))  # 640 values: std error 0.016
     assert out.shape == x.shape and out.dtype == torch.float64
-    assert abs(float(out.std()) - 0.5) < 0.1
+    # 40 steps leave each sampler's own bias: Euler-Maruyama's std is 0.584 over 8000 items (ddpm 0.425,
+    # Euler 0.461, Heun 0.506; measured), so its bound is 0.5 + 0.084 plus 0.05
+    assert abs(float(out.std()) - 0.5) < (0.134 if name == "euler_maruyama" else 0.1)
 
 
 def test_batch_size_independence() -> None:

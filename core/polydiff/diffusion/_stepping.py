@@ -39,12 +39,25 @@ def _report(callback: Callback | None, i: int, x: Tensor, sigma: float, sigma_ne
         callback({"i": i, "x": x, "sigma": sigma, "sigma_next": sigma_next, "denoised": denoised})
 
 
-def _combine(coeffs: Sequence[float], tensors: Sequence[Tensor]) -> Tensor:
-    """``sum_k coeffs[k] * tensors[k]`` with one kernel per term (zero coefficients skipped)."""
-    terms = [(c, t) for c, t in zip(coeffs, tensors, strict=True) if c != 0.0]
-    if not terms:
-        return torch.zeros_like(tensors[0])
-    out = terms[0][1] * terms[0][0]
-    for c, t in terms[1:]:
+def _scalars(values: Sequence[float], like: Tensor) -> tuple[Tensor, ...]:
+    """Host numbers as 0-d tensors of ``like``'s dtype (float32 for half types) and device, made in one
+    call: an op with a Python number wraps it into a tensor first (2.6 us against 1.0 us a call on a
+    small batch, measured in benchmarks/overhead.py's setting)."""
+    dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+    return torch.tensor(values, dtype=dtype, device=like.device).unbind()
+
+
+def _combine(coeffs: Sequence[float], tensors: Sequence[Tensor], lead: Tensor | None = None) -> Tensor:
+    """``sum_k coeffs[k] * tensors[k]`` with one kernel per term (zero coefficients after the first
+    skipped). ``lead``: ``coeffs[0]`` as a 0-d tensor (:func:`_scalars`); a first coefficient of 1
+    without it folds into the second term's kernel."""
+    rest = [(c, t) for c, t in zip(coeffs[1:], tensors[1:], strict=True) if c != 0.0]
+    if lead is None and coeffs[0] == 1.0 and rest:
+        c, t = rest.pop(0)
+        out = torch.add(tensors[0], t, alpha=c)
+    else:
+        out = tensors[0] * (coeffs[0] if lead is None else lead)
+    for c, t in rest:
         out.add_(t, alpha=c)
     return out
+

@@ -2,17 +2,20 @@
 
 Same signature and VE view as :mod:`polydiff.diffusion.samplers` (x = x0 + sigma eps, data prediction
 D = denoised, lambda = -log sigma). Every coefficient depends on the grid only, so it is computed
-once per call on the host in float64, before the loop; a step is then a few fused tensor ops.
+on the host in float64 before the loop (DEIS's and UniPC's tables once per grid: cached), and the
+coefficient of x as a 0-d tensor; a step is then one kernel per term.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
 from torch import Tensor
 
-from ._stepping import Callback, Noise, _combine, _denoise, _report, _require_noise, _steps
+from ._stepping import Callback, Noise, _combine, _denoise, _report, _require_noise, _scalars, _steps
 
 
 def dpmpp_2m(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
@@ -20,18 +23,21 @@ def dpmpp_2m(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, nois
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2) with t = lambda = -log sigma in the VE view."""
     old_denoised: Tensor | None = None
     h_last = 0.0
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    ratio = _scalars([s_next / s for _, s, s_next in steps], x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
         if s_next == 0:  # the data-prediction solver's last step lands on D exactly
             x = denoised
             continue
         h = math.log(s) - math.log(s_next)  # lambda_next - lambda
-        d = denoised
-        if old_denoised is not None:  # Alg. 2 line 6: D_i = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}
-            r = h_last / h
-            d = denoised * (1 + 1 / (2 * r)) - old_denoised * (1 / (2 * r))
-        x = x * (s_next / s) - d * math.expm1(-h)  # Alg. 2 line 7 with alpha = 1
+        e = -math.expm1(-h)
+        if old_denoised is None:  # Alg. 2 line 7 with alpha = 1: x (s_next / s) + (1 - e^{-h}) D
+            x = _combine([s_next / s, e], [x, denoised], ratio[i])
+        else:  # line 6: D_i = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}, r = h_{i-1} / h_i
+            k = e * h / (2 * h_last)
+            x = _combine([s_next / s, e + k, -k], [x, denoised, old_denoised], ratio[i])
         old_denoised, h_last = denoised, h
     return x
 
@@ -39,6 +45,12 @@ def dpmpp_2m(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, nois
 def _check_eta(name: str, eta: float, s_noise: float) -> None:
     if eta < 0 or s_noise < 0:
         raise ValueError(f"{name} needs eta >= 0 and s_noise >= 0, got eta={eta}, s_noise={s_noise}")
+
+
+def _sde_decay(steps: list[tuple[int, float, float]], eta: float) -> list[float]:
+    """The coefficient of x in each SDE step: (sigma_next / sigma) e^{-eta h} (0 on the step to 0)."""
+    return [s_next / s * math.exp(-eta * (math.log(s) - math.log(s_next))) if s_next > 0 else 0.0
+            for _, s, s_next in steps]
 
 
 def dpmpp_2m_sde(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
@@ -51,7 +63,9 @@ def dpmpp_2m_sde(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, 
     _check_eta("dpmpp_2m_sde", eta, s_noise)
     old_denoised: Tensor | None = None
     h_last = 0.0
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    decay = _scalars(_sde_decay(steps, eta), x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
         if s_next == 0:
@@ -63,7 +77,7 @@ def dpmpp_2m_sde(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, 
         if old_denoised is not None:  # + c / (2 r) (D_i - D_{i-1}), r = h_{i-1} / h_i
             k = 0.5 * c * h / h_last
             coeffs, terms = [coeffs[0], c + k, -k], [x, denoised, old_denoised]
-        x = _combine(coeffs, terms)
+        x = _combine(coeffs, terms, decay[i])
         if eta > 0:
             x.add_(_require_noise(noise, "dpmpp_2m_sde with eta > 0")(x),
                    alpha=s_next * math.sqrt(-math.expm1(-2 * eta * h)) * s_noise)
@@ -82,7 +96,9 @@ def dpmpp_3m_sde(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, 
     d_1: Tensor | None = None
     d_2: Tensor | None = None
     h_1 = h_2 = 0.0
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    decay = _scalars(_sde_decay(steps, eta), x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
         if s_next == 0:
@@ -104,7 +120,7 @@ def dpmpp_3m_sde(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, 
         elif d_1 is not None:
             k = phi_2 * h / h_1  # phi_2 (D - D1) / r
             coeffs, terms = [coeffs[0], coeffs[1] + k, -k], [x, denoised, d_1]
-        x = _combine(coeffs, terms)
+        x = _combine(coeffs, terms, decay[i])
         if eta > 0:
             x.add_(_require_noise(noise, "dpmpp_3m_sde with eta > 0")(x),
                    alpha=s_next * math.sqrt(-math.expm1(-2 * eta * h)) * s_noise)
@@ -144,17 +160,28 @@ def deis(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
     if order not in (1, 2, 3):
         raise ValueError(f"deis: order must be 1, 2 or 3, got {order}")
     steps = _steps(sigmas)
-    coeffs = []  # all C_ij of the grid, once per call
-    for i, s, s_next in steps:
-        nodes = [steps[i - k][1] for k in range(min(order, i + 1))]
-        coeffs.append([_lagrange_integral(nodes, j, s, s_next) for j in range(len(nodes))])
-    eps_hist: list[Tensor] = []
+    coeffs = _deis_table(_grid(steps), order)
+    diff_hist: list[Tensor] = []  # x_j - D_j = sigma_j eps_j, newest first
     for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
-        eps_hist = [(x - denoised).div_(s), *eps_hist][:order]
-        x = _combine([1.0, *coeffs[i]], [x, *eps_hist])
+        diff_hist = [x - denoised, *diff_hist][:order]
+        x = _combine([1.0, *coeffs[i]], [x, *diff_hist])
     return x
+
+
+def _grid(steps: list[tuple[int, float, float]]) -> tuple[float, ...]:
+    return (*(s for _, s, _ in steps), steps[-1][2])
+
+
+@functools.lru_cache(maxsize=32)
+def _deis_table(grid: tuple[float, ...], order: int) -> tuple[tuple[float, ...], ...]:
+    """All C_ij / sigma_{i-j} of a grid (the weights of x_j - D_j), once per grid."""
+    table = []
+    for i in range(len(grid) - 1):
+        nodes = [grid[i - k] for k in range(min(order, i + 1))]
+        table.append(tuple(_lagrange_integral(nodes, j, grid[i], grid[i + 1]) / nodes[j] for j in range(len(nodes))))
+    return tuple(table)
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
@@ -211,23 +238,47 @@ def unipc(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: 
     if order not in (1, 2, 3):
         raise ValueError(f"unipc: order must be 1, 2 or 3, got {order}")
     steps = _steps(sigmas)
-    lam = [-math.log(s) if s > 0 else math.inf for s in [*(s for _, s, _ in steps), steps[-1][2]]]
-    orders = [min(order, i + 1) for i, _, _ in steps]
-    weights = [_unipc_coefficients(lam, i, orders[i]) if s_next > 0 else ([], []) for i, _, s_next in steps]
+    table = _unipc_table(_grid(steps), order, corrector)
+    ratio = _scalars([s_next / s for _, s, s_next in steps], x)
     hist: list[Tensor] = []  # D_i, D_{i-1}, ... newest first
-    x_prev = x
-    for i, s, s_next in steps:
+    for i, s, s_next in steps:  # x: the predicted x_i, where D is evaluated
         denoised = _denoise(denoiser, x, s)
-        if corrector and i > 0:  # UniC on x_i from x_{i-1}, D_{i-1}, ... and the new D_i
-            x = _combine(weights[i - 1][1], [x_prev, *hist[:orders[i - 1]], denoised])
-        _report(callback, i, x, s, s_next, denoised)
-        hist = [denoised, *hist][:order]
+        hist = [denoised, *hist][:order + 1]
+        fused, delta = table[i]
+        if callback is not None:  # the corrected x_i is only needed to report it
+            _report(callback, i, _combine([1.0, *delta], [x, *hist[:len(delta)]]) if delta else x, s, s_next,
+                    denoised)
         if s_next == 0:
             x = denoised
             continue
-        x_prev = x
-        x = _combine(weights[i][0], [x, *hist[:orders[i]]])
+        x = _combine(fused, [x, *hist[:len(fused) - 1]], ratio[i])
     return x
+
+
+@functools.lru_cache(maxsize=32)
+def _unipc_table(grid: tuple[float, ...], order: int,
+                 corrector: bool) -> tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]:
+    """Per step i of a grid (once per grid): the weights of ``[x_i^pred, D_i, D_{i-1}, ..]`` giving
+    x_{i+1}^pred, and those of ``[D_i, D_{i-1}, ..]`` giving the correction x_i^c - x_i^pred.
+
+    UniC's x_i^c and UniP's x_i^pred (both from x_{i-1}^c) share the weight of x_{i-1}^c, so
+    x_i^c = x_i^pred + (a sum of D's), and UniP's x_{i+1}^pred = ratio_i x_i^c + (D's) is one sum over
+    x_i^pred and the D's: one kernel per term and step instead of two sums."""
+    lam = [-math.log(s) if s > 0 else math.inf for s in grid]
+    coef = [_unipc_coefficients(lam, i, min(order, i + 1)) if grid[i + 1] > 0 else ([], [])
+            for i in range(len(grid) - 1)]
+    table = []
+    for i, (pred, _) in enumerate(coef):
+        delta: list[float] = []
+        if corrector and i > 0:  # x_i^c - x_i^pred over D_i, D_{i-1}, ..
+            pred_prev, corr_prev = coef[i - 1]
+            delta = [corr_prev[-1], *(c - p for c, p in zip(corr_prev[1:-1], pred_prev[1:], strict=True))]
+        fused: list[float] = []
+        if pred:  # ratio x_i^pred + ratio delta + UniP's weights of D_i, D_{i-1}, ..
+            ratio, p = pred[0], pred[1:]
+            fused = [ratio, *(ratio * d + w for d, w in itertools.zip_longest(delta, p, fillvalue=0.0))]
+        table.append((tuple(fused), tuple(delta)))
+    return tuple(table)
 
 
 __all__ = ["deis", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m", "dpmpp_3m_sde", "unipc"]

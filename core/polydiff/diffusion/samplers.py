@@ -24,19 +24,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._stepping import Callback, Noise, _denoise, _report, _require_noise, _scalars, _steps
 from .contracts import SamplerSpec
-from ._stepping import Callback, Noise, _denoise, _report, _require_noise, _steps
 from .multistep import deis, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m, dpmpp_3m_sde, unipc
 
 
 def euler(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: Noise | None = None,
           callback: Callback | None = None) -> Tensor:
     """Euler steps of the probability-flow ODE (Karras et al. 2022, Alg. 1 without the Heun correction)."""
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    ratio = _scalars([s_next / s for _, s, s_next in steps], x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
-        d = (x - denoised) / s  # dx/dsigma, Karras et al. 2022, Eq. 3 in the VE view
-        x = x + d * (s_next - s)
+        # x + (s_next - s) d with d = (x - D) / s (Karras et al. 2022, Eq. 3 in the VE view)
+        # = D + (s_next / s)(x - D): one kernel
+        x = torch.lerp(denoised, x, ratio[i])
     return x
 
 
@@ -45,16 +48,16 @@ def ddim(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
     """DDIM (Song et al. 2021, Eq. 12) in the VE view; eta = 0: deterministic (= Euler), eta = 1: DDPM."""
     if eta < 0:
         raise ValueError(f"ddim: eta must be >= 0, got {eta}")
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    # sigma_t(eta) of DDIM Eq. 16 in VE units: eta * std of q(x_s | x_t, x0)
+    sigma_up = [min(eta * s_next * math.sqrt(s**2 - s_next**2) / s, s_next) for _, s, s_next in steps]
+    ratio = _scalars([math.sqrt(s_next**2 - up**2) / s for (_, s, s_next), up in zip(steps, sigma_up, strict=True)], x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
-        # sigma_t(eta) of DDIM Eq. 16 in VE units: eta * std of q(x_s | x_t, x0)
-        sigma_up = min(eta * s_next * math.sqrt(s**2 - s_next**2) / s, s_next)
-        sigma_down = math.sqrt(s_next**2 - sigma_up**2)
-        d = (x - denoised) / s  # = eps_hat
-        x = x + d * (sigma_down - s)
-        if sigma_up > 0:
-            x = x + _require_noise(noise, "ddim")(x) * sigma_up
+        x = torch.lerp(denoised, x, ratio[i])  # x + (sigma_down - s) eps_hat, eps_hat = (x - D) / s
+        if sigma_up[i] > 0:
+            x.add_(_require_noise(noise, "ddim")(x), alpha=sigma_up[i])
     return x
 
 
@@ -66,14 +69,16 @@ def ddpm(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
     D + (s^2 / t^2)(x_t - D) and variance s^2 (t^2 - s^2) / t^2.
     """
     draw = _require_noise(noise, "ddpm")
-    for i, t, s in _steps(sigmas):
+    steps = _steps(sigmas)
+    weight = _scalars([s**2 / t**2 for _, t, s in steps], x)
+    for i, t, s in steps:
         denoised = _denoise(denoiser, x, t)
         _report(callback, i, x, t, s, denoised)
         if s == 0:
             x = denoised
             continue
-        mean = denoised + (x - denoised) * (s**2 / t**2)
-        x = mean + draw(x) * (s * math.sqrt(t**2 - s**2) / t)
+        # the mean D + (s^2 / t^2)(x - D) in one kernel, then the noise in place
+        x = torch.lerp(denoised, x, weight[i]).add_(draw(x), alpha=s * math.sqrt(t**2 - s**2) / t)
     return x
 
 
@@ -102,11 +107,15 @@ def heun(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *, noise: N
             x = x + _require_noise(noise, "heun with s_churn > 0")(x) * (s_noise * math.sqrt(t_hat**2 - t**2))
         denoised = _denoise(denoiser, x, t_hat)
         _report(callback, i, x, t_hat, t_next, denoised)
-        d = (x - denoised) / t_hat  # line 7
-        x_next = x + d * (t_next - t_hat)  # line 8: Euler step
+        # lines 7-8: Euler step x + (t_next - t_hat) d, d = (x - D) / t_hat, = D + (t_next / t_hat)(x - D)
+        x_next = torch.lerp(denoised, x, t_next / t_hat)
         if t_next != 0 and t_next >= euler_ratio * t_hat:  # lines 9-11: correction (not on the step to 0)
-            d_prime = (x_next - _denoise(denoiser, x_next, t_next)) / t_next
-            x_next = x + (d + d_prime) * (0.5 * (t_next - t_hat))
+            # x + (t_next - t_hat)(d + d') / 2 with d' = (x_next - D(x_next)) / t_next; x + a (x - D) is
+            # lerp(D, x, 1 + a): three kernels, one new tensor
+            half = 0.5 * (t_next - t_hat)
+            denoised_next = _denoise(denoiser, x_next, t_next)
+            x_next = torch.lerp(denoised, x, 1 + half / t_hat).add_(x_next, alpha=half / t_next).add_(
+                denoised_next, alpha=-half / t_next)
         x = x_next
     return x
 
@@ -116,15 +125,17 @@ def euler_maruyama(denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, *
     """Euler-Maruyama on the reverse VE SDE dx = -d[sigma^2] score + sqrt(d[sigma^2]) dw (Song et al.
     2021, Eq. 6 with f = 0, g^2 = d sigma^2/dt); the last step returns the denoised value."""
     draw = _require_noise(noise, "euler_maruyama")
-    for i, s, s_next in _steps(sigmas):
+    steps = _steps(sigmas)
+    weight = _scalars([(s**2 - s_next**2) / s**2 for _, s, s_next in steps], x)
+    for i, s, s_next in steps:
         denoised = _denoise(denoiser, x, s)
         _report(callback, i, x, s, s_next, denoised)
         if s_next == 0:
             x = denoised
             continue
         dvar = s**2 - s_next**2  # g^2 dt over the step
-        score = (denoised - x) / s**2  # Tweedie: grad log p_sigma(x) = (D - x) / sigma^2
-        x = x + score * dvar + draw(x) * math.sqrt(dvar)
+        # x + dvar * score with the score (D - x) / s^2 (Tweedie) = lerp(x, D, dvar / s^2); then the noise
+        x = torch.lerp(x, denoised, weight[i]).add_(draw(x), alpha=math.sqrt(dvar))
     return x
 
 
