@@ -9,7 +9,9 @@ after a warm-up run, ours and minimal interleaved so machine drift hits both ali
 Per-call sampler overhead: every built-in sampler with a zero model (``D = 0``) at NFE 50 on a few
 batch shapes, in CPU microseconds per denoiser call (time.process_time), next to a hand-written loop
 with the structure of k-diffusion's ``sample_euler`` (sigma tensors indexed per step, ``append_dims``,
-``sigma * s_in``): k-diffusion is not installed here, so that loop stands in for it.
+``sigma * s_in``): k-diffusion is not installed here, so that loop stands in for it. Its
+``sample_euler_ancestral`` (``torch.randn_like`` from the global generator) is the peer row for the
+stochastic samplers, whose noise is per-sample reproducible (``NoiseSource``).
 
     python benchmarks/overhead.py                  # table + benchmarks/results/overhead.json
     python benchmarks/overhead.py --quick          # fewer steps and repeats
@@ -34,9 +36,9 @@ import torch
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, Weighting, sigma_grid
 from polydiff.diffusion.data import DiffusionDataset
 from polydiff.diffusion.noise import NoiseSource, seeds_for
+from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, euler, heun
 from polydiff.modalities.points import load_mixture, load_ring
 from polydiff.nn.layers import build_mlp
-from polydiff.diffusion.samplers import BUILTIN_SAMPLERS, euler, heun
 from polydiff.training.trainer import TrainConfig, Trainer
 
 P_MEAN, P_STD, SIGMA_DATA = -1.2, 1.2, 0.5
@@ -126,6 +128,24 @@ def kdiffusion_style_euler(den: Callable[..., torch.Tensor], x: torch.Tensor, si
     return x
 
 
+def kdiffusion_style_ancestral(den: Callable[..., torch.Tensor], x: torch.Tensor,
+                               sigmas: torch.Tensor) -> torch.Tensor:
+    """k-diffusion's ``sample_euler_ancestral`` (eta 1) re-typed: ``get_ancestral_step`` on sigma tensors,
+    then ``torch.randn_like`` from the global generator (not reproducible per sample): the peer's cost of
+    a stochastic step, noise included."""
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = den(x, sigmas[i] * s_in)
+        s, s_next = sigmas[i], sigmas[i + 1]
+        sigma_up = min(s_next, (s_next**2 * (s**2 - s_next**2) / s**2) ** 0.5)
+        sigma_down = (s_next**2 - sigma_up**2) ** 0.5
+        d = (x - denoised) / s.reshape(-1, *([1] * (x.ndim - 1)))
+        x = x + d * (sigma_down - s)
+        if s_next > 0:
+            x = x + torch.randn_like(x) * sigma_up
+    return x
+
+
 OVERHEAD_SHAPES = ((16, 16), (4096, 2), (65536, 2))
 
 
@@ -151,6 +171,7 @@ def sampler_overhead(nfe: int = 50, repeats: int = 5) -> list[dict[str, Any]]:
             cases.append((spec.name, partial(_run_sampler, spec, zero, x, sig, seeds), spec.nfe(steps)))
         sig = sigma_grid(EDM(), nfe).to(torch.float32)
         cases.append(("k-diffusion-style euler", partial(kdiffusion_style_euler, zero, x, sig), nfe))
+        cases.append(("k-diffusion-style ancestral", partial(kdiffusion_style_ancestral, zero, x, sig), nfe))
         for name, fn, calls in cases:
             with torch.no_grad():
                 fn()
@@ -198,13 +219,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.steps, args.repeats, args.n = 50, 3, 256
     torch.set_num_threads(args.threads)
+    cpu_start = time.process_time()
     per_call = sampler_overhead(repeats=args.repeats)
     names = list(dict.fromkeys(r["sampler"] for r in per_call))
     print("per-call overhead (CPU us per denoiser call, zero model, NFE 50)")
     print(f"{'sampler':<24}" + "".join(f" {list(sh)!s:>12}" for sh in OVERHEAD_SHAPES))
+    table = {name: {tuple(r["shape"]): r["us_per_call"] for r in per_call if r["sampler"] == name} for name in names}
     for name in names:
-        vals = {tuple(r["shape"]): r["us_per_call"] for r in per_call if r["sampler"] == name}
-        print(f"{name:<24}" + "".join(f" {vals[sh]:>12.1f}" for sh in OVERHEAD_SHAPES))
+        print(f"{name:<24}" + "".join(f" {table[name][sh]:>12.1f}" for sh in OVERHEAD_SHAPES))
+    for ref in ("k-diffusion-style euler", "euler"):  # the two bars of issue 22
+        print(f"ratio to {ref}")
+        for name in names:
+            print(f"  {name:<22}" + "".join(f" {table[name][sh] / table[ref][sh]:>12.2f}" for sh in OVERHEAD_SHAPES))
     rows: list[dict[str, Any]] = []
     for name, (load, opts, batch) in ([] if args.samplers_only else MODELS.items()):
         ds = load()
@@ -229,11 +255,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"rows": rows, "per_call_overhead": per_call, "steps": args.steps, "repeats": args.repeats,
               "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.machine(), "python": platform.python_version(),
-              "worst_ratio": max(r["ratio"] for r in rows) if rows else math.nan}
+              "worst_ratio": max(r["ratio"] for r in rows) if rows else math.nan,
+              "cpu_seconds": time.process_time() - cpu_start}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {out} ({result['cpu_seconds']:.1f} CPU s)")
     return result
 
 
