@@ -132,3 +132,9 @@ def test_odd_sizes_and_errors() -> None:
     assert z.shape == (1, 7) and len(set(z.flatten().tolist())) == 7
     with pytest.raises(ValueError, match="2 seeds for a batch of 3"):
         NoiseSource([1, 2])(torch.empty(3, 2))
+    for bad in ([1.5, 2.0], ["7"], [[1, 2]]):
+        with pytest.raises(ValueError, match="one integer seed per sample"):
+            NoiseSource(bad)  # type: ignore[arg-type]
+    assert NoiseSource([]).keys.shape == (0, 2)
+    same = NoiseSource(torch.tensor([5, -1]))(torch.empty(2, 3))  # a tensor of seeds; -1 is 2**64 - 1
+    assert torch.equal(same, NoiseSource([5, 2**64 - 1])(torch.empty(2, 3)))
