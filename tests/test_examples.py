@@ -40,7 +40,7 @@ def test_tutorial_plugin_end_to_end(trajectories_installed, tmp_path, capsys):
     assert status["trajectories"] == "ok"
     report = check_modality("trajectories", dataset_options={"n": 64})
     assert report["batch_shape"] == [4, 32, 2]
-    check_backbone(plugins.get_backbone("pathnet"), plugins.get_dataset("trajectories", "lissajous").load(n=16))
+    check_backbone(plugins.get_backbone("pathnet"), plugins.get_dataset("trajectories", "lissajous").build(n=16))
     out = tmp_path / "run"
     tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", "data.n=256", "model.width=16",
             "model.depth=2", "sample.n=64", "sample.steps=4"]

@@ -93,7 +93,7 @@ def test_mask_strategy_options_are_checked():
     spec = MaskStrategySpec(name="first", description="first k entries",
                             fn=lambda obs, gen, k=1: torch.cat([obs[:, :k], 0 * obs[:, k:]], 1), options={"k": 1})
     assert spec.bind({"k": 2})(torch.ones(1, 4), None).tolist() == [[1, 1, 0, 0]]
-    with pytest.raises(ValueError, match="no option"):
+    with pytest.raises(ValueError, match="unknown key mask_options.kk"):
         spec.bind({"kk": 2})
 
 

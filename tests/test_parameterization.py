@@ -5,7 +5,7 @@ import torch
 
 from polydiff.diffusion.losses import WEIGHTINGS, Weighting, denoising_loss, noisy
 from polydiff.diffusion.parameterization import (
-    KINDS,
+    PARAMETERIZATIONS,
     Denoiser,
     Parameterization,
     convert,
@@ -57,7 +57,7 @@ class Oracle(torch.nn.Module):
         return self.f
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_preconditioned_oracle_denoises_exactly(kind, shape):
     x0, eps, sigma, x = _data(shape)
@@ -105,7 +105,7 @@ def test_from_prediction_feeds_the_model_its_own_input(kind, schedule):
     torch.testing.assert_close(from_prediction(model, kind, schedule=schedule, time_scale=scale)(x, sigma), x0)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
 def test_uniform_weighting_is_plain_mse_on_the_target(kind):
     x0, eps, sigma, x = _data((8, 4))
     p = Parameterization(kind=kind, sigma_data=0.5)

@@ -43,9 +43,9 @@ def polydiff_register_modalities():
 
 @hookimpl
 def polydiff_register_datasets():
-    return [DatasetSpec(name="tiny", modality="blobs", description="16 points", load=load_tiny,
+    return [DatasetSpec(name="tiny", modality="blobs", description="16 points", build=load_tiny,
                         options={"n": 16, "seed": 0}),
-            DatasetSpec(name="ring", modality="blobs", description="same name as points/ring", load=load_tiny)]
+            DatasetSpec(name="ring", modality="blobs", description="same name as points/ring", build=load_tiny)]
 
 @hookimpl
 def polydiff_register_backbones():
@@ -199,11 +199,11 @@ def test_duplicates_disable_the_later_entry_naming_both_plugins(site, capsys):
 
         @hookimpl
         def polydiff_register_datasets(self):
-            return [DatasetSpec(name="ring", modality="points", description="again", load=dict)]
+            return [DatasetSpec(name="ring", modality="points", description="again", build=dict)]
 
     host.register(Clash(), name="clash")
     assert host.get_sampler("euler").description != "again"  # the built-in wins
-    assert host.get_dataset("points", "ring").load is not dict
+    assert host.get_dataset("points", "ring").build is not dict
     assert status(host, "clash") == ("conflict: disabled dataset 'points/ring' (plugin 'polydiff' has it), "
                                      "sampler 'euler' (plugin 'polydiff' has it); rename them")
     assert "plugin 'clash': disabled its sampler 'euler'" in capsys.readouterr().err
@@ -235,7 +235,7 @@ def test_builtins_come_through_the_same_hooks(site):
         assert builtin in [impl.plugin for impl in getattr(host.pm.hook, hook).get_hookimpls()]
     info = host.plugins()[0]
     assert (info.name, info.source, info.provides["modalities"]) == ("polydiff", "builtin", ["points"])
-    assert host.get_schedule("edm").cls.name == "edm" and host.get_mask_strategy("random_ratio")
+    assert host.get_schedule("edm").build.name == "edm" and host.get_mask_strategy("random_ratio")
     host.unregister("polydiff")
     assert host.samplers() == [s for s in host.samplers() if s.name == "jitter"]
     with pytest.raises(UnknownNameError):
@@ -296,7 +296,7 @@ def test_module_level_functions_use_a_resettable_default_host(site):
     assert "mlp" in [b.name for b in plugins.backbones("blobs")]  # generic backbones are listed per modality
     assert [b.name for b in plugins.backbones("points")] == ["mlp"]
     assert [d.name for d in plugins.datasets("points")] == ["mixture", "ring"]
-    assert plugins.get_dataset("points", "ring").load is not None and plugins.get_metric("true_nll")
+    assert plugins.get_dataset("points", "ring").build is not None and plugins.get_metric("true_nll")
     plugins.register(types.SimpleNamespace(polydiff_register_samplers=hookimpl(
         lambda: [SamplerSpec(name="nb", fn=print, description="notebook")])), name="nb")
     assert plugins.get_sampler("nb").name == "nb"

@@ -229,13 +229,13 @@ def test_every_other_spec_field_is_checked():
                                       plot_samples="no")) == [
         "default_dataset must be a name of lower-case letters, digits, '_' or '-', got 'Ring!'",
         "plot_samples must be callable, got 'no'"]
-    assert spec_problems(DatasetSpec(name="d", modality="m", description=3, load=None)) == [
-        "description must be a string, got int", "load must be callable, got None"]
+    assert spec_problems(DatasetSpec(name="d", modality="m", description=3, build=None)) == [
+        "description must be a string, got int", "build must be callable, got None"]
     assert spec_problems(MetricSpec(name="x", modality=None, description="-", fn=len, direction="up")) == [
         "direction must be one of 'lower', 'higher', got 'up'"]
-    assert spec_problems(ScheduleSpec(name="s", cls=int, description="-")) == [
-        "cls must be a subclass of polydiff.diffusion.schedules.Schedule, got <class 'int'>"]
-    assert spec_problems(ScheduleSpec(name="edm", cls=EDM, description="-")) == []
+    assert spec_problems(ScheduleSpec(name="s", build=int, description="-")) == [
+        "build must be a subclass of polydiff.diffusion.schedules.Schedule, got <class 'int'>"]
+    assert spec_problems(ScheduleSpec(name="edm", build=EDM, description="-")) == []
 
 
 def test_every_installed_spec_is_valid(site):

@@ -108,7 +108,7 @@ def test_a_self_conditioned_mlp_learns_a_ring(tmp_path):
 
     config = resolve_config({"modality": "points", "data": {"dataset": "ring"},
                              "model": {"backbone": "mlp", "self_condition": True, "width": 64, "depth": 2}})
-    data = plugins.get_dataset("points", "ring").load()
+    data = plugins.get_dataset("points", "ring").build()
     denoiser = build_denoiser(config, data)
     assert denoiser.self_condition and denoiser.backbone.supports_self_condition
     trainer = Trainer(denoiser=denoiser, dataset=data, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),

@@ -41,7 +41,7 @@ def host_with(*, modality: dict | None = None, load=molecules, metric=None, back
     plugin = types.SimpleNamespace(
         polydiff_register_modalities=hookimpl(lambda: [spec]),
         polydiff_register_datasets=hookimpl(lambda: [DatasetSpec(name="toy", modality="mol", description="-",
-                                                                 load=load, options={"n": 6})]),
+                                                                 build=load, options={"n": 6})]),
         polydiff_register_backbones=hookimpl(lambda: [BackboneSpec(name="mol_mlp", modality="mol", description="-",
                                                                    build=backbone_build)]),
         polydiff_register_metrics=hookimpl(lambda: [MetricSpec(

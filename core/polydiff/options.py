@@ -5,9 +5,10 @@ close match); values are converted to the type of the declared default ("3" -> 3
 from __future__ import annotations
 
 import difflib
+import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 from polydiff.exceptions import ConfigError
@@ -91,4 +92,38 @@ def check_options(given: Mapping[str, Any], defaults: Mapping[str, Any], section
     return out
 
 
-__all__ = ["check_options", "coerce", "did_you_mean"]
+def signature_options(fn: Callable[..., Any], *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keyword options of a builder and their defaults, read from its signature (the ONE source of
+    a spec's ``options``: the builder's defaults cannot drift from what ``polydiff list`` shows)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C function without a readable signature: no options
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in exclude}
+
+
+class _FromSignature(Mapping[str, Any]):
+    """An empty, hashable mapping (a dataclass default) that a spec replaces with its signature's options."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "FROM_SIGNATURE"
+
+
+FROM_SIGNATURE: Mapping[str, Any] = _FromSignature()
+"""A spec's ``options`` default: read them from its ``build`` / ``fn`` with :func:`signature_options`."""
+
+
+__all__ = ["FROM_SIGNATURE", "check_options", "coerce", "did_you_mean", "signature_options"]

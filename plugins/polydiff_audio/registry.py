@@ -20,19 +20,19 @@ MODALITIES = [ModalitySpec(
     save_imputation=media.save_imputation)]
 
 DATASETS = [
-    DatasetSpec(name="tones", modality="audio", load=load_tones,
+    DatasetSpec(name="tones", modality="audio", build=load_tones,
                 description="synthetic harmonic tones, class = pitch contour (generated from a seed; no files)",
                 options={"n": 400, "classes": 4, "seed": 0, **CODEC_OPTIONS}),
-    DatasetSpec(name="asterisk_digits", modality="audio", load=load_asterisk_digits,
+    DatasetSpec(name="asterisk_digits", modality="audio", build=load_asterisk_digits,
                 description="spoken digits 0-9, 6 real voices of the Asterisk prompts (apt-get install "
                             "asterisk-core-sounds-*-wav)",
                 options={"voices": "all", "root": str(ASTERISK_ROOT), **CODEC_OPTIONS}),
-    DatasetSpec(name="espeak_digits", modality="audio", load=load_espeak_digits,
+    DatasetSpec(name="espeak_digits", modality="audio", build=load_espeak_digits,
                 description="spoken digits 0-9 synthesised by espeak-ng over voices x variants x speeds x pitches "
                             "(apt-get install espeak-ng)",
                 options={"voices": "en-us,en-gb,en-gb-scotland,en-029", "variants": "m1,m3,f2,f4",
                          "speeds": "140,175,210", "pitches": "35,50,65", **CODEC_OPTIONS}),
-    DatasetSpec(name="folder", modality="audio", load=load_folder,
+    DatasetSpec(name="folder", modality="audio", build=load_folder,
                 description="your clips under data.path/<class>/*.wav (resampled to data.sample_rate)",
                 options={"path": "", **CODEC_OPTIONS}),
 ]

@@ -18,13 +18,13 @@ MODALITIES = [ModalitySpec(
     baselines=BASELINES, plot_imputation=plots.plot_imputation, prior_fill=harmonic_fill)]
 
 DATASETS = [
-    DatasetSpec(name="digits", modality="image", load=data.load_digits,
+    DatasetSpec(name="digits", modality="image", build=data.load_digits,
                 description="scikit-learn's 1797 real handwritten digits, 8x8 upsampled to 16x16, 10 classes",
                 options={"n": 0, "size": 16, "lowres": 0}),
-    DatasetSpec(name="fashion_mnist", modality="image", load=data.load_fashion_mnist,
+    DatasetSpec(name="fashion_mnist", modality="image", build=data.load_fashion_mnist,
                 description="Fashion-MNIST 28x28, 10 classes (apt-get install dataset-fashion-mnist)",
                 options={"split": "train", "n": 0, "size": 28, "lowres": 0, "root": str(data.FASHION_DIR)}),
-    DatasetSpec(name="folder", modality="image", load=data.load_folder,
+    DatasetSpec(name="folder", modality="image", build=data.load_folder,
                 description="your images under data.path, one sub-folder per class (size/channels 0: inferred)",
                 options={"path": "", "size": 0, "channels": 0, "n": 0, "lowres": 0}),
 ]

@@ -17,14 +17,14 @@ MODALITIES = [ModalitySpec(
     save_imputation=media.save_imputation, trajectory_items=4)]  # the trajectory picture shows clip 0
 
 DATASETS = [
-    DatasetSpec(name="moving_digits", modality="video", load=data.load_moving_digits,
+    DatasetSpec(name="moving_digits", modality="video", build=data.load_moving_digits,
                 description="real scikit-learn digits bouncing in a canvas (seeded), label = digit",
                 options={"n": 1000, "frames": 8, "size": 32, "digit_size": 16, "speed": 3.0, "seed": 0}),
-    DatasetSpec(name="opencv_sample", modality="video", load=data.load_opencv_sample,
+    DatasetSpec(name="opencv_sample", modality="video", build=data.load_opencv_sample,
                 description="OpenCV's vtest.avi: 795 real frames of pedestrians, downscaled "
                             "(apt-get install opencv-doc)",
                 options={"frames": 8, "size": 32, "channels": 1, "every": 2, "stride": 2, "path": str(data.VTEST)}),
-    DatasetSpec(name="files", modality="video", load=data.load_files,
+    DatasetSpec(name="files", modality="video", build=data.load_files,
                 description="your video file(s) or folder(s) of frame images under data.path (imageio + PyAV)",
                 options={"path": "", "frames": 8, "size": 32, "channels": 0, "every": 1, "stride": 4, "fps": 0.0}),
 ]

@@ -48,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [{"name": b.name, "modality": b.modality or "any", "description": b.description}
                 for b in plugins.backbones()]
     elif what == "schedules":
-        rows = [{"name": s.name, "options": ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(s.cls)
+        rows = [{"name": s.name, "options": ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(s.build)
                                                       if f.init and f.default is not dataclasses.MISSING),
                  "description": s.description} for s in plugins.schedules()]
     elif what == "samplers":

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
-from polydiff.diffusion.parameterization import KINDS, Kind
+from polydiff.diffusion.parameterization import PARAMETERIZATIONS, Kind
 from polydiff.exceptions import ConfigError
 from polydiff.options import check_options, coerce, did_you_mean
 
@@ -183,5 +183,5 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
     return out
 
 
-__all__ = ["KINDS", "ConfigError", "DataConfig", "ModelConfig", "SampleConfig", "apply_overrides",
+__all__ = ["PARAMETERIZATIONS", "ConfigError", "DataConfig", "ModelConfig", "SampleConfig", "apply_overrides",
            "build_dataclass", "check_options", "coerce", "load_file", "parse_value"]

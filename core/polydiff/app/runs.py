@@ -89,7 +89,7 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
 
     sched = dict(sec["schedule"])
     sspec = plugins.get_schedule(str(sched.pop("name", "edm")))
-    build_dataclass(sspec.cls, sched, "schedule")  # validates the schedule's own fields
+    build_dataclass(sspec.build, sched, "schedule")  # validates the schedule's own fields
     config = RunConfig(
         modality=modality.name, data=data, model=model, schedule={"name": sspec.name, **sched},
         noise_levels=build_dataclass(NoiseLevels, sec["noise_levels"], "noise_levels"),
@@ -130,14 +130,14 @@ def _own_keys(cls: type) -> set[str]:
 def build_schedule(config: RunConfig) -> Schedule:
     opts = dict(config.schedule)
     spec = plugins.get_schedule(opts.pop("name"))
-    schedule: Schedule = build_dataclass(spec.cls, opts, "schedule")
+    schedule: Schedule = build_dataclass(spec.build, opts, "schedule")
     return schedule
 
 
 def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
     """(train, held-out) datasets, split reproducibly by ``data.split_seed``."""
     spec = plugins.get_dataset(config.modality, str(config.data.dataset))
-    dataset = spec.load(**config.data.options)
+    dataset = spec.build(**config.data.options)
     if len(dataset) == 0:
         raise ConfigError(f"dataset {config.data.dataset!r} with options {config.data.options} has no items; "
                           "check its path and options")

@@ -8,12 +8,27 @@ other plugin contracts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import torch
 from torch import Tensor
 
-from polydiff.options import check_options
+from polydiff.options import FROM_SIGNATURE, check_options, signature_options
+
+
+class SamplerFn(Protocol):
+    """``fn(denoiser, x, sigmas, *, noise=None, callback=None, **options) -> x0``, every option a keyword
+    with a default (mypy checks it)."""
+
+    def __call__(self, denoiser: Callable[..., Tensor], x: Tensor, sigmas: Tensor, /, *, noise: Any = None,
+                 callback: Any = None) -> Tensor: ...
+
+
+class MaskFn(Protocol):
+    """``fn(observed, generator, **options) -> target``, every option a keyword with a default."""
+
+    def __call__(self, observed: Tensor, generator: torch.Generator, /) -> Tensor: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,15 +36,20 @@ class SamplerSpec:
     """A sampler: ``fn(denoiser, x, sigmas, *, noise, callback, **options) -> x0``.
 
     ``evals_per_step``: denoiser calls per step (Heun: 2, except its last step), so tables can be
-    compared at equal NFE. ``options``: accepted options with defaults (e.g. ``{"eta": 0.0}``).
+    compared at equal NFE. ``options``: accepted options with defaults (e.g. ``{"eta": 0.0}``); by
+    default ``fn``'s keyword defaults (but ``noise`` and ``callback``).
     """
 
     name: str
-    fn: Callable[..., Tensor]
+    fn: SamplerFn
     description: str
     stochastic: bool = False
     evals_per_step: int = 1
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = FROM_SIGNATURE
+
+    def __post_init__(self) -> None:
+        if self.options is FROM_SIGNATURE and callable(self.fn):
+            object.__setattr__(self, "options", signature_options(self.fn, exclude=("noise", "callback")))
 
     def nfe(self, steps: int) -> int:
         """Denoiser evaluations for ``steps`` steps (the last step to sigma = 0 is a single call)."""
@@ -48,13 +68,18 @@ class MaskStrategySpec:
     counts the targets) and in evaluation (``polydiff impute`` hides the targets and scores them).
 
     ``fn(observed, generator, **options) -> target``: both packed-shape float masks, target <=
-    observed; ``options`` lists the accepted keyword options with their defaults.
+    observed; ``options`` lists the accepted keyword options with their defaults (by default ``fn``'s
+    keyword defaults).
     """
 
     name: str
     description: str
-    fn: Callable[..., Tensor]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    fn: MaskFn
+    options: Mapping[str, Any] = FROM_SIGNATURE
+
+    def __post_init__(self) -> None:
+        if self.options is FROM_SIGNATURE and callable(self.fn):
+            object.__setattr__(self, "options", signature_options(self.fn))
 
     def bind(self, options: Mapping[str, Any] | None = None) -> Callable[[Tensor, Any], Tensor]:
         """``fn`` with ``options`` (checked against the accepted ones; defaults filled in)."""
@@ -79,4 +104,4 @@ def registry_lookup(kind: str, name: str) -> Any | None:
     return None if lookup is None else lookup(name)
 
 
-__all__ = ["MaskStrategySpec", "SamplerSpec", "registry_lookup", "use_registry"]
+__all__ = ["MaskFn", "MaskStrategySpec", "SamplerFn", "SamplerSpec", "registry_lookup", "use_registry"]

@@ -26,7 +26,7 @@ from .schedules import Schedule
 from .state import StateSpec
 
 Kind = Literal["edm", "eps", "x0", "v", "score", "flow"]
-KINDS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
+PARAMETERIZATIONS: tuple[str, ...] = ("edm", "eps", "x0", "v", "score", "flow")
 
 
 DenoiserLike = Callable[..., Tensor]  # what samplers, guidance and likelihood accept: D(x, sigma, **cond)
@@ -73,8 +73,8 @@ class Parameterization:
     spec: StateSpec | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown parameterization {self.kind!r}; valid: {', '.join(KINDS)}")
+        if self.kind not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown parameterization {self.kind!r}; valid: {', '.join(PARAMETERIZATIONS)}")
         if isinstance(self.sigma_data, Mapping):
             if self.spec is None:
                 raise ValueError("a per-field sigma_data needs the state's spec: Parameterization(sigma_data={...}, "
@@ -272,5 +272,5 @@ def field_sigma_data_of(spec: StateSpec, x: Tensor, padding: Tensor | None = Non
     return {name: v if v > 0 else sigma_data_of(x, padding) for name, v in out.items()}
 
 
-__all__ = ["KINDS", "Denoiser", "DenoiserFn", "Parameterization", "convert", "field_sigma_data_of", "from_prediction",
-           "from_x0", "sigma_data_of", "to_x0", "vp_to_ve"]
+__all__ = ["PARAMETERIZATIONS", "Denoiser", "DenoiserFn", "Parameterization", "convert", "field_sigma_data_of",
+           "from_prediction", "from_x0", "sigma_data_of", "to_x0", "vp_to_ve"]

@@ -20,7 +20,6 @@ from .specs import (
     ModalitySpec,
     SamplerSpec,
     ScheduleSpec,
-    signature_options,
 )
 
 
@@ -46,10 +45,9 @@ def modalities() -> list[ModalitySpec]:
 def datasets() -> list[DatasetSpec]:
     from polydiff.modalities import points
 
-    return [DatasetSpec(name="ring", modality="points", load=points.load_ring,
-                        options=signature_options(points.load_ring), description="8 Gaussians on a circle in 2D"),
-            DatasetSpec(name="mixture", modality="points", load=points.load_mixture,
-                        options=signature_options(points.load_mixture),
+    return [DatasetSpec(name="ring", modality="points", build=points.load_ring,
+                        description="8 Gaussians on a circle in 2D"),
+            DatasetSpec(name="mixture", modality="points", build=points.load_mixture,
                         description="a random anisotropic Gaussian mixture, 16-D by default")]
 
 
@@ -57,7 +55,6 @@ def backbones() -> list[BackboneSpec]:
     from polydiff.nn.layers import build_mlp
 
     return [BackboneSpec(name="mlp", modality=None, build=build_mlp, self_condition=True,
-                         options=signature_options(build_mlp, exclude=("self_condition",)),
                          description="residual MLP over the flattened state (any modality of modest size)")]
 
 
@@ -88,7 +85,7 @@ def schedules() -> list[ScheduleSpec]:
     from polydiff.diffusion.schedules import BUILTIN_SCHEDULES
 
     # a schedule's class docstring (on one line) is its description
-    return [ScheduleSpec(name=cls.name, cls=cls, description=" ".join((cls.__doc__ or cls.name).split()))
+    return [ScheduleSpec(name=cls.name, build=cls, description=" ".join((cls.__doc__ or cls.name).split()))
             for cls in BUILTIN_SCHEDULES]
 
 

@@ -10,13 +10,14 @@ through the entry-point group ``polydiff`` (installed packages) or with `polydif
 (a script or notebook). An implementation may accept fewer arguments than the spec (pluggy's rule),
 so hooks can gain arguments without breaking plugins.
 
-What each spec's callable is called and how the core calls it:
+What each spec's callable is called (one rule: ``build`` makes an object, ``fn`` is a pure function)
+and how the core calls it:
 
 | spec | attribute | called as |
 |---|---|---|
-| `DatasetSpec` | `load` | `load(**options) -> DiffusionDataset` |
+| `DatasetSpec` | `build` | `build(**options) -> DiffusionDataset` |
 | `BackboneSpec` | `build` | `build(dataset, **options) -> nn.Module` (`F(x_in, c_noise, **cond)`) |
-| `ScheduleSpec` | `cls` | `cls(**options) -> Schedule` (a frozen dataclass) |
+| `ScheduleSpec` | `build` | `build(**options) -> Schedule` (a frozen dataclass class) |
 | `SamplerSpec` | `fn` | `fn(denoiser, x, sigmas, *, noise, callback, **options)` |
 | `MetricSpec` | `fn` | `fn(samples: Batch, reference) -> float`; with `task="impute"`: `fn(imputation, reference)` |
 | `MaskStrategySpec` | `fn` | `fn(observed, generator, **options) -> target` |

@@ -6,23 +6,41 @@ Each is a frozen, keyword-only dataclass with a readable ``repr``: it *describes
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from torch import Tensor, nn
 
 from polydiff.diffusion.contracts import MaskStrategySpec, SamplerSpec
 from polydiff.exceptions import NotApplicable
+from polydiff.options import FROM_SIGNATURE, signature_options
 
 if TYPE_CHECKING:
     from polydiff.diffusion.data import DiffusionDataset
     from polydiff.diffusion.imputation import Imputation
     from polydiff.diffusion.schedules import Schedule
     from polydiff.diffusion.state import Batch
+
+
+class DatasetBuilder(Protocol):
+    """``build(**options) -> DiffusionDataset``: every option a keyword with a default (mypy checks it)."""
+
+    def __call__(self) -> DiffusionDataset: ...
+
+
+class BackboneBuilder(Protocol):
+    """``build(dataset, **options) -> nn.Module``: the dataset positionally, options keywords with defaults."""
+
+    def __call__(self, dataset: DiffusionDataset, /) -> nn.Module: ...
+
+
+class MetricFn(Protocol):
+    """``fn(samples_or_imputation, reference) -> float``."""
+
+    def __call__(self, scored: Any, reference: DiffusionDataset, /) -> float: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,14 +92,19 @@ class ModalitySpec:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
-    """A dataset of a modality. ``load(**options)`` returns a :class:`~polydiff.diffusion.data.DiffusionDataset`;
-    ``options`` lists the accepted keyword options with their defaults (validated by the config)."""
+    """A dataset of a modality. ``build(**options)`` returns a :class:`~polydiff.diffusion.data.DiffusionDataset`;
+    ``options`` lists the accepted keyword options with their defaults (validated by the config); by
+    default they are read from ``build``'s keyword defaults, so they are written once."""
 
     name: str
     modality: str
     description: str
-    load: Callable[..., DiffusionDataset]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    build: DatasetBuilder
+    options: Mapping[str, Any] = FROM_SIGNATURE
+
+    def __post_init__(self) -> None:
+        if self.options is FROM_SIGNATURE and callable(self.build):
+            object.__setattr__(self, "options", signature_options(self.build))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,18 +127,22 @@ class BackboneSpec:
     name: str
     modality: str | None
     description: str
-    build: Callable[Concatenate[DiffusionDataset, ...], nn.Module]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    build: BackboneBuilder
+    options: Mapping[str, Any] = FROM_SIGNATURE
     self_condition: bool = False
+
+    def __post_init__(self) -> None:
+        if self.options is FROM_SIGNATURE and callable(self.build):  # model.self_condition is its own key
+            object.__setattr__(self, "options", signature_options(self.build, exclude=("self_condition",)))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleSpec:
-    """A forward process; ``cls`` is a :class:`~polydiff.diffusion.schedules.Schedule` dataclass whose
+    """A forward process; ``build`` is a :class:`~polydiff.diffusion.schedules.Schedule` dataclass whose
     keyword fields are its options."""
 
     name: str
-    cls: type[Schedule]
+    build: type[Schedule]
     description: str
 
 
@@ -137,7 +164,7 @@ class MetricSpec:
     name: str
     modality: str | None
     description: str
-    fn: Callable[[Any, DiffusionDataset], float]
+    fn: MetricFn
     direction: Literal["lower", "higher"] = "lower"
     task: Literal["generate", "impute"] = "generate"
     classifier: Callable[[DiffusionDataset], ClassifierInfo] | None = None
@@ -183,27 +210,19 @@ NAME = re.compile(r"[a-z0-9_\-]+")
 # spec attributes: names, optional names, callables, optional callables
 _NAMES = ("name", "default_dataset", "default_backbone")
 _OPTIONAL_NAMES = ("modality", "primary_metric")
-_CALLABLES = ("load", "build", "fn")
+_CALLABLES = ("build", "fn")  # one rule: build makes an object (a function or a class), fn is a pure function
 _OPTIONAL_CALLABLES = ("plot_samples", "plot_trajectory", "save_samples", "plot_imputation", "prior_fill",
                        "save_imputation", "classifier")
 _CHOICES = {"direction": ("lower", "higher"), "task": ("generate", "impute"), "role": ("baseline", "floor", "ceiling")}
-
-
-def signature_options(fn: Callable[..., Any], *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The keyword options of a builder and their defaults, read from its signature (the ONE source of
-    a spec's ``options``: the builder's defaults cannot drift from what ``polydiff list`` shows)."""
-    params = inspect.signature(fn).parameters.values()
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty
-            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in exclude}
 
 
 def spec_problems(spec: object) -> list[str]:
     """What is wrong with a spec, as sentences naming the field (empty when it is valid).
 
     The host checks every spec a hook returns, before registering it: names match :data:`NAME`,
-    descriptions are strings, ``load`` / ``build`` / ``fn`` / ``plot_*`` are callable, ``options`` is a
+    descriptions are strings, ``build`` / ``fn`` / ``plot_*`` are callable, ``options`` is a
     mapping of keyword names (they become config keys), ``evals_per_step`` is a positive int, booleans
-    are booleans, ``direction`` / ``task`` are one of their values and ``cls`` is a
+    are booleans, ``direction`` / ``task`` are one of their values and a schedule's ``build`` is a
     :class:`~polydiff.diffusion.schedules.Schedule` subclass.
     """
     from polydiff.diffusion.schedules import Schedule
@@ -243,10 +262,26 @@ def spec_problems(spec: object) -> list[str]:
     for b in getattr(spec, "baselines", ()) if isinstance(spec, ModalitySpec) else ():
         out += [f"baselines: {p}" for p in (spec_problems(b) if isinstance(b, BaselineSpec)
                                             else [f"{b!r:.60} is not a BaselineSpec"])]
-    if isinstance(spec, ScheduleSpec) and not (isinstance(spec.cls, type) and issubclass(spec.cls, Schedule)):
-        out.append(f"cls must be a subclass of polydiff.diffusion.schedules.Schedule, got {spec.cls!r:.80}")
+    if isinstance(spec, ScheduleSpec) and not (isinstance(spec.build, type) and issubclass(spec.build, Schedule)):
+        out.append(f"build must be a subclass of polydiff.diffusion.schedules.Schedule, got {spec.build!r:.80}")
     return out
 
 
-__all__ = ["NAME", "BackboneSpec", "BaselineSpec", "ClassifierInfo", "DatasetSpec", "MaskStrategySpec", "MetricSpec",
-           "ModalitySpec", "NotApplicable", "SamplerSpec", "ScheduleSpec", "signature_options", "spec_problems"]
+__all__ = [
+    "NAME",
+    "BackboneBuilder",
+    "BackboneSpec",
+    "BaselineSpec",
+    "ClassifierInfo",
+    "DatasetBuilder",
+    "DatasetSpec",
+    "MaskStrategySpec",
+    "MetricFn",
+    "MetricSpec",
+    "ModalitySpec",
+    "NotApplicable",
+    "SamplerSpec",
+    "ScheduleSpec",
+    "signature_options",
+    "spec_problems",
+]

@@ -39,7 +39,7 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
 
     Args:
         name_or_spec: the modality's registry name, or its spec.
-        dataset_options: options for the default dataset's ``load`` (keep it small: ``{"n": 64}``).
+        dataset_options: options for the default dataset's ``build`` (keep it small: ``{"n": 64}``).
         plugin_host: the host to look in (default: the process-wide one).
 
     Returns:
@@ -60,7 +60,7 @@ def check_modality(name_or_spec: str | ModalitySpec, *, dataset_options: Mapping
         raise AssertionError(f"dataset {dspec.name!r} does not declare option(s) {sorted(unknown)}; "
                              f"declared: {sorted(dspec.options)}")
 
-    dataset = dspec.load(**(dataset_options or {}))
+    dataset = dspec.build(**(dataset_options or {}))
     if not isinstance(dataset, DiffusionDataset):
         raise AssertionError(f"dataset {dspec.name!r}: load() returned {type(dataset).__name__}, which lacks "
                              "the DiffusionDataset attributes (spec, num_classes, sample_shape, get_batch, __len__)")

@@ -33,7 +33,7 @@ def check_prior_fill(name_or_spec: str | ModalitySpec, *, dataset_options: Mappi
     if modality.prior_fill is None:
         raise AssertionError(f"modality {name!r} declares no prior_fill (ModalitySpec.prior_fill)")
     pf = PriorFill(mode="condition", fn=modality.prior_fill)
-    dataset = h.get_dataset(name, modality.default_dataset).load(**(dataset_options or {}))
+    dataset = h.get_dataset(name, modality.default_dataset).build(**(dataset_options or {}))
     batch = dataset.get_batch(torch.arange(min(batch_size, len(dataset))))
     x = batch.x
     real = torch.ones_like(x)

@@ -24,7 +24,6 @@ from polydiff.plugins import (
     MetricSpec,
     ModalitySpec,
     SpecPlugin,
-    signature_options,
 )
 
 RATIOS = ((1, 1), (1, 2), (3, 2))  # class k: frequencies (f1, f2)
@@ -110,14 +109,13 @@ def plot_paths(samples: Batch, reference: Batch | None, path: Path) -> None:
 MODALITIES = [ModalitySpec(name="trajectories", description="2-D paths of T points (Lissajous curves)",
                            default_dataset="lissajous", default_backbone="pathnet", primary_metric="sliced_w2",
                            plot_samples=plot_paths)]
-DATASETS = [DatasetSpec(name="lissajous", modality="trajectories", load=load_lissajous,
-                        options=signature_options(load_lissajous),
+DATASETS = [DatasetSpec(name="lissajous", modality="trajectories", build=load_lissajous,
                         description="Lissajous curves, 3 classes by frequency ratio")]
 BACKBONES = [BackboneSpec(name="pathnet", modality="trajectories", build=build_pathnet,
-                          options=signature_options(build_pathnet), description="1-D convolutions over time")]
+                          description="1-D convolutions over time")]
 METRICS = [MetricSpec(name="roughness_gap", modality="trajectories", fn=roughness_gap, direction="lower",
                       description="|log ratio| of the mean squared second difference, samples vs data")]
-MASK_STRATEGIES = [MaskStrategySpec(name="last_points", fn=last_points, options={"count": 8},
+MASK_STRATEGIES = [MaskStrategySpec(name="last_points", fn=last_points,
                                     description="hide the last `count` points of each path (continuation)")]
 
 # what this plugin provides: the lists above, read by the host when a registry is first used

@@ -120,7 +120,7 @@ def test_registered_for_both_modalities(files) -> None:
     for modality in ("molecule", "conformer"):
         for name in ("sdf", "xyz"):
             assert "path" in plugins.get_dataset(modality, name).options
-    conf = plugins.get_dataset("conformer", "sdf").load(path=str(files / "ligands_h.sdf"))
+    conf = plugins.get_dataset("conformer", "sdf").build(path=str(files / "ligands_h.sdf"))
     assert len(conf) == 4 and "(B: 1, I: 1)" in conf.summary
     mol = Chem.MolFromMolBlock(Chem.MolToMolBlock(conf.mols[0]), removeHs=False)
     assert mol.GetNumBonds() == conf.mols[0].GetNumBonds()

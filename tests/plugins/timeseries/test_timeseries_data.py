@@ -88,10 +88,10 @@ def test_dataframe_csv_and_ragged_loaders(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         from_csv(tmp_path / "nope.csv", length=4)
     spec = plugins.get_dataset("timeseries", "csv")  # the same file through the registry (data.dataset = "csv")
-    registered = spec.load(path=str(path), length=10, stride=5, columns="b")
+    registered = spec.build(path=str(path), length=10, stride=5, columns="b")
     assert registered.features == ["b"] and torch.equal(registered.observed_mask, ds.observed_mask[:, 1:])
     with pytest.raises(ValueError, match="data.path"):
-        spec.load()
+        spec.build()
     ragged = from_array([raw[:12].T, raw[:7].T])
     assert ragged.sample_shape == (2, 12) and ragged.padding is not None
     assert ragged.padding[1, :, 7:].sum() == 0 and ragged.observed_mask[1, :, 7:].sum() == 0

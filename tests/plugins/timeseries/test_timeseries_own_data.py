@@ -141,7 +141,7 @@ def test_csv_dataset_options_from_the_registry(tmp_path) -> None:
                                                                                           index=False)
     spec = plugins.get_dataset("timeseries", "csv")
     assert {"freq", "part", "test_fraction"} <= set(spec.options)
-    ds = spec.load(path=str(tmp_path / "f.csv"), length=6, freq="30min", part="train", test_fraction=0.5)
+    ds = spec.build(path=str(tmp_path / "f.csv"), length=6, freq="30min", part="train", test_fraction=0.5)
     assert len(ds) == 2 and "grid 30min" in ds.summary and "1 non-numeric cell(s) in 'b'" in ds.summary
 
 
