@@ -8,6 +8,7 @@ true mixture).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,7 +17,9 @@ from polydiff.diffusion.data import ArrayDataset, DiffusionDataset
 from polydiff.diffusion.gmm import GaussianMixture, random_mixture, ring
 from polydiff.diffusion.state import Batch, Field, StateSpec
 from polydiff.evaluation.baselines import BaselineContext
-from polydiff.exceptions import NotApplicable
+from polydiff.exceptions import ConfigError, NotApplicable
+from polydiff.files import read_text
+from polydiff.reporting import report
 
 
 class PointsDataset(ArrayDataset):
@@ -44,6 +47,74 @@ def load_mixture(*, n: int = 4096, seed: int = 0, dim: int = 16, modes: int = 6,
     if dim < 1 or modes < 1:
         raise ValueError(f"mixture needs data.dim >= 1 and data.modes >= 1; got dim={dim}, modes={modes}")
     return PointsDataset(random_mixture(dim, modes, seed=mixture_seed), n, seed)
+
+
+def load_file(*, path: str = "", columns: str = "") -> ArrayDataset:
+    """Your own N-D points: a ``.npy`` array ``[n, d]`` or a ``.csv`` (a header row of column names is
+    recognised; ``columns = "x,y"`` picks some by name). Every cell must be a number: a non-numeric cell is
+    an error naming its row and column; rows with an empty cell are dropped and counted in the summary."""
+    import numpy as np
+
+    if not path:
+        raise ConfigError("data.path is empty: give a .csv or .npy file of points (one row per point)")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"data.path {file} is not a file; give a .csv or .npy file of points")
+    if file.suffix == ".npy":
+        if columns:
+            raise ConfigError("data.columns picks CSV columns by name; a .npy file has none (drop it)")
+        x = np.load(file, allow_pickle=False)
+        names = [f"x{i}" for i in range(x.shape[1])] if x.ndim == 2 else []
+    elif file.suffix == ".csv":
+        x, names = _read_csv_points(file, columns)
+    else:
+        raise ConfigError(f"data.path {file}: use a .csv or .npy file of points")
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ConfigError(f"{file}: points must be a 2-D table [n, d], got shape {list(x.shape)}")
+    keep = np.isfinite(x).all(axis=1)
+    if not keep.any():
+        raise ConfigError(f"{file}: no row without an empty or non-finite cell")
+    report(f"points 'file': {int(keep.sum())} points of {x.shape[1]} dimensions ({', '.join(names)}) from {file}"
+           + (f"; {int((~keep).sum())} row(s) with an empty or non-finite cell dropped" if not keep.all() else ""))
+    return ArrayDataset(StateSpec((Field("x", (x.shape[1],)),)), torch.from_numpy(x[keep].astype(np.float32)))
+
+
+def _read_csv_points(file: Path, columns: str) -> tuple[Any, list[str]]:
+    import csv
+
+    import numpy as np
+
+    rows = list(csv.reader(read_text(file, "points file").splitlines()))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise ConfigError(f"{file} is empty")
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+        except ValueError:
+            return not cell.strip()  # an empty cell is missing, not junk
+        return True
+
+    header = [c.strip() for c in rows[0]] if not all(number(c) for c in rows[0]) else None
+    body = rows[1:] if header else rows
+    names = header or [f"x{i}" for i in range(len(rows[0]))]
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] or names
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise ConfigError(f"{file}: no column(s) {', '.join(missing)}; it has {', '.join(names)}")
+    idx = [names.index(c) for c in wanted]
+    x = np.full((len(body), len(idx)), np.nan)
+    for i, row in enumerate(body):
+        if len(row) != len(names):
+            raise ConfigError(f"{file} row {i + 1 + bool(header)} has {len(row)} cells, the table {len(names)}")
+        for j, k in enumerate(idx):
+            cell = row[k].strip()
+            if cell and not number(cell):
+                raise ConfigError(f"{file} row {i + 1 + bool(header)}, column {names[k]!r}: {cell!r} is not a "
+                                  "number (leave a missing value empty; that row is then dropped)")
+            x[i, j] = float(cell) if cell else np.nan
+    return x, wanted
 
 
 def _mixture_of(reference: DiffusionDataset) -> GaussianMixture:
@@ -130,5 +201,5 @@ def fresh_mixture_samples(ctx: BaselineContext) -> Batch:
     return Batch(x=x)
 
 
-__all__ = ["PointsDataset", "exact_denoiser_samples", "fresh_mixture_samples", "load_mixture", "load_ring",
+__all__ = ["PointsDataset", "exact_denoiser_samples", "fresh_mixture_samples", "load_file", "load_mixture", "load_ring",
            "plot_point_trajectory", "plot_points", "true_nll"]

@@ -48,7 +48,9 @@ def datasets() -> list[DatasetSpec]:
     return [DatasetSpec(name="ring", modality="points", build=points.load_ring,
                         description="8 Gaussians on a circle in 2D"),
             DatasetSpec(name="mixture", modality="points", build=points.load_mixture,
-                        description="a random anisotropic Gaussian mixture, 16-D by default")]
+                        description="a random anisotropic Gaussian mixture, 16-D by default"),
+            DatasetSpec(name="file", modality="points", build=points.load_file,
+                        description="your own points: a .csv (header optional) or .npy table, one row per point")]
 
 
 def backbones() -> list[BackboneSpec]:
