@@ -184,6 +184,33 @@ def sampler_overhead(nfe: int = 50, repeats: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
+def _draw_all(make: Callable[[], Callable[[torch.Tensor], torch.Tensor]], like: torch.Tensor, draws: int) -> None:
+    draw = make()
+    for _ in range(draws):
+        draw(like)
+
+
+def noise_cost(draws: int = 51, repeats: int = 5) -> list[dict[str, Any]]:
+    """CPU microseconds per draw of ``NoiseSource`` (a fresh source per call, ``draws`` draws, as a 50-step
+    stochastic sampler makes them) and of ``torch.randn_like`` (one global generator), per shape."""
+    rows = []
+    for shape in OVERHEAD_SHAPES:
+        like = torch.zeros(*shape)
+        makers: dict[str, Callable[[], Callable[[torch.Tensor], torch.Tensor]]] = {
+            "NoiseSource": partial(NoiseSource, seeds_for(shape[0], 0)), "torch.randn_like": lambda: torch.randn_like}
+        for name, make in makers.items():
+            _draw_all(make, like, draws)
+            times = []
+            for _ in range(repeats):
+                t = time.process_time()
+                _draw_all(make, like, draws)
+                times.append(time.process_time() - t)
+            us = 1e6 * statistics.median(times) / draws
+            rows.append({"shape": list(shape), "noise": name, "us_per_draw": us,
+                         "ns_per_value": 1e3 * us / like.numel()})
+    return rows
+
+
 def _timed(fn: Callable[..., Any], *args: Any) -> float:
     t = time.perf_counter()
     fn(*args)
@@ -231,6 +258,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"ratio to {ref}")
         for name in names:
             print(f"  {name:<22}" + "".join(f" {table[name][sh] / table[ref][sh]:>12.2f}" for sh in OVERHEAD_SHAPES))
+    noise = noise_cost(repeats=max(3, args.repeats // 2))
+    print("noise per draw (CPU us; ns per value)")
+    for r in noise:
+        print(f"  {r['noise']:<18} {list(r['shape'])!s:>12} {r['us_per_draw']:>10.1f} {r['ns_per_value']:>8.2f}")
     rows: list[dict[str, Any]] = []
     for name, (load, opts, batch) in ([] if args.samplers_only else MODELS.items()):
         ds = load()
@@ -252,7 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{'what':<48} {'ours ms':>10} {'minimal ms':>11} {'ratio':>7}")
     for r in rows:
         print(f"{r['what']:<48} {r['ours_ms']:>10.3f} {r['minimal_ms']:>11.3f} {r['ratio']:>7.3f}")
-    result = {"rows": rows, "per_call_overhead": per_call, "steps": args.steps, "repeats": args.repeats,
+    result = {"rows": rows, "per_call_overhead": per_call, "noise_per_draw": noise, "steps": args.steps,
+              "repeats": args.repeats,
               "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.machine(), "python": platform.python_version(),
               "worst_ratio": max(r["ratio"] for r in rows) if rows else math.nan,
