@@ -10,17 +10,27 @@ and ridge on the same masks.
   for training or tuning), each window under ``--mask-draws`` independent masks per task;
 * tasks: 10%, 50% and 90% random missing, block gaps, and forecasting the last quarter of each window;
 * budgets in CPU seconds (``time.process_time``, one thread): each model trains for ``--budget`` CPU
-  seconds; sampling CPU seconds are reported per row.
+  seconds; sampling CPU seconds are reported per row;
+* defaults tuned on validation windows carved from the training part (``--validate 0.2``: the last 20%
+  of the train part, trained on the windows before it; the test windows are never scored while tuning):
+  EDM's schedule and lognormal training levels scaled by ``sigma_data / 0.5`` (the residual's spread),
+  ``--p-mean -2.6`` (EDM's -1.2 trains too few low noise levels for a residual's fine corrections),
+  S = 32 samples for the median, DPM-Solver++(2M) at 20 steps.
 
-Prints one row per dataset x task x prior-fill mode and writes ``benchmarks/results/timeseries.json``::
+Prints one row per dataset x task x prior-fill mode x S x sampler and writes
+``benchmarks/results/timeseries.json``::
 
-    OMP_NUM_THREADS=1 python benchmarks/timeseries.py --budget 120 --samples 8
+    OMP_NUM_THREADS=1 python benchmarks/timeseries.py --budget 600 --modes residual none
+    OMP_NUM_THREADS=1 python benchmarks/timeseries.py --budget 30 --validate 0.2 --samples 16 32 \
+        --sampling dpmpp_2m:10 dpmpp_2m:20 heun:10 --p-mean -2.0     # tuning, on validation windows
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +47,10 @@ from polydiff_timeseries.datasets import load_co2, load_csv_dataset
 from polydiff_timeseries.masks import block, forecast, random_fixed
 
 RESULTS = Path(__file__).parent / "results"
-MODEL = {"channels": 32, "layers": 3, "heads": 4, "time_dim": 32, "feature_dim": 16, "emb_dim": 64}
+SIZES = {"small": {"channels": 16, "layers": 2, "heads": 2, "time_dim": 16, "feature_dim": 8, "emb_dim": 32},
+         "base": {"channels": 32, "layers": 3, "heads": 4, "time_dim": 32, "feature_dim": 16, "emb_dim": 64},
+         "large": {"channels": 64, "layers": 4, "heads": 8, "time_dim": 64, "feature_dim": 16, "emb_dim": 128}}
+TRAIN_STRIDE = {"ambient_nox": 1, "co2": 4, "basic_motions": 0, "macro_csv": 1}  # 0: recordings, not windows
 MODES = ("none", "condition", "residual")
 TASKS = ("random10", "random50", "random90", "block", "forecast")
 MACRO_COLUMNS = "realgdp,realcons,realinv,unemp,infl,realint"
@@ -68,9 +81,31 @@ def datasets(names: list[str], directory: Path) -> dict[str, tuple[TimeSeriesDat
     return {name: loaders[name]() for name in names}
 
 
+def validation_split(train_ds: TimeSeriesDataset, name: str,
+                     fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
+    """(train', validation) carved from the TRAINING windows only, for tuning: validation = the windows
+    of the last ``fraction`` of the train part tiled without overlap, train' = the windows that end before
+    it (no step shared). The test windows are not touched."""
+    stride, n = TRAIN_STRIDE[name], len(train_ds)
+    length = train_ds.sample_shape[-1]
+    if stride == 0:  # independent recordings: hold out the last ones
+        cut = round(n * (1 - fraction))
+        return train_ds.subset(range(cut)), train_ds.subset(range(cut, n))
+    if "dropped" in train_ds.summary:
+        raise ValueError(f"{name}: the train part dropped empty windows, window starts are not i * stride")
+    span = (n - 1) * stride + length
+    val_start = -(-round(span * (1 - fraction)) // stride) * stride  # a window start
+    starts = torch.arange(n) * stride
+    val = [i for i in range(n) if starts[i] >= val_start and (starts[i] - val_start) % length == 0]
+    fit = [i for i in range(n) if starts[i] + length <= val_start]
+    if not val:
+        raise ValueError(f"{name}: validation fraction {fraction} holds no full window; raise --validate")
+    return train_ds.subset(fit), train_ds.subset(val)
+
+
 def _macro(directory: Path) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
-    csv = {"path": str(macro_csv(directory)), "length": 16, "stride": 1, "columns": MACRO_COLUMNS,
-           "time_column": "quarter_index"}
+    csv: dict[str, Any] = {"path": str(macro_csv(directory)), "length": 16, "stride": 1, "columns": MACRO_COLUMNS,
+                           "time_column": "quarter_index"}
     return load_csv_dataset(**csv, part="train"), load_csv_dataset(**csv, part="test")
 
 
@@ -104,27 +139,54 @@ def residual_spread(ds: TimeSeriesDataset, seed: int) -> float:
     return float(r[target > 0].std())
 
 
-def train(ds: TimeSeriesDataset, mode: str, budget: float, seed: int) -> tuple[Denoiser, dict[str, Any]]:
-    """Conditional training for ``budget`` CPU seconds (``train.max_cpu_seconds``), EMA weights evaluated."""
+def scaled(sigma_data: float, args: argparse.Namespace) -> tuple[EDM, NoiseLevels]:
+    """EDM's schedule and lognormal training levels for data of spread ``sigma_data``: with ``--scale-noise``
+    both are scaled by ``sigma_data / 0.5`` (EDM's defaults are tuned for sigma_data = 0.5), so a residual
+    of spread 0.05 is trained and sampled at the noise levels that matter for it."""
+    k = sigma_data / 0.5 if args.scale_noise else 1.0
+    return (EDM(sigma_lo=0.002 * k, sigma_hi=80.0 * k),
+            NoiseLevels(kind="lognormal", p_mean=args.p_mean + math.log(k), p_std=args.p_std))
+
+
+def residual_units(train_ds: TimeSeriesDataset, test: TimeSeriesDataset,
+                   seed: int) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
+    """Both parts re-normalised so that each feature's residual ``x - linear fill`` on training masks has
+    unit spread (std_k := std_k * spread_k; statistics from the training part only). A residual model
+    then sees every feature's correction at the same scale: on macrodata the smooth GDP's residual is
+    ~1% of its global std, the inflation's ~50%."""
+    obs = train_ds.observed_mask
+    target = train_mask(obs, torch.Generator().manual_seed(seed))
+    given = obs * (1 - target)
+    r = (train_ds.x - linear_interpolation(train_ds.x * given, given)).double() * target
+    spread = (r.pow(2).sum((0, 2)) / target.sum((0, 2)).clamp_min(1)).sqrt().clamp_min(1e-3)
+    stats: dict[str, Any] = {"mean": train_ds.mean, "std": train_ds.std * spread, "features": train_ds.features,
+             "name": train_ds.name, "log": train_ds.log}
+    return TimeSeriesDataset(train_ds.raw(), **stats), TimeSeriesDataset(test.raw(), **stats)
+
+
+def train(ds: Any, mode: str, args: argparse.Namespace) -> tuple[Denoiser, EDM, dict[str, Any]]:
+    """Conditional training for ``args.budget`` CPU seconds (``train.max_cpu_seconds``), EMA weights evaluated."""
+    seed = args.seed
     torch.manual_seed(seed)
-    net = CSDIBackbone(ds.num_features, **MODEL)
+    net = CSDIBackbone(ds.num_features, **SIZES[args.size])
     sigma_data = residual_spread(ds, seed) if mode == "residual" else 1.0  # the data is normalised per feature
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("timeseries"), conditional=True))
-    cfg = TrainConfig(steps=10**9, batch_size=32, lr=2e-3, warmup_steps=50, ema_decay=0.99, grad_clip=1.0,
-                      conditional=True, label_dropout=0.0, device="cpu", seed=seed, log_every=25,
-                      checkpoint_every=10**9, max_cpu_seconds=budget)
-    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(), noise_levels=NoiseLevels(kind="lognormal"),
+    cfg = TrainConfig(steps=10**9, batch_size=args.batch_size, lr=args.lr, warmup_steps=50, ema_decay=args.ema,
+                      grad_clip=1.0, conditional=True, label_dropout=0.0, device="cpu", seed=seed, log_every=25,
+                      checkpoint_every=10**9, max_cpu_seconds=args.budget)
+    schedule, levels = scaled(sigma_data, args)
+    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=schedule, noise_levels=levels,
                       weighting=Weighting(kind="edm"), config=cfg, mask_strategy=train_mask)
     start = time.process_time()
     loss = trainer.fit(progress=False)["loss"]  # until max_cpu_seconds
     denoiser = trainer.apply_ema()
-    return denoiser, {"steps": trainer.step, "cpu_seconds": round(time.process_time() - start, 1),
-                      "sigma_data": round(sigma_data, 4), "final_loss": loss,
-                      "parameters": sum(p.numel() for p in net.parameters())}
+    return denoiser, schedule, {"steps": trainer.step, "cpu_seconds": round(time.process_time() - start, 1),
+                                "sigma_data": round(sigma_data, 4), "final_loss": loss,
+                                "parameters": sum(p.numel() for p in net.parameters())}
 
 
-def baseline_mae(test: TimeSeriesDataset, x: torch.Tensor, given: torch.Tensor, target: torch.Tensor,
+def baseline_mae(test: Any, x: torch.Tensor, given: torch.Tensor, target: torch.Tensor,
                  ridge: RidgeImputer) -> dict[str, float]:
     """MAE of the classical fills (data units) and of ridge (fitted in model units, like the model)."""
     truth = test.denormalize(x.double())
@@ -135,58 +197,84 @@ def baseline_mae(test: TimeSeriesDataset, x: torch.Tensor, given: torch.Tensor, 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)
-    out: dict[str, Any] = {"budget_cpu_seconds": args.budget, "samples": args.samples, "sampler": args.sampler,
-                           "steps": args.steps, "model": MODEL, "datasets": {}}
+    out: dict[str, Any] = {"budget_cpu_seconds": args.budget, "samples": args.samples, "sampling": args.sampling,
+                           "model": SIZES[args.size], "size": args.size, "lr": args.lr, "ema": args.ema,
+                           "p_mean": args.p_mean, "p_std": args.p_std, "scale_noise": args.scale_noise,
+                           "residual_units": args.residual_units,
+                           "validate": args.validate, "datasets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = datasets(args.datasets, Path(tmp))
     for name in args.datasets:
         train_ds, test = data[name]
+        if args.validate:  # tuning: score windows carved from the training part, never the test windows
+            train_ds, test = validation_split(train_ds, name, args.validate)
         rows = torch.arange(len(test)).repeat(args.mask_draws)  # each window under several masks
         batch = test.get_batch(rows)
-        observed, x = batch.observed, batch.x
+        observed, x = batch.present(), batch.x
         ridge = RidgeImputer().fit(train_ds.x, train_ds.observed_mask, seed=args.seed)
         entry: dict[str, Any] = {"train_windows": len(train_ds), "test_windows": len(test),
                                  "mask_draws": args.mask_draws, "shape": list(test.sample_shape), "train": {},
                                  "rows": []}
         masks = {t: task_mask(t, observed, args.mask_seed) for t in args.tasks}
         for mode in args.modes:
-            denoiser, info = train(train_ds, mode, args.budget, args.seed)
+            fit_ds, eval_ds = train_ds, test
+            if mode == "residual" and args.residual_units:
+                fit_ds, eval_ds = residual_units(train_ds, test, args.seed)
+            eval_batch = eval_ds.get_batch(rows)  # same windows and masks, the model's units
+            denoiser, schedule, info = train(fit_ds, mode, args)
             entry["train"][mode] = info
             print(f"# {name} {mode}: {info}", flush=True)
             for task, target in masks.items():
                 given = observed * (1 - target)
-                start = time.process_time()
-                with torch.no_grad():
-                    imp = impute(denoiser, batch, target, n_samples=args.samples, seed=args.seed,
-                                 sampler=args.sampler, schedule=EDM(), steps=args.steps, spec=test.spec,
-                                 conditional_model=True, batch_size=args.batch)
-                row = {"task": task, "mode": mode, "targets": int(target.sum()), "nfe": imp.nfe,
-                       "sample_cpu_seconds": round(time.process_time() - start, 1),
-                       "mae": mae(imp, test), "crps": crps(imp, test), "coverage_90": coverage_90(imp, test),
-                       **baseline_mae(test, x, given, target, ridge)}
-                entry["rows"].append(row)
-                print(_line(name, row), flush=True)
+                base = baseline_mae(test, x, given, target, ridge)
+                for sampling in args.sampling:
+                    sampler, steps = sampling.split(":")
+                    start = time.process_time()
+                    with torch.no_grad():
+                        imp = impute(denoiser, eval_batch, target, n_samples=max(args.samples), seed=args.seed,
+                                     sampler=sampler, schedule=schedule, steps=int(steps), spec=eval_ds.spec,
+                                     conditional_model=True, batch_size=args.batch)
+                    seconds = round(time.process_time() - start, 1)
+                    for n in sorted(args.samples):
+                        sub = dataclasses.replace(imp, samples=imp.samples[:, :n])
+                        row = {"task": task, "mode": mode, "targets": int(target.sum()), "sampler": sampler,
+                               "nfe": imp.nfe, "S": n, "sample_cpu_seconds": seconds, "mae": mae(sub, eval_ds),
+                               "crps": crps(sub, eval_ds), "coverage_90": coverage_90(sub, eval_ds), **base}
+                        entry["rows"].append(row)
+                        print(_line(name, row), flush=True)
         out["datasets"][name] = entry
     return out
 
 
-COLUMNS = ("dataset", "task", "prior_fill", "MAE", "linear", "locf", "mean", "ridge", "CRPS", "cov90", "NFE",
-           "CPU s")
+COLUMNS = ("dataset", "task", "prior_fill", "MAE", "linear", "locf", "mean", "ridge", "CRPS", "cov90", "S",
+           "sampler", "NFE", "CPU s")
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
     vals = (name, r["task"], r["mode"], f"{r['mae']:.4g}", f"{r['linear']:.4g}", f"{r['locf']:.4g}",
-            f"{r['mean']:.4g}", f"{r['ridge']:.4g}", f"{r['crps']:.4f}", f"{r['coverage_90']:.3f}", r["nfe"],
-            r["sample_cpu_seconds"])
+            f"{r['mean']:.4g}", f"{r['ridge']:.4g}", f"{r['crps']:.4f}", f"{r['coverage_90']:.3f}", r["S"],
+            r["sampler"], r["nfe"], r["sample_cpu_seconds"])
     return " | ".join(str(v) for v in vals)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=float, default=600, help="training CPU seconds per model (time.process_time)")
-    p.add_argument("--samples", type=int, default=16, help="samples per window (S)")
-    p.add_argument("--sampler", default="dpmpp_2m")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--samples", type=int, nargs="+", default=[32],
+                   help="samples per window (S); several: scored on the first S of max(S) draws")
+    p.add_argument("--sampling", nargs="+", default=["dpmpp_2m:20"], help="sampler:steps, one or more")
+    p.add_argument("--size", default="base", choices=list(SIZES), help="CSDI backbone size")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--ema", type=float, default=0.99, help="EMA decay of the evaluated weights")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    p.add_argument("--p-mean", type=float, default=-2.6, help="lognormal training noise: mean of ln sigma")
+    p.add_argument("--p-std", type=float, default=1.2, help="lognormal training noise: std of ln sigma")
+    p.add_argument("--scale-noise", action=argparse.BooleanOptionalAction, default=True,
+                   help="scale EDM's schedule and training levels by sigma_data / 0.5 (residual mode)")
+    p.add_argument("--residual-units", action=argparse.BooleanOptionalAction, default=False,
+                   help="residual mode: normalise each feature by its residual spread (see residual_units)")
+    p.add_argument("--validate", type=float, default=0.0,
+                   help="tuning: score the last VALIDATE of the training part (train on the rest), not the test")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-seed", type=int, default=1234, help="seed of the test masks (same for every method)")
     p.add_argument("--mask-draws", type=int, default=4, help="independent masks per test window and task")
@@ -201,7 +289,7 @@ def main() -> None:
     print("\n" + " | ".join(COLUMNS))
     for name, entry in results["datasets"].items():
         print(f"# {name}: {entry['train_windows']} train / {entry['test_windows']} test windows {entry['shape']}, "
-              f"S = {args.samples}, {args.sampler} {args.steps} steps")
+              f"S = {args.samples}, sampling {args.sampling}")
         for r in entry["rows"]:
             print(_line(name, r))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
