@@ -182,7 +182,7 @@ def _limits(arrays: list[Tensor]) -> tuple[float, float]:
 def _mixture(ctx: BaselineContext) -> GaussianMixture:
     mixture = getattr(ctx.held_out, "mixture", None)
     if mixture is None:
-        raise NotApplicable("the dataset has no known density (only the points toy datasets have one)")
+        raise NotApplicable("the dataset has no known density (only the ring and mixture datasets have one)")
     return mixture
 
 

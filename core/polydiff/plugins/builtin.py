@@ -24,7 +24,7 @@ from .specs import (
 
 
 def modalities() -> list[ModalitySpec]:
-    from polydiff.evaluation.baselines import gaussian_fit, mean_item_fill
+    from polydiff.evaluation.baselines import gaussian_fit, mean_item_fill, training_items
     from polydiff.modalities import points
 
     baselines = (
@@ -32,6 +32,8 @@ def modalities() -> list[ModalitySpec]:
                      description="the model's sampler driven by the exact denoiser of the true mixture"),
         BaselineSpec(name="fresh_data", role="ceiling", fn=points.fresh_mixture_samples,
                      description="fresh draws from the true mixture (the data's own score)"),
+        BaselineSpec(name="real_points", role="ceiling", fn=training_items,
+                     description="real points of the training split, scored like samples (the data's own score)"),
         BaselineSpec(name="gaussian_fit", role="floor", fn=gaussian_fit,
                      description="one Gaussian fitted to the training points"),
         BaselineSpec(name="mean_fill", task="impute", fn=mean_item_fill,
