@@ -218,7 +218,7 @@ def test_unknown_names_list_valid_names(site):
     assert isinstance(e.value, KeyError) and isinstance(e.value, ValueError)
     assert "valid: ddim, ddpm, deis" in str(e.value) and "did you mean 'euler'?" in str(e.value)
     assert e.value.suggestion == "euler" and "jitter" in e.value.valid
-    with pytest.raises(UnknownNameError, match="unknown dataset 'rnig' for modality 'points'; valid: mixture, ring; "
+    with pytest.raises(UnknownNameError, match="unknown dataset 'rnig' for modality 'points'; valid: file, mixture, ring; "
                                                "did you mean 'ring'"):
         host.get_dataset("points", "rnig")
     with pytest.raises(UnknownNameError, match="no datasets registered for modality 'nosuchmodality'"):
@@ -295,7 +295,7 @@ def test_module_level_functions_use_a_resettable_default_host(site):
     assert plugins.get_modality("blobs").name == "blobs"
     assert "mlp" in [b.name for b in plugins.backbones("blobs")]  # generic backbones are listed per modality
     assert [b.name for b in plugins.backbones("points")] == ["mlp"]
-    assert [d.name for d in plugins.datasets("points")] == ["mixture", "ring"]
+    assert [d.name for d in plugins.datasets("points")] == ["file", "mixture", "ring"]
     assert plugins.get_dataset("points", "ring").build is not None and plugins.get_metric("true_nll")
     plugins.register(types.SimpleNamespace(polydiff_register_samplers=hookimpl(
         lambda: [SamplerSpec(name="nb", fn=print, description="notebook")])), name="nb")
