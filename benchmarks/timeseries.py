@@ -81,12 +81,13 @@ def datasets(names: list[str], directory: Path) -> dict[str, tuple[TimeSeriesDat
     return {name: loaders[name]() for name in names}
 
 
-def validation_split(train_ds: TimeSeriesDataset, name: str,
+def validation_split(train_ds: TimeSeriesDataset, stride: int,
                      fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
     """(train', validation) carved from the TRAINING windows only, for tuning: validation = the windows
     of the last ``fraction`` of the train part tiled without overlap, train' = the windows that end before
-    it (no step shared). The test windows are not touched."""
-    stride, n = TRAIN_STRIDE[name], len(train_ds)
+    it (no step shared). ``stride``: of the training windows (0: independent recordings, the last
+    ``fraction`` of them held out). The test windows are not touched."""
+    n, name = len(train_ds), train_ds.name
     length = train_ds.sample_shape[-1]
     if stride == 0:  # independent recordings: hold out the last ones
         cut = round(n * (1 - fraction))
@@ -207,7 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in args.datasets:
         train_ds, test = data[name]
         if args.validate:  # tuning: score windows carved from the training part, never the test windows
-            train_ds, test = validation_split(train_ds, name, args.validate)
+            train_ds, test = validation_split(train_ds, TRAIN_STRIDE[name], args.validate)
         rows = torch.arange(len(test)).repeat(args.mask_draws)  # each window under several masks
         batch = test.get_batch(rows)
         observed, x = batch.present(), batch.x
