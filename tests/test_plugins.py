@@ -218,8 +218,8 @@ def test_unknown_names_list_valid_names(site):
     assert isinstance(e.value, KeyError) and isinstance(e.value, ValueError)
     assert "valid: ddim, ddpm, deis" in str(e.value) and "did you mean 'euler'?" in str(e.value)
     assert e.value.suggestion == "euler" and "jitter" in e.value.valid
-    with pytest.raises(UnknownNameError, match="unknown dataset 'rnig' for modality 'points'; valid: file, mixture, ring; "
-                                               "did you mean 'ring'"):
+    with pytest.raises(UnknownNameError, match="unknown dataset 'rnig' for modality 'points'; "
+                                               "valid: file, mixture, ring; did you mean 'ring'"):
         host.get_dataset("points", "rnig")
     with pytest.raises(UnknownNameError, match="no datasets registered for modality 'nosuchmodality'"):
         host.get_dataset("nosuchmodality", "x")
