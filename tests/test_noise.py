@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from polydiff.diffusion.noise import NoiseSource, _bits, _cell_keys, _draw_pair_words, _item_keys, _normals, seeds_for
+from polydiff.diffusion.noise import (
+    NoiseSource,
+    _bits,
+    _cell_keys,
+    _draw_pair_words,
+    _item_keys,
+    _normals,
+    seeds_for,
+    stream_seed,
+    stream_seeds,
+)
 
 M64, M32 = (1 << 64) - 1, (1 << 32) - 1
 
@@ -138,3 +149,16 @@ def test_odd_sizes_and_errors() -> None:
     assert NoiseSource([]).keys.shape == (0, 2)
     same = NoiseSource(torch.tensor([5, -1]))(torch.empty(2, 3))  # a tensor of seeds; -1 is 2**64 - 1
     assert torch.equal(same, NoiseSource([5, 2**64 - 1])(torch.empty(2, 3)))
+
+
+def test_stream_seeds_are_vectorised_scalar_seeds_and_streams_stay_apart() -> None:
+    many = stream_seeds(5, "sample", 0, 200)
+    assert many.dtype == np.int64 and many.min() >= 0
+    assert many.tolist() == [stream_seed(5, "sample", i) for i in range(200)] == seeds_for(200, 5)
+    assert stream_seeds(5, "sample", 40, 60).tolist() == many[40:60].tolist()  # any slice: batches agree
+    # no seed + i collisions between seeds or between streams
+    assert not set(many.tolist()) & set(stream_seeds(6, "sample", 0, 200).tolist())
+    assert not set(many.tolist()) & set(stream_seeds(5, "grid-calibration", 0, 200).tolist())
+    assert len(set(stream_seeds(0, "sample", 0, 65536).tolist())) == 65536
+    with pytest.raises(ValueError, match="start <= stop"):
+        stream_seeds(0, "sample", 5, 2)

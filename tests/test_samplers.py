@@ -201,9 +201,10 @@ def test_any_shape_and_dtype(name: str) -> None:
     x = float(sig[0]) * torch.randn(16, 2, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     out = SPECS[name].fn(shrink, x, sig, noise=_noise(16))  # 640 values: std error 0.016
     assert out.shape == x.shape and out.dtype == torch.float64
-    # 40 steps leave each sampler's own bias: Euler-Maruyama's std is 0.584 over 8000 items (ddpm 0.425,
-    # Euler 0.461, Heun 0.506; measured), so its bound is 0.5 + 0.084 plus 0.05
-    assert abs(float(out.std()) - 0.5) < (0.134 if name == "euler_maruyama" else 0.1)
+    # 40 steps on this coarse grid leave each sampler's own bias in the std (measured over 8000 items);
+    # the bound is that bias plus 0.06 (3.75 standard errors)
+    bias = {"euler_maruyama": 0.086, "ddpm": 0.075, "euler": 0.04, "ddim": 0.04}.get(name, 0.02)
+    assert abs(float(out.std()) - 0.5) < bias + 0.06
 
 
 def test_batch_size_independence() -> None:

@@ -15,7 +15,7 @@ from .imputation import Imputation, coverage_90, crps, impute, in_data_units, ma
 from .likelihood import LikelihoodResult, log_likelihood
 from .losses import Weighting, denoising_loss
 from .masking import cond_mask_of, random_ratio
-from .noise import NoiseSource, seeds_for, stream_seed
+from .noise import NoiseSource, seeds_for, stream_seed, stream_seeds
 from .parameterization import Denoiser, DenoiserLike, Parameterization, convert, from_prediction, from_x0, to_x0
 from .prior_fill import harmonic_fill, linear_fill, locf_fill, mean_fill
 from .sampling import SampleResult, sample, with_self_conditioning
@@ -40,6 +40,6 @@ __all__ = [
     "VPLinear", "VPSigmoid", "Weighting", "classifier_free_guidance", "cond_mask_of", "convert", "coverage_90", "crps",
     "denoising_loss", "from_prediction", "from_x0", "harmonic_fill", "holdout_split", "impute", "in_data_units",
     "linear_fill", "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com",
-    "repaint", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed", "to_x0",
-    "with_conditioning", "with_observed", "with_prior_fill", "with_self_conditioning",
+    "repaint", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed", "stream_seeds",
+    "to_x0", "with_conditioning", "with_observed", "with_prior_fill", "with_self_conditioning",
 ]

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from .contracts import SamplerSpec
 from .gmm import sliced_wasserstein
-from .noise import NoiseSource, stream_seed
+from .noise import NoiseSource, stream_seeds
 from .parameterization import DenoiserLike
 from .samplers import euler, heun
 from .sampling import _options, _resolve_sampler, with_self_conditioning
@@ -68,11 +68,11 @@ def _calibration_noise(calibration: int | Tensor, shape: tuple[int, ...], seed: 
             raise ValueError(f"calibration noise must have shape [n, {', '.join(map(str, shape))}], "
                              f"got {list(calibration.shape)}")
         n = len(calibration)
-        seeds = [stream_seed(seed, "grid-calibration", i) for i in range(n)]
+        seeds = stream_seeds(seed, "grid-calibration", 0, n).tolist()
         return projector(spec, padding)(calibration.to(device, torch.float32)), seeds
     if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1:
         raise ValueError(f"calibration must be a number of noise draws >= 1 or a noise tensor, got {calibration!r}")
-    seeds = [stream_seed(seed, "grid-calibration", i) for i in range(calibration)]
+    seeds = stream_seeds(seed, "grid-calibration", 0, calibration).tolist()
     return NoiseSource(seeds, spec=spec, padding=padding, device=device)(torch.empty((calibration, *shape))), seeds
 
 

@@ -20,7 +20,7 @@ from polydiff.options import check_options
 
 from .contracts import SamplerSpec, registry_lookup
 from .guidance import classifier_free_guidance, with_conditioning, with_observed, with_prior_fill
-from .noise import NoiseSource, stream_seed
+from .noise import NoiseSource, stream_seeds
 from .parameterization import DenoiserLike
 from .prior_fill import prior_fill_of
 from .samplers import BUILTIN_SAMPLERS, Callback
@@ -166,7 +166,7 @@ def sample(denoiser: DenoiserLike, *, shape: tuple[int, ...] | list[int], n: int
             cond_b.setdefault("padding", pad_b)
         project = projector(spec, pad_b)
         # seeds of this batch only: a huge n never holds n seeds (or n generators) at once
-        batch_seeds = [stream_seed(seed, "sample", i) for i in range(sl.start, sl.stop)]  # == seeds_for(n, seed)[sl]
+        batch_seeds = stream_seeds(seed, "sample", sl.start, sl.stop)  # == seeds_for(n, seed)[sl]
         noise = NoiseSource(batch_seeds, spec=spec, padding=pad_b, device=device)
 
         # wrappers, innermost first: guidance sees the raw model; masks see the guided output
