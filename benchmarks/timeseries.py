@@ -169,7 +169,7 @@ def train(ds: Any, mode: str, args: argparse.Namespace) -> tuple[Denoiser, EDM, 
     """Conditional training for ``args.budget`` CPU seconds (``train.max_cpu_seconds``), EMA weights evaluated."""
     seed = args.seed
     torch.manual_seed(seed)
-    net = CSDIBackbone(ds.num_features, **SIZES[args.size])
+    net = CSDIBackbone(ds.num_features, **SIZES[args.size], centre_condition=args.centre_condition)
     sigma_data = residual_spread(ds, seed) if mode == "residual" else 1.0  # the data is normalised per feature
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=sigma_data))
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("timeseries"), conditional=True))
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"budget_cpu_seconds": args.budget, "samples": args.samples, "sampling": args.sampling,
                            "model": SIZES[args.size], "size": args.size, "lr": args.lr, "ema": args.ema,
                            "p_mean": args.p_mean, "p_std": args.p_std, "scale_noise": args.scale_noise,
-                           "residual_units": args.residual_units,
+                           "residual_units": args.residual_units, "centre_condition": args.centre_condition,
                            "validate": args.validate, "datasets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = datasets(args.datasets, Path(tmp))
@@ -274,6 +274,8 @@ def main() -> None:
                    help="scale EDM's schedule and training levels by sigma_data / 0.5 (residual mode)")
     p.add_argument("--residual-units", action=argparse.BooleanOptionalAction, default=False,
                    help="residual mode: normalise each feature by its residual spread (see residual_units)")
+    p.add_argument("--centre-condition", action=argparse.BooleanOptionalAction, default=False,
+                   help="centre x_cond per window and feature on its given entries' mean (level-invariant input)")
     p.add_argument("--validate", type=float, default=0.0,
                    help="tuning: score the last VALIDATE of the training part (train on the rest), not the test")
     p.add_argument("--seed", type=int, default=0)

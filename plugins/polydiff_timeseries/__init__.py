@@ -58,19 +58,20 @@ DATASETS = [
 
 
 def build_csdi(dataset: DiffusionDataset, *, channels: int = 64, layers: int = 4, heads: int = 8,
-               time_dim: int = 128, feature_dim: int = 16, emb_dim: int = 128) -> CSDIBackbone:
+               time_dim: int = 128, feature_dim: int = 16, emb_dim: int = 128,
+               centre_condition: bool = False) -> CSDIBackbone:
     shape = tuple(dataset.sample_shape)
     if len(shape) != 2:
         raise ValueError(f"the csdi backbone needs series of packed shape [K, L], got {list(shape)}")
     return CSDIBackbone(shape[0], channels=channels, layers=layers, heads=heads, time_dim=time_dim,
-                        feature_dim=feature_dim, emb_dim=emb_dim)
+                        feature_dim=feature_dim, emb_dim=emb_dim, centre_condition=centre_condition)
 
 
 BACKBONES = [
     BackboneSpec(name="csdi", modality="timeseries", build=build_csdi,
                  description="CSDI transformer: attention along time and features, x_cond/cond_mask side input",
                  options={"channels": 64, "layers": 4, "heads": 8, "time_dim": 128, "feature_dim": 16,
-                          "emb_dim": 128}),
+                          "emb_dim": 128, "centre_condition": False}),
 ]
 
 polydiff_plugin = SpecPlugin(registry=__name__)

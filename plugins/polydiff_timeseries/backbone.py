@@ -8,6 +8,14 @@ given exactly through ``x_cond``). Where ``cond_mask = 0``, ``x_cond`` holds the
 (``model.prior_fill = "condition"`` / ``"residual"``, PriSTI's interpolated input) or 0 (a NaN there
 reads as 0), so neither a missing value nor the noise on a given one reaches the network.
 
+Level-invariant conditioning (``centre_condition=True``): ``x_cond`` is centred per series and feature on
+the mean of its given entries (``cond_mask = 1``) before it enters the network, so the network sees the
+given values and the fill relative to the window's own level, never the absolute level (a trending
+series' test windows lie above every training level). Hidden entries never enter the centre. With
+``model.prior_fill = "residual"`` the whole denoiser is then equivariant to a constant shift per feature
+of a window: the noisy input ``x - fill`` and the centred ``x_cond`` do not change, and
+``D(x) = fill + D_r(x - fill)`` shifts with the fill.
+
 Padding (series shorter than ``L``): padded steps are zeroed on input, never attended to as keys
 along time, and zeroed on output, so they cannot change a real output.
 """
@@ -21,6 +29,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polydiff.nn import FourierEmbedding
+
+
+def given_level(x_cond: Tensor, cond_mask: Tensor) -> Tensor:
+    """The mean of the given entries (``cond_mask = 1``) of each series and feature, ``[B, K, 1]``; 0 for a
+    feature with nothing given. Hidden entries of ``x_cond`` are not read (a NaN there changes nothing)."""
+    given = cond_mask > 0
+    total = torch.where(given, x_cond, torch.zeros_like(x_cond)).sum(-1, keepdim=True)
+    return total / given.sum(-1, keepdim=True).clamp_min(1).to(x_cond.dtype)
 
 
 def time_embedding(length: int, dim: int, device: torch.device) -> Tensor:
@@ -101,17 +117,21 @@ class CSDIBackbone(nn.Module):
         channels, layers, heads: width, residual layers and attention heads (CSDI: 64, 4, 8).
         time_dim, feature_dim: sizes of the time and feature embeddings (CSDI: 128, 16).
         emb_dim: size of the noise-level embedding.
+        centre_condition: centre ``x_cond`` per series and feature on its given entries' mean
+            (:func:`given_level`), so that the network never sees a window's absolute level.
 
     ``x_cond`` / ``cond_mask`` missing means "nothing given" (unconditional generation), so the same
     network trains conditionally (CSDI) or unconditionally.
     """
 
     def __init__(self, features: int, *, channels: int = 64, layers: int = 4, heads: int = 8, time_dim: int = 128,
-                 feature_dim: int = 16, emb_dim: int = 128) -> None:
+                 feature_dim: int = 16, emb_dim: int = 128, centre_condition: bool = False) -> None:
         super().__init__()
         if features < 1 or layers < 1:
             raise ValueError(f"need features >= 1 and layers >= 1, got {features}, {layers}")
-        self.features, self.time_dim = features, time_dim
+        if not isinstance(centre_condition, bool):
+            raise ValueError(f"centre_condition must be true or false, got {centre_condition!r}")
+        self.features, self.time_dim, self.centre_condition = features, time_dim, centre_condition
         self.feature_emb = nn.Embedding(features, feature_dim)
         self.noise_emb = nn.Sequential(FourierEmbedding(emb_dim), nn.Linear(emb_dim, emb_dim), nn.SiLU(),
                                        nn.Linear(emb_dim, emb_dim), nn.SiLU())
@@ -133,6 +153,8 @@ class CSDIBackbone(nn.Module):
         given = torch.zeros_like(x) if x_cond is None else torch.where(mask > 0, x_cond, torch.nan_to_num(
             x_cond, nan=0.0, posinf=0.0, neginf=0.0))
         real = torch.ones_like(x) if padding is None else padding.to(x.dtype)
+        if self.centre_condition:  # the window's level, from its given entries only, is taken out
+            given = given - given_level(given, mask * real)
         noisy = torch.where(mask > 0, torch.zeros_like(x), x) * real  # a given entry's noise is not information
         h = self.inp(torch.stack([noisy, given * real], dim=-1))  # [B, K, L, C]
         side = (time_embedding(length, self.time_dim, x.device).to(x.dtype), self.feature_emb.weight, mask * real)
