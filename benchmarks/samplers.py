@@ -45,6 +45,24 @@ def _nll(mix: GaussianMixture, x: torch.Tensor) -> float:
     return float(-mix.log_prob(x).mean()) / mix.dim
 
 
+def _mean(v: list[float]) -> float:
+    return sum(v) / len(v)
+
+
+def _se(v: list[float]) -> float:
+    """Standard error of the mean over seeds (0 for one seed)."""
+    if len(v) < 2:
+        return 0.0
+    m = _mean(v)
+    return (sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) ** 0.5
+
+
+def ratio_se(a: float, a_se: float, b: float, b_se: float) -> float:
+    """Standard error of ``a / b`` as if the estimates were independent (first-order delta method);
+    conservative here, since a sampler's W2 and the floor share their reference sets."""
+    return (a / b) * ((a_se / a) ** 2 + (b_se / b) ** 2) ** 0.5
+
+
 def parse_config(text: str) -> tuple[str, dict[str, Any]]:
     """``"heun:euler_ratio=0.2,s_churn=0"`` -> ``("heun", {"euler_ratio": 0.2, "s_churn": 0.0})``."""
     name, _, rest = text.partition(":")
@@ -89,18 +107,18 @@ def run(*, n: int, nfes: list[int], schedule: Schedule, configs: list[str], grid
     for data_name, mix in (("ring2d", ring()), ("mixture16d", random_mixture())):
         refs = [mix.sample(n, torch.Generator().manual_seed(1000 * seed + 1))[0] for seed in seeds]
         others = [mix.sample(n, torch.Generator().manual_seed(1000 * seed + 2))[0] for seed in seeds]
-        mean = lambda v: sum(v) / len(v)  # noqa: E731
-        data_nll = mean([_nll(mix, r) for r in refs])
+        data_nll = _mean([_nll(mix, r) for r in refs])
+        floor = [sliced_wasserstein(o, r) for o, r in zip(others, refs, strict=True)]
         rows.append({"data": data_name, "sampler": "floor", "grid": "-", "budget": 0, "nfe": 0, "steps": 0,
-                     "sliced_w2": mean([sliced_wasserstein(o, r) for o, r in zip(others, refs, strict=True)]),
-                     "nll": mean([_nll(mix, o) for o in others]), "data_nll": data_nll, "seconds": 0.0})
+                     "sliced_w2": _mean(floor), "sliced_w2_se": _se(floor),
+                     "nll": _mean([_nll(mix, o) for o in others]), "data_nll": data_nll, "seconds": 0.0})
         # the converged probability-flow ODE from the same noise: what any deterministic sampler tends to
         ode = [sample(mix.denoise, shape=(mix.dim,), n=n, seed=seed, sampler="heun", schedule=schedule,
                       steps=ODE_STEPS).x for seed in seeds]
+        ode_w2 = [sliced_wasserstein(x, r) for x, r in zip(ode, refs, strict=True)]
         rows.append({"data": data_name, "sampler": "ode", "grid": "karras", "budget": 0, "nfe": 2 * ODE_STEPS - 1,
-                     "steps": ODE_STEPS, "sliced_w2": mean([sliced_wasserstein(x, r) for x, r in zip(ode, refs,
-                                                                                                   strict=True)]),
-                     "nll": mean([_nll(mix, x) for x in ode]), "data_nll": data_nll, "seconds": 0.0})
+                     "steps": ODE_STEPS, "sliced_w2": _mean(ode_w2), "sliced_w2_se": _se(ode_w2),
+                     "nll": _mean([_nll(mix, x) for x in ode]), "data_nll": data_nll, "seconds": 0.0})
         for config in configs:
             name, opts = parse_config(config)
             spec = specs[name]
@@ -119,8 +137,9 @@ def run(*, n: int, nfes: list[int], schedule: Schedule, configs: list[str], grid
                             nll.append(_nll(mix, res.x))
                     finite = len(w2) == len(seeds)
                     rows.append({"data": data_name, "sampler": config, "grid": grid, "budget": nfe, "nfe": used,
-                                 "steps": steps, "sliced_w2": mean(w2) if finite else None,
-                                 "nll": mean(nll) if finite else None, "data_nll": data_nll,
+                                 "steps": steps, "sliced_w2": _mean(w2) if finite else None,
+                                 "sliced_w2_se": _se(w2) if finite else None,
+                                 "nll": _mean(nll) if finite else None, "data_nll": data_nll,
                                  "seconds": time.perf_counter() - start, "grid_cpu_seconds": grid_seconds,
                                  "sigmas": None if sigmas is None else [round(float(v), 5) for v in sigmas]})
     return rows
@@ -140,9 +159,12 @@ def best_vs_floor(rows: list[dict[str, Any]]) -> str:
             if not cand:
                 continue
             b = min(fair or cand, key=lambda r: r["sliced_w2"])
+            r_se = ratio_se(b["sliced_w2"], b.get("sliced_w2_se", 0.0), floor["sliced_w2"],
+                            floor.get("sliced_w2_se", 0.0))
             lines.append(f"{data:<11} NFE {nfe:>3}: best {b['sampler']} ({b['grid']}, {b['nfe']} calls) W2 "
-                         f"{b['sliced_w2']:.4f} = {b['sliced_w2'] / floor['sliced_w2']:.2f}x floor "
-                         f"{floor['sliced_w2']:.4f}; dNLL {b['nll'] - b['data_nll']:+.3f} (floor {floor_gap:+.3f})"
+                         f"{b['sliced_w2']:.4f} = {b['sliced_w2'] / floor['sliced_w2']:.2f}x (± {r_se:.2f}) floor "
+                         f"{floor['sliced_w2']:.4f} ± {floor.get('sliced_w2_se', 0.0):.4f}; "
+                         f"dNLL {b['nll'] - b['data_nll']:+.3f} (floor {floor_gap:+.3f})"
                          + ("" if fair else "; none within 0.05 nats/dim of the floor's dNLL")
                          + ("" if ode is None else f"; {b['sliced_w2'] / ode['sliced_w2']:.2f}x the converged ODE's "
                             f"{ode['sliced_w2']:.4f}"))

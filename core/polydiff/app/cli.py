@@ -153,8 +153,8 @@ def cmd_impute(args: argparse.Namespace) -> int:
     sampling = parse_options(args.sampler_option, "--sampler-option") if args.sampler_option else None
     run = Run.open(args.run)
     path, pictures = impute_run(run, mask=args.mask, mask_options=options, n=args.n,
-                                n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, seed=args.seed,
-                                progress=not args.quiet, options=sampling, weights=args.weights,
+                                n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, grid=args.grid,
+                                seed=args.seed, progress=not args.quiet, options=sampling, weights=args.weights,
                                 device=args.device)
     print(f"imputations: {path}")
     for p in pictures:
@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler option (repeatable), e.g. sigma_restart=0.2 for restart")
     s.add_argument("--steps", type=int, help="sampler steps (default: sample.steps)")
+    s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr", "optimized"),
+                   help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler, steps "
+                        "and mask on training items, saved in RUN/grids")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
     _model_options(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -30,6 +30,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     same entries, so models and baselines are scored on identical masks). Conditional (CSDI-trained)
     runs get the given entries as conditioning; unconditional runs are steered by replacement.
     """
+    from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
 
     cfg = run.config.sample
@@ -64,23 +65,31 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         raise ConfigError(f"mask strategy {mask!r} with options {dict(mask_options or {})} hid no entry of the "
                           f"{n} held-out items; choose options that hide something")
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
+    sigmas = None
+    if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
+        sigmas = run_imputation_sigmas(run, denoiser, train_ds, mask=mask, mask_options=mask_options,
+                                       strategy=strategy, sampler=sampler, options=options, steps=steps,
+                                       weights=weights)
     batch = batch.to(next(denoiser.parameters()).device)
     target = target.to(batch.x.device)
     with torch.no_grad():
         imp = impute(denoiser, batch, target, n_samples=n_samples, seed=seed, sampler=plugins.get_sampler(sampler),
                      schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec,
                      conditional_model=run.config.train.conditional, progress=progress,
-                     batch_size=cfg.batch_size or DEFAULT_BATCH, options=options)
+                     batch_size=cfg.batch_size or DEFAULT_BATCH, options=options, sigmas=sigmas)
     imp = Imputation.from_tensors({k: v.cpu() for k, v in imp.to_tensors().items()}, nfe=imp.nfe,
                                   seconds=imp.seconds)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
-    stem = f"{mask}{opts}-{sampler}-{steps}steps-S{n_samples}-seed{seed}" + ("-raw" if weights == "raw" else "")
+    stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"
+            + ("-raw" if weights == "raw" else ""))
     out_dir = run.path / "imputations"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{stem}.safetensors"
     meta = {"mask": mask, "mask_options": json.dumps(dict(mask_options or {})), "sampler": sampler,
             "steps": str(steps), "grid": grid, "seed": str(seed), "n_samples": str(n_samples),
             "nfe": str(imp.nfe), "seconds": f"{imp.seconds:.6f}", "weights": weights, **run.identity()}
+    if sigmas is not None:
+        meta["sigmas"] = json.dumps([round(float(v), 6) for v in sigmas])
     atomic_save_tensors(imp.to_tensors(), path, metadata=meta)
     pictures: list[Path] = []
     modality = plugins.get_modality(run.config.modality)

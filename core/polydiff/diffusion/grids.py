@@ -92,9 +92,15 @@ class _Problem:
         self.drew = False
         self.evaluations = 0
 
-    def denoiser(self) -> Callable[..., Tensor]:
-        d = with_self_conditioning(self.raw, self.project) if self.self_condition else self.raw  # fresh per run
-        return lambda x, sigma: self.project(d(x, sigma, **self.cond))
+    def denoiser(self, items: int | None = None) -> Callable[..., Tensor]:
+        """The denoiser of the first ``items`` calibration draws (all: ``None``), their conditioning rows
+        and padding with them."""
+        cond, project = self.cond, self.project
+        if items is not None and items < len(self.eps):
+            cond = {k: v[:items] for k, v in cond.items()}
+            project = projector(self.spec, None if self.padding is None else self.padding[:items])
+        d = with_self_conditioning(self.raw, project) if self.self_condition else self.raw  # fresh per run
+        return lambda x, sigma: project(d(x, sigma, **cond))
 
     def noise(self) -> Callable[[Tensor], Tensor]:
         """The same fresh noise stream for every run (common random numbers), noting whether it was used."""
@@ -150,11 +156,13 @@ def _dp(problem: _Problem, levels: Tensor, states: Tensor, final: Tensor, steps:
     nodes = torch.cat([levels, levels.new_zeros(1)])
     step = euler if stochastic else partial(problem.sampler.fn, noise=None, **problem.opts)
     cost = torch.full((m + 1, m + 1), math.inf, dtype=torch.float64)
+    denoiser = problem.denoiser(items)
+    project = projector(problem.spec, None if problem.padding is None else problem.padding[:items])
     with torch.no_grad():
         for i in range(m):
             for j in range(i + 1, m + 1):
-                x = step(problem.denoiser(), targets[i], nodes[[i, j]].float())
-                cost[i, j] = float((problem.project(x).double() - targets[j].double()).pow(2).mean())
+                x = step(denoiser, targets[i], nodes[[i, j]].float())
+                cost[i, j] = float((project(x).double() - targets[j].double()).pow(2).mean())
     best = torch.full((steps + 1, m + 1), math.inf, dtype=torch.float64)
     arg = torch.zeros((steps + 1, m + 1), dtype=torch.long)
     best[0, 0] = 0.0

@@ -19,8 +19,11 @@ from polydiff.exceptions import NotApplicable
 
 from .contracts import SamplerSpec
 from .data import DiffusionDataset
+from .grids import OptimizedGrid, optimize_grid
+from .guidance import with_conditioning, with_observed, with_prior_fill
 from .masking import cond_mask_of
 from .parameterization import DenoiserLike
+from .prior_fill import prior_fill_of
 from .sampling import sample
 from .schedules import Schedule
 from .state import Batch, StateSpec
@@ -90,7 +93,7 @@ def impute(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, n_samples: i
            sampler: str | SamplerSpec = "heun", schedule: Schedule | None = None, steps: int = 32,
            grid: str = "karras", spec: StateSpec | None = None, conditional_model: bool = False,
            options: Mapping[str, Any] | None = None, progress: bool = False,
-           batch_size: int | None = None) -> Imputation:
+           batch_size: int | None = None, sigmas: Tensor | None = None) -> Imputation:
     """Sample every item of ``batch`` ``n_samples`` times given its entries outside ``target``.
 
     Args:
@@ -100,9 +103,10 @@ def impute(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, n_samples: i
         n_samples: samples per item (S).
         conditional_model: the model was trained with masks (``x_cond`` / ``cond_mask``, CSDI);
             otherwise observed-value replacement steers an unconditional model.
-        seed, sampler, schedule, steps, grid, spec, options, progress, batch_size: as in
+        seed, sampler, schedule, steps, grid, spec, options, progress, batch_size, sigmas: as in
             :func:`~polydiff.diffusion.sampling.sample`; item i's s-th sample uses the seed of row ``i * S + s``,
-            so results do not depend on ``batch_size``.
+            so results do not depend on ``batch_size``. An optimised grid for imputation comes from
+            :func:`imputation_grid`.
     """
     if target.shape != batch.x.shape:
         raise ValueError(f"target mask has shape {list(target.shape)} but the batch has {list(batch.x.shape)}")
@@ -120,10 +124,53 @@ def impute(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, n_samples: i
                     padding=None if batch.padding is None else rep(batch.padding), x_obs=rep(truth),
                     observed=rep(given), conditional_model=conditional_model,
                     cond={k: rep(v) for k, v in batch.cond.items()}, options=options, progress=progress,
-                    batch_size=batch_size, device=batch.x.device)
+                    batch_size=batch_size, device=batch.x.device, sigmas=sigmas)
     samples = result.x.reshape(len(batch), n_samples, *batch.x.shape[1:])
     return Imputation(samples=samples, truth=truth, given=given, target=target, padding=batch.padding,
                       cond=dict(batch.cond), nfe=result.nfe, seconds=result.seconds)
+
+
+def imputation_grid(denoiser: DenoiserLike, batch: Batch, target: Tensor, *, steps: int,
+                    sampler: str | SamplerSpec = "heun", schedule: Schedule | None = None,
+                    spec: StateSpec | None = None, conditional_model: bool = False,
+                    options: Mapping[str, Any] | None = None, seed: int = 0,
+                    **kwargs: Any) -> OptimizedGrid:
+    """An optimised sigma grid (:func:`~polydiff.diffusion.grids.optimize_grid`) for imputing: one
+    calibration draw per item of ``batch`` with ``target`` hidden, conditioned as :func:`impute`
+    conditions it (the given entries, the model's prior fill, observed-value replacement).
+
+    A residual model (``prior_fill = "residual"``) samples x = fill + y from y = noise; the grid is
+    fitted on y, which follows the same sigmas. ``kwargs`` go to ``optimize_grid`` (``reference_steps``,
+    ``candidates``, ``dp_items``, ``rounds``, ``device``).
+    """
+    if target.shape != batch.x.shape:
+        raise ValueError(f"target mask has shape {list(target.shape)} but the batch has {list(batch.x.shape)}")
+    observed = batch.present()
+    given = cond_mask_of(observed, target.to(batch.x.dtype) * observed)
+    if batch.padding is not None:
+        given = given * batch.padding
+    truth = batch.x * observed
+    prior_fill = prior_fill_of(denoiser) if conditional_model else None
+    fill = None if prior_fill is None else prior_fill.fill(truth, given, batch.padding)
+    residual = prior_fill is not None and prior_fill.mode == "residual"
+
+    def calibrated(y: Tensor, sigma: Tensor, *, x_obs: Tensor, given: Tensor, fill: Tensor | None = None,
+                   **cond: Tensor) -> Tensor:
+        d = denoiser  # the wrappers of sample(), for this call's rows (the grid search slices them)
+        if conditional_model:
+            if fill is not None and prior_fill is not None:
+                d = with_prior_fill(d, fill, prior_fill.mode)
+            d = with_conditioning(d, x_obs, given)
+        shift = fill.to(y.dtype) if residual and fill is not None else torch.zeros_like(y)
+        if cond.get("x_self") is not None:
+            cond["x_self"] = cond["x_self"] + shift
+        return with_observed(d, x_obs, given)(y + shift, sigma, **cond) - shift
+
+    calibrated.self_condition = bool(getattr(denoiser, "self_condition", False))  # type: ignore[attr-defined]
+    rows = {"x_obs": truth, "given": given, **({} if fill is None else {"fill": fill}), **batch.cond}
+    return optimize_grid(calibrated, shape=tuple(batch.x.shape[1:]), steps=steps, sampler=sampler,
+                         schedule=schedule, calibration=len(batch), seed=seed, options=options, spec=spec,
+                         padding=batch.padding, cond=rows, **kwargs)
 
 
 # ---- modality-agnostic metrics on the target entries ------------------------------------------
@@ -196,5 +243,5 @@ def coverage_error_90(imp: Imputation, reference: DiffusionDataset) -> float:
     return abs(coverage_90(imp, reference) - 0.9)
 
 
-__all__ = ["CRPS_LEVELS", "Imputation", "coverage_90", "coverage_error_90", "crps", "impute",
+__all__ = ["CRPS_LEVELS", "Imputation", "coverage_90", "coverage_error_90", "crps", "imputation_grid", "impute",
            "in_data_units", "mae", "quantile_crps", "rmse"]
