@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,40 @@ CONTEXT = 2
 GIVEN = 2
 
 
-def load_footage(path: str, holdout: float) -> tuple[VideoDataset, VideoDataset]:
-    """``vtest.avi`` split in time: clips of the first ``1 - holdout`` of the frames for training, clips of
-    the rest held out (no clip has frames on both sides)."""
+def split_in_time(frames: int, holdout: float, validate: float = 0.0) -> tuple[range, range]:
+    """Frame indices of the training and the scored part: the first ``1 - holdout`` of ``frames`` and the
+    rest; with ``validate > 0`` (tuning) the held-out part is dropped and the training part's own last
+    ``validate`` fraction is scored instead, so tuning never reads a held-out frame."""
+    cut = round((1 - holdout) * frames)
+    if validate <= 0:
+        return range(cut), range(cut, frames)
+    inner = round((1 - validate) * cut)
+    return range(inner), range(inner, cut)
+
+
+def load_footage(path: str, holdout: float, validate: float = 0.0) -> tuple[VideoDataset, VideoDataset]:
+    """``vtest.avi`` split in time (:func:`split_in_time`): clips of each part (no clip has frames on both
+    sides); ``validate > 0``: training and validation clips, both from the training part."""
     video = read_video(path, size=FOOTAGE["size"], channels=FOOTAGE["channels"], every=FOOTAGE["every"])
-    cut = round((1 - holdout) * len(video))
+    fit, scored = split_in_time(len(video), holdout, validate)
     opts = {**FOOTAGE, "path": path}
-    train_clips, test_clips = (clips_of(v, FOOTAGE["frames"], FOOTAGE["stride"]) for v in (video[:cut], video[cut:]))
-    return (VideoDataset(train_clips, name="opencv_sample", options={**opts, "part": "train"}),
-            VideoDataset(test_clips, name="opencv_sample", options={**opts, "part": "test"}))
+    for name, r in (("training", fit), ("scored", scored)):
+        if len(r) < FOOTAGE["frames"]:
+            raise ValueError(f"the {name} part ({len(r)} frames after every {FOOTAGE['every']}) holds no clip of "
+                             f"{FOOTAGE['frames']} frames; change --validate / --holdout")
+    parts = [clips_of(video[r.start:r.stop], FOOTAGE["frames"], FOOTAGE["stride"]) for r in (fit, scored)]
+    return (VideoDataset(parts[0], name="opencv_sample", options={**opts, "part": "train"}),
+            VideoDataset(parts[1], name="opencv_sample",
+                         options={**opts, "part": "validation" if validate > 0 else "test"}))
+
+
+def scaled(sigma_data: float, levels: NoiseLevels, scale: bool) -> tuple[EDM, NoiseLevels]:
+    """EDM's schedule and lognormal training levels for data of spread ``sigma_data``: with ``scale``, both
+    scaled by ``sigma_data / 0.5`` (EDM's defaults are tuned for sigma_data = 0.5), so a residual of spread
+    0.08 is trained and sampled at the noise levels that matter for it (as benchmarks/timeseries.py)."""
+    k = sigma_data / 0.5 if scale else 1.0
+    return (EDM(sigma_lo=0.002 * k, sigma_hi=80.0 * k),
+            dataclasses.replace(levels, p_mean=levels.p_mean + math.log(k)))
 
 
 def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: int) -> float:
@@ -102,9 +128,11 @@ def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: in
 
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
-          cpu_seconds: float = 0.0) -> tuple[Denoiser, dict[str, Any]]:
+          cpu_seconds: float = 0.0, scale_noise: bool = False) -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
-    ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``)."""
+    ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
+    ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
+    ``schedule`` is the one to sample with."""
     torch.manual_seed(seed)
     t, c, h, w = ds.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context,
@@ -113,13 +141,14 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     cpu0 = time.process_time()
     sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
     denoiser.parameterization = Parameterization(kind="edm", sigma_data=sigma_data)
+    schedule, levels = scaled(sigma_data, levels or NoiseLevels(kind="lognormal"), scale_noise)
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
                       conditional=True, mask_strategy="future_frames", mask_options={"given": given},
                       label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9,
                       max_minutes=None if cpu_seconds > 0 else minutes)
-    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=EDM(),
-                      noise_levels=levels or NoiseLevels(kind="lognormal"), weighting=Weighting(kind="edm"), config=cfg)
+    trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=schedule, noise_levels=levels,
+                      weighting=Weighting(kind="edm"), config=cfg)
     start = time.perf_counter()
     if cpu_seconds > 0:  # the rest of the budget after setup
         trainer.config = dataclasses.replace(cfg, max_cpu_seconds=max(cpu_seconds - (time.process_time() - cpu0), 1e-3))
@@ -128,7 +157,9 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
-            "model": {**MODEL, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data}
+            "model": {**MODEL, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
+            "schedule": {"sigma_lo": schedule.sigma_lo, "sigma_hi": schedule.sigma_hi},
+            "levels": {"p_mean": levels.p_mean, "p_std": levels.p_std}}
     return denoiser.eval(), info
 
 
@@ -157,8 +188,12 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
     """Train for ``--cpu-seconds`` / ``--budget`` minutes (and write ``--save``), or rebuild a saved
     denoiser (``--load``), with ``model.prior_fill = mode``."""
     if not args.load:
+        residual = mode == "residual"
+        if residual:
+            levels = dataclasses.replace(levels, p_mean=args.residual_p_mean)
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
-                               args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds)
+                               args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
+                               scale_noise=residual and args.scale_noise)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
         return denoiser, info
@@ -183,8 +218,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         train_ds, test = holdout_split(full, 0.1, seed=0)
         val_accuracy = classifier_of(full).info.get("val_accuracy")  # trained once, cached in $POLYDIFF_CACHE
     else:
-        data = {"name": "opencv_sample", **FOOTAGE, "path": args.path, "holdout_in_time": args.holdout}
-        train_ds, test = load_footage(args.path, args.holdout)
+        data = {"name": "opencv_sample", **FOOTAGE, "path": args.path, "holdout_in_time": args.holdout,
+                "validate": args.validate}
+        train_ds, test = load_footage(args.path, args.holdout, args.validate)
         data |= {"train_clips": len(train_ds), "test_clips": len(test)}
         val_accuracy = None
     levels = NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std)
@@ -197,7 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for mode in args.prior_fill:
         denoiser, info = trained(args, windowed, given, levels, mode)
         infos[mode] = info | {"window": args.window}
-        rows |= predictions(denoiser, batch, test, windowed, args, mode, digits)
+        schedule = EDM(**info.get("schedule", {}))  # a saved model from before the scaling: EDM's defaults
+        rows |= predictions(denoiser, batch, test, windowed, args, mode, digits, schedule)
     first = rows.pop("_first")
     RESULTS.mkdir(exist_ok=True)
     plot_imputation(first, RESULTS / ("video-future_frames.png" if digits else "video-footage-future_frames.png"), n=6)
@@ -217,12 +254,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
-                digits: bool) -> dict[str, Any]:
+                digits: bool, schedule: EDM) -> dict[str, Any]:
     """One row per sampler of the model with ``prior_fill = mode``; ``"_first"``: the first imputation."""
     rows: dict[str, Any] = {}
     for text in args.samplers:
         name, steps, options = parse_sampler(text)
-        sampling: dict[str, Any] = {"sampler": name, "steps": steps, "options": options, "schedule": EDM(),
+        sampling: dict[str, Any] = {"sampler": name, "steps": steps, "options": options, "schedule": schedule,
                                     "spec": windowed.spec, "progress": True}
         cpu = time.process_time()
         with torch.no_grad():
@@ -277,6 +314,14 @@ def main() -> None:
     # too rarely (measured in docs/plugins/video.md)
     p.add_argument("--p-mean", type=float, default=0.0, help="training ln sigma mean (lognormal)")
     p.add_argument("--p-std", type=float, default=1.2, help="training ln sigma std")
+    # tuned on footage validation clips (docs/plugins/video.md): x - fill's corrections are small
+    p.add_argument("--residual-p-mean", type=float, default=-2.6,
+                   help="training ln sigma mean of prior_fill = residual models (before --scale-noise's shift)")
+    p.add_argument("--scale-noise", action=argparse.BooleanOptionalAction, default=True,
+                   help="residual models: EDM's schedule and training levels scaled by sigma_data / 0.5")
+    p.add_argument("--validate", type=float, default=0.0,
+                   help="footage tuning: score the last VALIDATE fraction of the training part instead of the "
+                        "held-out clips (which are then never read)")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
     p.add_argument("--window", type=int, default=0,
                    help="train on windows of this many frames predicting the last one and roll the model forward "
@@ -299,6 +344,8 @@ def main() -> None:
         p.error("--load scores one saved model: give one --prior-fill mode (the one it was trained with)")
     if not 0 < args.holdout < 1:
         p.error(f"--holdout must be in (0, 1), got {args.holdout}")
+    if not 0 <= args.validate < 1 or (args.validate and args.dataset != "opencv_sample"):
+        p.error(f"--validate must be in [0, 1) and is for --dataset opencv_sample, got {args.validate}")
     res = run(args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(res, indent=2) + "\n")
