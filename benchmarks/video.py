@@ -17,10 +17,12 @@ digit); "truth" scores the true frames (the classifier's accuracy: the ceiling).
 ``--prior-fill none condition residual`` trains one model per ``model.prior_fill`` mode (the plugin's
 fill, :func:`polydiff_video.fill.motion_fill`: the last given frame moved on by the global motion;
 ``condition`` feeds it as input, ``residual`` diffuses x - fill with sigma_data of x - fill estimated by
-:func:`polydiff.app.runs.residual_sigma_data`), each for the same ``--cpu-seconds`` of ``time.process_time``
-(``--budget`` minutes of wall clock otherwise). On footage the split is in time (training clips from
-the first ``1 - --holdout`` of the video, held-out clips from the rest, no clip straddling), and
-only MAE and frame_diff_w1 are scored (no digits). Prints a table and writes
+:func:`polydiff.app.runs.residual_sigma_data`; its EDM schedule and training levels scaled by sigma_data / 0.5,
+``--residual-p-mean`` -2.6, tuned with ``--validate``), each for the same ``--cpu-seconds`` of
+``time.process_time`` (``--budget`` minutes of wall clock otherwise). On footage the split is in time
+(training clips from the first ``1 - --holdout`` of the video, held-out clips from the rest, no clip
+straddling), and only MAE and frame_diff_w1 are scored (no digits); ``--validate F`` scores the
+training part's last ``F`` instead (tuning: the held-out clips are not read). Prints a table and writes
 ``benchmarks/results/video.json`` (``--out``). Run it under the shared lock::
 
     flock /tmp/polydiff-heavy.lock python benchmarks/video.py --budget 20
