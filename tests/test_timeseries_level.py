@@ -11,6 +11,8 @@ from polydiff import EDM, Denoiser, Parameterization, plugins
 from polydiff.diffusion.imputation import impute
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
 from polydiff.diffusion.state import Batch
+from polydiff.exceptions import ConfigError
+from polydiff.options import check_options
 from polydiff_timeseries import CSDIBackbone
 from polydiff_timeseries.backbone import given_level
 
@@ -92,3 +94,12 @@ def test_backbone_spec_exposes_the_option() -> None:
     ds_like = type("D", (), {"sample_shape": (K, L)})()
     options = {**SIZE, "centre_condition": True}
     assert spec.build(ds_like, **options).centre_condition is True
+
+
+def test_config_option_is_checked_as_a_bool() -> None:
+    spec = plugins.get_backbone("csdi")
+    assert check_options({"centre_condition": "true"}, spec.options, "model", "csdi")["centre_condition"] is True
+    with pytest.raises(ConfigError, match="centre_condition"):
+        check_options({"centre_condition": "sometimes"}, spec.options, "model", "csdi")
+    with pytest.raises(ConfigError, match="centre_condition"):
+        check_options({"center_condition": True}, spec.options, "model", "csdi")  # did you mean
