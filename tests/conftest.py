@@ -6,8 +6,10 @@
   synthesised audio are cached there, never in the user's home.
 """
 
+import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -60,3 +62,16 @@ def plugin_site(tmp_path, monkeypatch):
     plugins.reset()
     for m in [m for m in sys.modules if m.startswith("pdr_")]:
         del sys.modules[m]
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Import a script outside any package (``benchmarks/*.py``) as a module: ``load_script(path, name)``."""
+    def load(path: Path, name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses in the script look their module up here
+        spec.loader.exec_module(module)
+        return module
+    return load

@@ -3,8 +3,6 @@ time step with the windows the tuning model trains on, and none comes from the t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -18,13 +16,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "timeseries.py"
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_timeseries", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script) -> ModuleType:
+    return load_script(BENCH, "bench_timeseries")
 
 
 def _steps(ds: object) -> list[set[int]]:

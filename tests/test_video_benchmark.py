@@ -4,9 +4,7 @@ their sigma_data, and sample with the schedule they were trained with."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,13 +20,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "video.py"
 
 
 @pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_video", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script) -> ModuleType:
+    return load_script(BENCH, "bench_video")
 
 
 @pytest.mark.parametrize(("frames", "holdout", "validate"), [(398, 0.15, 0.2), (100, 0.3, 0.5), (60, 0.15, 0.1)])
