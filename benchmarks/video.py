@@ -130,15 +130,17 @@ def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: in
 
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
-          cpu_seconds: float = 0.0, scale_noise: bool = False) -> tuple[Denoiser, dict[str, Any]]:
+          cpu_seconds: float = 0.0, scale_noise: bool = False,
+          model: dict[str, Any] | None = None) -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
     ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
     ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
     ``schedule`` is the one to sample with."""
     torch.manual_seed(seed)
+    model = {**MODEL, **(model or {})}
     t, c, h, w = ds.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context,
-                   extrapolate=extrapolate, **MODEL)
+                   extrapolate=extrapolate, **model)
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))
     cpu0 = time.process_time()
     sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
@@ -159,7 +161,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
-            "model": {**MODEL, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
+            "model": {**model, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
             "schedule": {"sigma_lo": schedule.sigma_lo, "sigma_hi": schedule.sigma_hi},
             "levels": {"p_mean": levels.p_mean, "p_std": levels.p_std}}
     return denoiser.eval(), info
@@ -195,14 +197,14 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
             levels = dataclasses.replace(levels, p_mean=args.residual_p_mean)
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
-                               scale_noise=residual and args.scale_noise)
+                               scale_noise=residual and args.scale_noise, model={"channels": args.channels})
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
         return denoiser, info
     saved = torch.load(args.load, weights_only=True)
     t, c, h, w = windowed.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=args.context,
-                    extrapolate=args.extrapolate, **MODEL)
+                    extrapolate=args.extrapolate, **{**MODEL, "channels": args.channels})
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
     denoiser.load_state_dict(saved["state"])
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
@@ -324,6 +326,8 @@ def main() -> None:
     p.add_argument("--validate", type=float, default=0.0,
                    help="footage tuning: score the last VALIDATE fraction of the training part instead of the "
                         "held-out clips (which are then never read)")
+    p.add_argument("--channels", type=int, default=MODEL["channels"],
+                   help="the U-Net's base channels (model size at a fixed budget)")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
     p.add_argument("--window", type=int, default=0,
                    help="train on windows of this many frames predicting the last one and roll the model forward "

@@ -172,8 +172,11 @@ def _board(task: str, metric_specs: Sequence[MetricSpec], model: Any, reference:
     for m, why in skipped.items():
         if why and set(why) == set(scored) and len(set(why.values())) == 1:
             notes.setdefault(m, next(iter(why.values())))  # no row has it: one note for the metric
-        elif why:
-            notes.setdefault(m, "; ".join(f"{row} {reason}" for row, reason in why.items()))
+        elif why:  # rows sharing a reason are named together: "mean, locf skipped: ..."
+            by_reason: dict[str, list[str]] = {}
+            for row, reason in why.items():
+                by_reason.setdefault(reason, []).append(row)
+            notes.setdefault(m, "; ".join(f"{', '.join(r)} {reason}" for reason, r in by_reason.items()))
     return Scoreboard(task=task, metrics=metrics, rows=rows, notes=notes)
 
 
