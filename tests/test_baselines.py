@@ -116,6 +116,19 @@ def test_classifier_metrics_print_the_classifiers_accuracy(accuracy, n_train, un
     assert board.notes["fd"].startswith("UNRELIABLE") == unreliable
 
 
+def test_rows_that_share_a_reason_are_named_together_in_one_note():
+    def spread(obj, ref):  # applies to the model's two values, not to a one-value baseline
+        if obj.shape[0] < 2:
+            raise NotApplicable("needs 2 samples" if obj.shape[0] == 1 else "needs values")
+        return float(obj.std())
+
+    spec = MetricSpec(name="spread", modality=None, description="", fn=spread)
+    fixed = {"one_a": torch.zeros(1), "one_b": torch.ones(1), "empty": torch.zeros(0)}
+    baselines = [(BaselineSpec(name=k, description="", fn=lambda: None), lambda v=v: v) for k, v in fixed.items()]
+    board = board_of("generate", [spec], torch.tensor([0.0, 1.0]), None, baselines)  # type: ignore[arg-type]
+    assert board.notes["spread"] == "one_a, one_b skipped: needs 2 samples; empty skipped: needs values"
+
+
 def test_gaussian_fit_matches_the_training_moments_and_refuses_variable_length():
     x = torch.randn(4000, 3) @ torch.tensor([[2.0, 0, 0], [0.5, 1, 0], [0, 0, 0.1]]) + 3
     data = ArrayDataset(StateSpec((Field("x", (3,)),)), x)
