@@ -7,6 +7,7 @@ names from here.
 
 from __future__ import annotations
 
+from .calibration import conformal_scale, widen
 from .contracts import MaskStrategySpec, SamplerSpec
 from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
 from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
@@ -37,9 +38,9 @@ __all__ = [
     "EDM", "VE", "ArrayDataset", "Batch", "Denoiser", "DenoiserLike", "DiffusionDataset", "Discrete", "Field",
     "GaussianMixture", "Imputation", "LikelihoodResult", "MaskStrategySpec", "NoiseLevels", "NoiseSource",
     "Parameterization", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec", "Subset", "VPCosine",
-    "VPLinear", "VPSigmoid", "Weighting", "classifier_free_guidance", "cond_mask_of", "convert", "coverage_90", "crps",
+    "VPLinear", "VPSigmoid", "Weighting", "classifier_free_guidance", "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps",
     "denoising_loss", "from_prediction", "from_x0", "harmonic_fill", "holdout_split", "impute", "in_data_units",
     "linear_fill", "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com",
     "repaint", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed", "stream_seeds",
-    "to_x0", "with_conditioning", "with_observed", "with_prior_fill", "with_self_conditioning",
+    "to_x0", "widen", "with_conditioning", "with_observed", "with_prior_fill", "with_self_conditioning",
 ]

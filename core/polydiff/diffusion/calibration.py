@@ -1,0 +1,72 @@
+"""Calibrated intervals for imputations: split-conformal widening of the sample spread.
+
+A diffusion imputer trained for minutes on a few hundred windows is often over-confident (its 90%
+interval holds 50-80% of held-out values) or, on easy masks, under-confident. Split conformal
+prediction (Vovk et al. 2005; scaled intervals as in Romano et al. 2019, "Conformalized quantile
+regression") fixes the *width* without touching the median: on imputations of held-out calibration
+items (never the test items) find the smallest factor ``c`` such that the interval
+``median + c * (q_lo - median) .. median + c * (q_hi - median)`` holds the asked fraction of targets,
+then apply ``c`` to every sample of new imputations. The median, and so the MAE, is unchanged; the
+guarantee (coverage >= level on average) holds when calibration and test items are exchangeable, which
+entries of one window are not exactly, so the coverage is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import Tensor
+
+from .imputation import Imputation
+
+
+def _required_scale(imp: Imputation, level: float) -> Tensor:
+    """Per target entry: the smallest c whose widened central ``level`` interval holds the truth."""
+    mask = imp.target.bool()
+    if not mask.any():
+        raise ValueError("calibration needs target entries (hidden known values); the target mask is empty")
+    if imp.n_samples < 2:
+        raise ValueError(f"calibration needs at least 2 samples per entry, got {imp.n_samples}")
+    tail = (1 - level) / 2
+    lo, med, hi = imp.quantile(torch.tensor([tail, 0.5, 1 - tail], dtype=imp.samples.dtype))
+    lo, med, hi, y = lo[mask], med[mask], hi[mask], imp.truth[mask].to(med.dtype)
+    below = y < med
+    gap = torch.where(below, med - y, y - med)
+    width = torch.where(below, med - lo, hi - med)
+    need = gap / width.clamp_min(torch.finfo(width.dtype).tiny)
+    need = torch.where(gap == 0, torch.zeros_like(need), need)
+    return torch.where((width == 0) & (gap > 0), torch.full_like(need, math.inf), need)
+
+
+def conformal_scale(calibration: Imputation, *, level: float = 0.9) -> float:
+    """The split-conformal widening factor of the central ``level`` interval, fitted on ``calibration``
+    (imputations of held-out items with their truth): the ``ceil((m + 1) level)``-th smallest of the m
+    per-target factors. Above 1: the model was over-confident; below 1: too wide.
+
+    Raises ``ValueError`` when there are too few targets for the level (``m + 1 < 1 / (1 - level)``) or
+    the needed factor is infinite (every sample equal where the truth differs)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    need = _required_scale(calibration, level).sort().values
+    rank = math.ceil((len(need) + 1) * level)
+    if rank > len(need):
+        raise ValueError(f"{len(need)} calibration targets are too few for a {level:.0%} interval; "
+                         f"score at least {math.ceil(level / (1 - level))} hidden entries")
+    c = float(need[rank - 1])
+    if not math.isfinite(c):
+        raise ValueError("the samples have no spread where the truth differs: no widening factor covers it")
+    return c
+
+
+def widen(imp: Imputation, scale: float) -> Imputation:
+    """The imputation with every sample moved ``scale`` times as far from the per-entry median
+    (given entries, whose samples all equal the truth, are unchanged)."""
+    if not math.isfinite(scale) or scale < 0:
+        raise ValueError(f"scale must be a finite number >= 0, got {scale}")
+    med = imp.median().unsqueeze(1)
+    return dataclasses.replace(imp, samples=med + scale * (imp.samples - med))
+
+
+__all__ = ["conformal_scale", "widen"]

@@ -1,0 +1,72 @@
+"""Split-conformal widening of imputation intervals: on Gaussian data with a known spread error the
+fitted factor is the ratio of spreads, widened intervals hold 90% of fresh targets, the median (MAE)
+and the given entries do not move, and too little calibration data is a clear error."""
+
+import pytest
+import torch
+
+from polydiff.diffusion.calibration import conformal_scale, widen
+from polydiff.diffusion.imputation import Imputation, coverage_90, mae
+
+
+class _NoUnits:  # a reference dataset without denormalize(): metrics stay in model units
+    pass
+
+
+def _imputation(spread: float, *, n: int = 400, s: int = 64, seed: int = 0) -> Imputation:
+    """n items of 3 entries; entry 0 given, entries 1-2 hidden. Truth ~ N(0, 1), samples ~ N(0, spread^2):
+    the model's interval is ``spread`` times the right width."""
+    g = torch.Generator().manual_seed(seed)
+    truth = torch.randn(n, 3, generator=g)
+    samples = spread * torch.randn(n, s, 3, generator=g)
+    given = torch.zeros(n, 3)
+    given[:, 0] = 1
+    samples[:, :, 0] = truth[:, None, 0]
+    return Imputation(samples=samples, truth=truth, given=given, target=1 - given)
+
+
+@pytest.mark.parametrize("spread", [0.5, 2.0])
+def test_factor_is_the_ratio_of_spreads_and_calibrates_fresh_items(spread):
+    calibration, test = _imputation(spread, seed=0), _imputation(spread, seed=1)
+    raw = coverage_90(test, _NoUnits())  # type: ignore[arg-type]
+    assert abs(raw - 0.9) > 0.08  # far off: 0.58 when too narrow, 0.99 when too wide
+    c = conformal_scale(calibration)
+    assert c == pytest.approx(1 / spread, rel=0.12)
+    assert abs(coverage_90(widen(test, c), _NoUnits()) - 0.9) < 0.03  # type: ignore[arg-type]
+
+
+def test_conformal_guarantee_on_the_calibration_items_themselves():
+    calibration = _imputation(0.3, n=50, s=16, seed=2)
+    for level in (0.8, 0.9, 0.95):
+        c = conformal_scale(calibration, level=level)
+        tail = (1 - level) / 2
+        widened = widen(calibration, c)
+        lo, hi = widened.quantile(torch.tensor([tail, 1 - tail]))
+        inside = ((widened.truth >= lo - 1e-6) & (widened.truth <= hi + 1e-6))[calibration.target.bool()]
+        assert inside.float().mean() >= level
+
+
+def test_widening_keeps_the_median_and_the_given_entries():
+    imp = _imputation(0.5, n=20, s=9, seed=3)
+    wide = widen(imp, 3.0)
+    assert torch.allclose(wide.median(), imp.median(), atol=1e-6)
+    assert mae(wide, _NoUnits()) == pytest.approx(mae(imp, _NoUnits()), abs=1e-6)  # type: ignore[arg-type]
+    assert torch.equal(wide.samples[:, :, 0], imp.samples[:, :, 0])
+    assert torch.allclose(wide.samples - wide.median()[:, None], 3 * (imp.samples - imp.median()[:, None]), atol=1e-5)
+
+
+def test_bad_calibration_data_is_a_clear_error():
+    imp = _imputation(1.0, n=2, s=8, seed=4)  # 4 targets: too few for a 90% interval
+    with pytest.raises(ValueError, match="too few for a 90% interval"):
+        conformal_scale(imp)
+    flat = _imputation(1.0, n=50, s=8, seed=5)
+    flat.samples[:, :, 1:] = 0.0  # no spread while the truth differs
+    with pytest.raises(ValueError, match="no spread"):
+        conformal_scale(flat)
+    with pytest.raises(ValueError, match="target mask is empty"):
+        conformal_scale(Imputation(samples=flat.samples, truth=flat.truth, given=flat.given,
+                                   target=torch.zeros_like(flat.target)))
+    with pytest.raises(ValueError, match="level"):
+        conformal_scale(flat, level=1.0)
+    with pytest.raises(ValueError, match="scale"):
+        widen(flat, -1.0)
