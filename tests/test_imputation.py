@@ -114,3 +114,30 @@ def test_cli_impute_then_evaluate(tmp_path, capsys):
     assert res["mae"] > 0 and res["rmse"] >= res["mae"] * 0.5 and 0 <= res["coverage_90"] <= 1
     assert main(["impute", str(out), "--mask-option", "ratio=0.5", "--quiet"]) == 2
     assert "unknown key --mask-option.ratio" in capsys.readouterr().err
+
+
+def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
+    from polydiff.app.impute_workflow import read_imputation
+
+    out = tmp_path / "cal"
+    tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", "data.n=512", "data.dataset=mixture",
+            "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true", "train.conditional=true",
+            "sample.steps=4", "data.holdout=0.1"]
+    assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    files = {}
+    for extra in ([], ["--calibrate", "30"]):
+        assert main(["impute", str(out), "--n", "16", "--n-samples", "9", "--quiet", *extra]) == 0
+        captured = capsys.readouterr()
+        files[bool(extra)] = next(line.split(": ", 1)[1] for line in captured.out.splitlines()
+                                  if line.startswith("imputations:"))
+    assert "90% intervals widened" in captured.err and "30 held-out item(s) not scored" in captured.err
+    raw, _ = read_imputation(files[False])
+    cal, meta = read_imputation(files[True])
+    scale = float(meta["interval_scale"])
+    assert meta["calibration_items"] == "30" and scale > 0 and files[True] != files[False]
+    assert torch.allclose(cal.median(), raw.median(), atol=1e-5)  # same items, mask and noise: only wider
+    assert torch.allclose(cal.samples - cal.median()[:, None], scale * (raw.samples - raw.median()[:, None]),
+                          atol=1e-4)
+    assert main(["impute", str(out), "--calibrate", "51", "--quiet"]) == 2
+    assert "leaves none of the 51 held-out item(s)" in capsys.readouterr().err

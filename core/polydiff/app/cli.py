@@ -155,7 +155,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
     path, pictures = impute_run(run, mask=args.mask, mask_options=options, n=args.n,
                                 n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, grid=args.grid,
                                 seed=args.seed, progress=not args.quiet, options=sampling, weights=args.weights,
-                                device=args.device)
+                                device=args.device, calibrate=args.calibrate)
     print(f"imputations: {path}")
     for p in pictures:
         print(f"{'picture' if p.suffix == '.png' else 'media'}: {p}")
@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler, steps "
                         "and mask on training items, saved in RUN/grids")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
+    s.add_argument("--calibrate", type=int, default=0, metavar="K",
+                   help="widen the 90%% intervals by split conformal prediction fitted on the last K held-out "
+                        "items (never scored; default 0: raw intervals)")
     _model_options(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_impute)

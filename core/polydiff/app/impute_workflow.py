@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from polydiff import plugins
-from polydiff.diffusion.imputation import Imputation, impute
+from polydiff.diffusion.calibration import conformal_scale, widen
+from polydiff.diffusion.imputation import Imputation, coverage_90, impute
+from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, read_safetensors
 from polydiff.reporting import report
 
@@ -23,12 +26,15 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
                grid: str | None = None, seed: int | None = None, progress: bool = True,
                options: Mapping[str, Any] | None = None, weights: str = "ema",
-               device: str | None = None) -> tuple[Path, list[Path]]:
+               device: str | None = None, calibrate: int = 0) -> tuple[Path, list[Path]]:
     """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
 
     The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
     same entries, so models and baselines are scored on identical masks). Conditional (CSDI-trained)
     runs get the given entries as conditioning; unconditional runs are steered by replacement.
+    ``calibrate = K``: the LAST K held-out items (never scored) are imputed too, with the same mask
+    strategy, and the 90% intervals of the scored items are widened by the split-conformal factor
+    fitted on them (:func:`polydiff.diffusion.calibration.conformal_scale`; the median does not move).
     """
     from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
@@ -37,6 +43,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     positive(steps, "--steps")
     positive(n, "--n")
     positive(n_samples, "--n-samples")
+    if calibrate < 0:
+        raise ConfigError(f"--calibrate must be a number of held-out items >= 0, got {calibrate}")
     options = sampler_options(cfg, sampler, options)
     sampler = cfg.sampler if sampler is None else sampler
     steps = cfg.steps if steps is None else steps
@@ -52,36 +60,51 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if len(held_out) == 0:
         raise ConfigError(f"{run.path} has no held-out data to impute (data.holdout = 0); "
                           "retrain with data.holdout > 0")
+    if calibrate >= len(held_out):
+        raise ConfigError(f"--calibrate {calibrate} leaves none of the {len(held_out)} held-out item(s) of "
+                          f"{run.path} to score; lower it or retrain with a larger data.holdout")
     n_given, asked = n is not None, 64 if n is None else n
-    n = min(asked, len(held_out))
+    n = min(asked, len(held_out) - calibrate)
     if n < asked:  # say it: a small held-out split is easy to miss
         source = f"--n {asked}" if n_given else f"the default --n {asked}"
-        report(f"imputing all {n} held-out item(s) of {run.path}, fewer than {source}: data.holdout = "
-               f"{run.config.data.holdout} of the data is held out")
-    batch = held_out.get_batch(torch.arange(n))
-    observed = batch.present()
-    target = strategy(observed, torch.Generator().manual_seed(seed)).to(batch.x.dtype) * observed
-    if not target.any():
-        raise ConfigError(f"mask strategy {mask!r} with options {dict(mask_options or {})} hid no entry of the "
-                          f"{n} held-out items; choose options that hide something")
+        kept = f", {calibrate} more calibrate the intervals" if calibrate else ""
+        report(f"imputing {n} held-out item(s) of {run.path}, fewer than {source}: data.holdout = "
+               f"{run.config.data.holdout} of the data is held out{kept}")
+    what = f"mask strategy {mask!r} with options {dict(mask_options or {})}"
+    batch, target = _masked(held_out, range(n), strategy, seed, what)
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
     sigmas = None
     if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
         sigmas = run_imputation_sigmas(run, denoiser, train_ds, mask=mask, mask_options=mask_options,
                                        strategy=strategy, sampler=sampler, options=options, steps=steps,
                                        weights=weights)
-    batch = batch.to(next(denoiser.parameters()).device)
-    target = target.to(batch.x.device)
-    with torch.no_grad():
-        imp = impute(denoiser, batch, target, n_samples=n_samples, seed=seed, sampler=plugins.get_sampler(sampler),
-                     schedule=build_schedule(run.config), steps=steps, grid=grid, spec=train_ds.spec,
-                     conditional_model=run.config.train.conditional, progress=progress,
-                     batch_size=cfg.batch_size or DEFAULT_BATCH, options=options, sigmas=sigmas)
-    imp = Imputation.from_tensors({k: v.cpu() for k, v in imp.to_tensors().items()}, nfe=imp.nfe,
-                                  seconds=imp.seconds)
+
+    def draw(batch: Batch, target: Tensor, seed: int) -> Imputation:
+        device = next(denoiser.parameters()).device
+        with torch.no_grad():
+            imp = impute(denoiser, batch.to(device), target.to(device), n_samples=n_samples, seed=seed,
+                         sampler=plugins.get_sampler(sampler), schedule=build_schedule(run.config), steps=steps,
+                         grid=grid, spec=train_ds.spec, conditional_model=run.config.train.conditional,
+                         progress=progress, batch_size=cfg.batch_size or DEFAULT_BATCH, options=options,
+                         sigmas=sigmas)
+        return Imputation.from_tensors({k: v.cpu() for k, v in imp.to_tensors().items()}, nfe=imp.nfe,
+                                       seconds=imp.seconds)
+
+    imp = draw(batch, target, seed)
+    scale = None
+    if calibrate:  # items n_held - K .. n_held - 1: disjoint from the scored ones, their own mask and noise seed
+        cal = draw(*_masked(held_out, range(len(held_out) - calibrate, len(held_out)), strategy, seed + 1, what),
+                   seed + 1)
+        try:
+            scale = conformal_scale(cal, level=0.9)
+        except ValueError as err:
+            raise ConfigError(f"--calibrate {calibrate}: {err}") from None
+        report(f"90% intervals widened {scale:.3g}x around the median (split conformal on {calibrate} held-out "
+               f"item(s) not scored, whose own 90% intervals held {coverage_90(cal, held_out):.2f} of their targets)")
+        imp = widen(imp, scale)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"
-            + ("-raw" if weights == "raw" else ""))
+            + ("-raw" if weights == "raw" else "") + (f"-cal{calibrate}" if calibrate else ""))
     out_dir = run.path / "imputations"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{stem}.safetensors"
@@ -90,6 +113,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
             "nfe": str(imp.nfe), "seconds": f"{imp.seconds:.6f}", "weights": weights, **run.identity()}
     if sigmas is not None:
         meta["sigmas"] = json.dumps([round(float(v), 6) for v in sigmas])
+    if scale is not None:
+        meta.update(interval_scale=f"{scale:.6g}", calibration_items=str(calibrate))
     atomic_save_tensors(imp.to_tensors(), path, metadata=meta)
     pictures: list[Path] = []
     modality = plugins.get_modality(run.config.modality)
@@ -99,6 +124,17 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if modality.save_imputation is not None:  # media: GIF, WAV, SDF, CSV in data units...
         pictures.extend(modality.save_imputation(imp, held_out, out_dir / stem))
     return path, pictures
+
+
+def _masked(held_out: Any, items: range, strategy: Any, seed: int, what: str) -> tuple[Batch, Tensor]:
+    """Held-out ``items`` and the target entries the mask strategy hides in them (seeded)."""
+    batch = held_out.get_batch(torch.tensor(list(items)))
+    observed = batch.present()
+    target = strategy(observed, torch.Generator().manual_seed(seed)).to(batch.x.dtype) * observed
+    if not target.any():
+        raise ConfigError(f"{what} hid no entry of the {len(items)} held-out items; choose options that hide "
+                          "something")
+    return batch, target
 
 
 def read_imputation(path: str | Path) -> tuple[Imputation, dict[str, str]]:
