@@ -23,8 +23,7 @@ import torch
 
 import polydiff
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting
-from polydiff.diffusion.parameterization import sigma_data_of
-from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
+from polydiff.diffusion import attach_prior_fill, resolve_prior_fill
 
 from .data import TimeSeriesDataset
 
@@ -97,9 +96,7 @@ class Imputer:
         observed = batch.present()
         mask = polydiff.plugins.get_mask_strategy(self.config.mask_strategy).bind(self.config.mask_options)
         target = mask(observed, torch.Generator().manual_seed(self.config.seed)).to(batch.x.dtype) * observed
-        given = observed * (1 - target)
-        residual = batch.x - fill.fill(batch.x * given, given, batch.padding)
-        return max(sigma_data_of(residual, target if target.any() else observed), 1e-3)
+        return max(fill.residual_spread(batch.x, observed, target, batch.padding), 1e-3)
 
     def impute(self, X: np.ndarray, *, n_samples: int = 50, seed: int = 0, progress: bool = False) -> np.ndarray:
         """Every sample of the missing entries of ``X``: ``[N, n_samples, L, K]`` in data units, with

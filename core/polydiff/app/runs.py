@@ -171,11 +171,9 @@ def residual_sigma_data(config: RunConfig, dataset: DiffusionDataset, n: int = 4
     observed = batch.present()
     mask = plugins.get_mask_strategy(config.train.mask_strategy).bind(config.train.mask_options)
     target = mask(observed, torch.Generator().manual_seed(config.train.seed)).to(batch.x.dtype) * observed
-    given = observed * (1 - target)
     pf = resolve_prior_fill("residual", plugins.get_modality(config.modality), conditional=True)
     assert pf is not None
-    fill = pf.fill(batch.x * given, given, batch.padding)
-    return round(sigma_data_of(batch.x - fill, target if target.any() else observed), 6)
+    return round(pf.residual_spread(batch.x, observed, target, batch.padding), 6)
 
 
 def resolved_sigma_data(config: RunConfig, dataset: DiffusionDataset) -> float | dict[str, float]:

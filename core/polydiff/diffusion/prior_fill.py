@@ -33,6 +33,8 @@ from torch import Tensor
 
 from polydiff.exceptions import ConfigError
 
+from .parameterization import sigma_data_of
+
 FillFn = Callable[[Tensor, Tensor], Tensor]
 Mode = Literal["none", "condition", "residual"]
 MODES: tuple[str, ...] = ("none", "condition", "residual")
@@ -72,6 +74,13 @@ class PriorFill:
         if not torch.isfinite(out).all():
             raise ValueError(f"prior fill {_name(self.fn)} returned non-finite values")
         return out.detach()
+
+    def residual_spread(self, x: Tensor, observed: Tensor, target: Tensor, padding: Tensor | None = None) -> float:
+        """sigma_data of what a ``residual`` model diffuses: the RMS of ``x - fill`` over the ``target``
+        entries, the fill made from the other ``observed`` ones (all observed entries if nothing is a target)."""
+        given = observed * (1 - target)
+        r = x - self.fill(x * given, given, padding)
+        return sigma_data_of(r, target if target.any() else observed)
 
 
 def _name(fn: object) -> str:
