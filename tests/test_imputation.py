@@ -103,6 +103,7 @@ def test_cli_impute_then_evaluate(tmp_path, capsys):
             "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true", "train.conditional=true",
             "sample.steps=4"]
     assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    assert f"next: polydiff impute {out}" in capsys.readouterr().out  # not `sample`, which refuses it
     assert main(["sample", str(out), "--quiet"]) == 2
     assert "polydiff impute" in capsys.readouterr().err
     assert main(["impute", str(out), "--n", "16", "--n-samples", "5", "--quiet"]) == 0

@@ -75,7 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = train(modality, config_file=args.config, overrides=tuple(overrides), out=args.out,
                 resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     print(f"run directory: {run.path}")
-    print(f"next: polydiff sample {run.path}   then: polydiff evaluate {run.path}")
+    if run.config.train.conditional:  # a masked model imputes; `sample` would refuse it
+        print(f"next: polydiff impute {run.path}   (a conditional model; see polydiff impute --help)")
+    else:
+        print(f"next: polydiff sample {run.path}   then: polydiff evaluate {run.path}")
     return 0
 
 
