@@ -37,6 +37,12 @@ def test_evaluate_and_impute(run):
     assert imp.samples.shape == (8, 3, 2)
     given = imp.given.bool()
     assert torch.equal(imp.samples[:, 0][given], imp.truth[given])  # given entries are exact
+    wide = run.impute(mask="random_ratio", n=8, n_samples=3, steps=4, calibrate=20)  # same items, mask, noise
+    spread, wide_spread = imp.samples - imp.median()[:, None], wide.samples - wide.median()[:, None]
+    torch.testing.assert_close(wide.median(), imp.median())
+    assert not torch.allclose(wide_spread, spread)  # widened (or narrowed) by the fitted factor
+    scale = (wide_spread.abs().sum() / spread.abs().sum()).item()
+    torch.testing.assert_close(wide_spread, scale * spread, atol=1e-4, rtol=1e-4)
 
 
 def test_overrides_take_python_values_and_bad_ones_fail_clearly(tmp_path):
