@@ -113,6 +113,8 @@ def test_quickstart_tiny(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path / "qs"), "--steps", "60", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "sliced_w2" in out and "trajectory.png" in out
+    line = next(ln for ln in out.splitlines() if "<- fresh data" in ln and "sliced_w2" in ln)
+    assert "mean of 8 draws of" in line and " sd " in line  # the data's score is a spread, not one lucky draw
 
 
 def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):

@@ -201,10 +201,16 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     for key in ("sliced_w2", "true_nll", "nll_nats_per_dim"):
         if key in m and m[key] is not None:
             print(f"  {key:18s} {m[key]:.4f}")
-    print("  for comparison: the same sampler driven by the exact denoiser, and fresh data (the floor)")
+    print("  for comparison: the same sampler driven by the exact denoiser, and fresh exact samples")
     for metric in ("sliced_w2", "true_nll"):
         for prefix, label in (("exact_denoiser_", "exact denoiser"), ("data_", "fresh data")):
-            if prefix + metric in m:
+            if prefix + metric not in m:
+                continue
+            if prefix + metric + "_sd" in m:  # the data's own score varies between draws: say by how much
+                print(f"  {metric:18s} {m[prefix + metric]:.4f}  <- {label}: mean of {m['data_draws']:.0f} draws of "
+                      f"{m['data_points']:.0f} points, sd {m[prefix + metric + '_sd']:.4f} (differences below ~2 sd "
+                      "are noise)")
+            else:
                 print(f"  {metric:18s} {m[prefix + metric]:.4f}  <- {label}")
     for p in res["pictures"]:
         print(f"picture: {p}")
