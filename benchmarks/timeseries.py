@@ -245,11 +245,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         imp = impute(denoiser, eval_batch, target, n_samples=max(args.samples), seed=args.seed,
                                      sampler=sampler, schedule=schedule, steps=int(steps), spec=eval_ds.spec,
                                      conditional_model=True, batch_size=args.batch)
+                        seconds = round(time.process_time() - start, 1)  # the test windows' sampling only
                         cal_imp = None if cal is None else impute(
                             denoiser, cal_batch, cal_masks[task], n_samples=max(args.samples), seed=args.seed + 1,
                             sampler=sampler, schedule=schedule, steps=int(steps), spec=cal.spec,
                             conditional_model=True, batch_size=args.batch)
-                    seconds = round(time.process_time() - start, 1)
                     for n in sorted(args.samples):
                         sub = dataclasses.replace(imp, samples=imp.samples[:, :n])
                         row = {"task": task, "mode": mode, "targets": int(target.sum()), "sampler": sampler,
