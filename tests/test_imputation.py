@@ -140,5 +140,8 @@ def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
     assert torch.allclose(cal.median(), raw.median(), atol=1e-5)  # same items, mask and noise: only wider
     assert torch.allclose(cal.samples - cal.median()[:, None], scale * (raw.samples - raw.median()[:, None]),
                           atol=1e-4)
+    assert main(["evaluate", str(out), "--imputations", files[True], "--json", "--quiet"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["interval_scale"] == pytest.approx(scale) and scores["calibration_items"] == 30
     assert main(["impute", str(out), "--calibrate", "51", "--quiet"]) == 2
     assert "leaves none of the 51 held-out item(s)" in capsys.readouterr().err

@@ -169,6 +169,9 @@ def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
     results: dict[str, Any] = {"imputations": str(path), "n": len(imp), "n_samples": imp.n_samples,
                                "targets": int(imp.target.sum()), "mask": meta.get("mask"),
                                "nfe": imp.nfe, "seconds_per_sample": imp.seconds / max(len(imp) * imp.n_samples, 1)}
+    if "interval_scale" in meta:  # `impute --calibrate`: the samples were widened around their median
+        results["interval_scale"] = float(meta["interval_scale"])
+        results["calibration_items"] = int(meta.get("calibration_items", 0))
     ctx = BaselineContext(train=train_ds, held_out=held_out, n=len(imp), seed=int(meta.get("seed", 0)))
     board = score_imputation(imp, ctx, **plugins.scoring(run.config.modality))
     results.update(board.model)
