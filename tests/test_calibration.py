@@ -5,7 +5,9 @@ and the given entries do not move, and too little calibration data is a clear er
 import pytest
 import torch
 
-from polydiff.diffusion.calibration import conformal_scale, widen
+from polydiff import Batch, impute
+from polydiff.diffusion.calibration import conformal_scale, given_only, widen
+from polydiff.diffusion.gmm import GaussianMixture
 from polydiff.diffusion.imputation import Imputation, coverage_90, mae
 
 
@@ -70,3 +72,35 @@ def test_bad_calibration_data_is_a_clear_error():
         conformal_scale(flat, level=1.0)
     with pytest.raises(ValueError, match="scale"):
         widen(flat, -1.0)
+
+
+def _hide(present: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    return present * (torch.rand(present.shape, generator=torch.Generator().manual_seed(seed)) < fraction).float()
+
+
+def test_calibrating_on_the_given_entries_fixes_a_too_narrow_model_without_held_out_items():
+    """Truth N(0, 1) per entry, a model of N(0, 0.5^2): hiding 30% of each item's GIVEN entries again and
+    imputing them fits the factor 2 that makes the real targets' 90% intervals hold 90%."""
+    d, n = 8, 300
+    model = GaussianMixture(torch.ones(1), torch.zeros(1, d), torch.full((1, d), 0.25))
+    batch = Batch(x=torch.randn(n, d, generator=torch.Generator().manual_seed(0)))
+    target = _hide(torch.ones(n, d), 0.3, seed=1)
+    own = given_only(batch, target)
+    cal_target = _hide(own.present(), 0.3, seed=2)
+    assert not (cal_target * target).any() and cal_target.sum() > 400  # only given entries are hidden again
+    run = dict(n_samples=32, sampler="heun", steps=16)
+    cal, test = impute(model.denoise, own, cal_target, seed=3, **run), impute(model.denoise, batch, target, seed=4, **run)
+    assert coverage_90(test, _NoUnits()) < 0.65  # type: ignore[arg-type]
+    c = conformal_scale(cal)
+    assert c == pytest.approx(2.0, rel=0.15)
+    assert abs(coverage_90(widen(test, c), _NoUnits()) - 0.9) < 0.04  # type: ignore[arg-type]
+
+
+def test_given_only_never_reads_the_targets():
+    batch = Batch(x=torch.randn(4, 6, generator=torch.Generator().manual_seed(5)))
+    target = _hide(torch.ones(4, 6), 0.5, seed=6)
+    poisoned = Batch(x=torch.where(target > 0, torch.nan, batch.x))
+    a, b = given_only(batch, target), given_only(poisoned, target)
+    assert torch.equal(a.x, b.x) and torch.equal(a.observed, 1 - target) and torch.isfinite(b.x).all()
+    with pytest.raises(ValueError, match="packed shape"):
+        given_only(batch, target[:, :3])

@@ -145,3 +145,15 @@ def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
     assert scores["interval_scale"] == pytest.approx(scale) and scores["calibration_items"] == 30
     assert main(["impute", str(out), "--calibrate", "51", "--quiet"]) == 2
     assert "leaves none of the 51 held-out item(s)" in capsys.readouterr().err
+    # no item held back: the 16 scored items' own given entries, hidden again, fit the factor
+    assert main(["impute", str(out), "--n", "16", "--n-samples", "9", "--quiet", "--calibrate", "given"]) == 0
+    captured = capsys.readouterr()
+    own_file = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
+    assert "given entries of the scored items" in captured.err and own_file.endswith("-calgiven.safetensors")
+    own, meta = read_imputation(own_file)
+    assert meta["calibration_items"] == "given" and float(meta["interval_scale"]) > 0
+    assert torch.allclose(own.median(), raw.median(), atol=1e-5)  # the same 16 items, mask and noise
+    assert main(["evaluate", str(out), "--imputations", own_file, "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration_items"] == "given"
+    assert main(["impute", str(out), "--calibrate", "some", "--quiet"]) == 2
+    assert "--calibrate must be a number of held-out items >= 0 or 'given'" in capsys.readouterr().err

@@ -93,9 +93,10 @@ class TrainedRun:
     def impute(self, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
                n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
                seed: int | None = None, options: Mapping[str, Any] | None = None, weights: str = "ema",
-               device: str | None = None, progress: bool = False, calibrate: int = 0) -> Imputation:
+               device: str | None = None, progress: bool = False, calibrate: int | str = 0) -> Imputation:
         """``polydiff impute`` on the run's held-out items: every one of the ``n_samples`` samples kept
-        (``calibrate = K``: 90% intervals widened by split conformal prediction on the last K held-out items)."""
+        (``calibrate = K``: 90% intervals widened by split conformal prediction on the last K held-out items;
+        ``"given"``: on the scored items' own given entries, hidden again by the same mask)."""
         from .impute_workflow import impute_run, read_imputation
 
         path, _ = impute_run(self._run, mask=mask, mask_options=mask_options, n=n, n_samples=n_samples,

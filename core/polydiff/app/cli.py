@@ -327,9 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler, steps "
                         "and mask on training items, saved in RUN/grids")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
-    s.add_argument("--calibrate", type=int, default=0, metavar="K",
+    s.add_argument("--calibrate", default="0", metavar="K|given",
                    help="widen the 90%% intervals by split conformal prediction fitted on the last K held-out "
-                        "items (never scored; default 0: raw intervals)")
+                        "items (never scored), or on 'given': the scored items' own given entries hidden again "
+                        "by the same mask (default 0: raw intervals)")
     _model_options(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_impute)

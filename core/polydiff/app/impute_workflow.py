@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from polydiff import plugins
-from polydiff.diffusion.calibration import conformal_scale, widen
+from polydiff.diffusion.calibration import conformal_scale, given_only, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, impute
 from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, read_safetensors
@@ -26,7 +26,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
                grid: str | None = None, seed: int | None = None, progress: bool = True,
                options: Mapping[str, Any] | None = None, weights: str = "ema",
-               device: str | None = None, calibrate: int = 0) -> tuple[Path, list[Path]]:
+               device: str | None = None, calibrate: int | str = 0) -> tuple[Path, list[Path]]:
     """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
 
     The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
@@ -35,6 +35,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     ``calibrate = K``: the LAST K held-out items (never scored) are imputed too, with the same mask
     strategy, and the 90% intervals of the scored items are widened by the split-conformal factor
     fitted on them (:func:`polydiff.diffusion.calibration.conformal_scale`; the median does not move).
+    ``calibrate = "given"``: no item is held back; the mask strategy hides some of the scored items' own
+    given entries again (:func:`polydiff.diffusion.calibration.given_only`) and the factor is fitted on those.
     """
     from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
@@ -43,8 +45,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     positive(steps, "--steps")
     positive(n, "--n")
     positive(n_samples, "--n-samples")
-    if calibrate < 0:
-        raise ConfigError(f"--calibrate must be a number of held-out items >= 0, got {calibrate}")
+    calibrate = _calibration(calibrate)
+    held_back = 0 if calibrate == "given" else int(calibrate)
     options = sampler_options(cfg, sampler, options)
     sampler = cfg.sampler if sampler is None else sampler
     steps = cfg.steps if steps is None else steps
@@ -60,14 +62,14 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if len(held_out) == 0:
         raise ConfigError(f"{run.path} has no held-out data to impute (data.holdout = 0); "
                           "retrain with data.holdout > 0")
-    if calibrate >= len(held_out):
+    if held_back >= len(held_out):
         raise ConfigError(f"--calibrate {calibrate} leaves none of the {len(held_out)} held-out item(s) of "
                           f"{run.path} to score; lower it or retrain with a larger data.holdout")
     n_given, asked = n is not None, 64 if n is None else n
-    n = min(asked, len(held_out) - calibrate)
+    n = min(asked, len(held_out) - held_back)
     if n < asked:  # say it: a small held-out split is easy to miss
         source = f"--n {asked}" if n_given else f"the default --n {asked}"
-        kept = f", {calibrate} more calibrate the intervals" if calibrate else ""
+        kept = f", {held_back} more calibrate the intervals" if held_back else ""
         report(f"imputing {n} held-out item(s) of {run.path}, fewer than {source}: data.holdout = "
                f"{run.config.data.holdout} of the data is held out{kept}")
     what = f"mask strategy {mask!r} with options {dict(mask_options or {})}"
@@ -92,15 +94,25 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
 
     imp = draw(batch, target, seed)
     scale = None
-    if calibrate:  # items n_held - K .. n_held - 1: disjoint from the scored ones, their own mask and noise seed
-        cal = draw(*_masked(held_out, range(len(held_out) - calibrate, len(held_out)), strategy, seed + 1, what),
-                   seed + 1)
+    if calibrate:
+        if calibrate == "given":  # the scored items' given entries, hidden again by the same strategy
+            own = given_only(batch, target)
+            present = own.present()
+            cal_target = strategy(present, torch.Generator().manual_seed(seed + 1)).to(own.x.dtype) * present
+            if not cal_target.any():
+                raise ConfigError(f"--calibrate given: {what} hid none of the given entries; calibrate on held-out "
+                                  "items instead (--calibrate K)")
+            cal, source = draw(own, cal_target, seed + 1), f"{int(cal_target.sum())} given entries of the scored items"
+        else:  # items n_held - K .. n_held - 1: disjoint from the scored ones, their own mask and noise seed
+            cal = draw(*_masked(held_out, range(len(held_out) - held_back, len(held_out)), strategy, seed + 1, what),
+                       seed + 1)
+            source = f"{held_back} held-out item(s) not scored"
         try:
             scale = conformal_scale(cal, level=0.9)
         except ValueError as err:
             raise ConfigError(f"--calibrate {calibrate}: {err}") from None
-        report(f"90% intervals widened {scale:.3g}x around the median (split conformal on {calibrate} held-out "
-               f"item(s) not scored, whose own 90% intervals held {coverage_90(cal, held_out):.2f} of their targets)")
+        report(f"90% intervals widened {scale:.3g}x around the median (split conformal on {source}, hidden "
+               f"and imputed; their own 90% intervals held {coverage_90(cal, held_out):.2f} of their values)")
         imp = widen(imp, scale)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"
@@ -124,6 +136,20 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if modality.save_imputation is not None:  # media: GIF, WAV, SDF, CSV in data units...
         pictures.extend(modality.save_imputation(imp, held_out, out_dir / stem))
     return path, pictures
+
+
+def _calibration(calibrate: int | str) -> int | str:
+    """``--calibrate``: a number of held-out items >= 0, or ``"given"``."""
+    if calibrate == "given":
+        return calibrate
+    try:
+        k = int(calibrate)
+    except (TypeError, ValueError):
+        k = -1
+    if k < 0 or str(calibrate).strip() != str(k):
+        raise ConfigError(f"--calibrate must be a number of held-out items >= 0 or 'given' (the scored items' own "
+                          f"given entries), got {calibrate!r}")
+    return k
 
 
 def _masked(held_out: Any, items: range, strategy: Any, seed: int, what: str) -> tuple[Batch, Tensor]:
@@ -171,7 +197,8 @@ def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
                                "nfe": imp.nfe, "seconds_per_sample": imp.seconds / max(len(imp) * imp.n_samples, 1)}
     if "interval_scale" in meta:  # `impute --calibrate`: the samples were widened around their median
         results["interval_scale"] = float(meta["interval_scale"])
-        results["calibration_items"] = int(meta.get("calibration_items", 0))
+        items = meta.get("calibration_items", "0")
+        results["calibration_items"] = int(items) if items.isdigit() else items  # "given": the scored items
     ctx = BaselineContext(train=train_ds, held_out=held_out, n=len(imp), seed=int(meta.get("seed", 0)))
     board = score_imputation(imp, ctx, **plugins.scoring(run.config.modality))
     results.update(board.model)

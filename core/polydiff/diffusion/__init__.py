@@ -7,7 +7,7 @@ names from here.
 
 from __future__ import annotations
 
-from .calibration import conformal_scale, widen
+from .calibration import conformal_scale, given_only, widen
 from .contracts import MaskStrategySpec, SamplerSpec
 from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
 from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
@@ -48,8 +48,8 @@ __all__ = [
     "Parameterization", "PriorFill", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec",
     "Subset", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "attach_prior_fill", "classifier_free_guidance",
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
-    "from_x0", "harmonic_fill", "holdout_split", "impute", "in_data_units", "linear_fill", "locf_fill",
-    "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
+    "from_x0", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units", "linear_fill",
+    "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
     "resolve_prior_fill", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed",
     "stream_seeds", "to_x0", "widen", "with_conditioning", "with_observed", "with_prior_fill",
     "with_self_conditioning",
