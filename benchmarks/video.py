@@ -90,18 +90,32 @@ def split_in_time(frames: int, holdout: float, validate: float = 0.0) -> tuple[r
     return range(inner), range(inner, cut)
 
 
-def load_footage(path: str, holdout: float, validate: float = 0.0) -> tuple[VideoDataset, VideoDataset]:
+def load_footage(path: str, holdout: float, validate: float = 0.0,
+                 augment: tuple[str, ...] = ()) -> tuple[VideoDataset, VideoDataset]:
     """``vtest.avi`` split in time (:func:`split_in_time`): clips of each part (no clip has frames on both
-    sides); ``validate > 0``: training and validation clips, both from the training part."""
-    video = read_video(path, size=FOOTAGE["size"], channels=FOOTAGE["channels"], every=FOOTAGE["every"])
+    sides); ``validate > 0``: training and validation clips, both from the training part.
+
+    ``augment`` adds training clips only (the scored clips never change): ``"phases"``, clips of the
+    other frames that ``every`` skips (the same frame rate, shifted by one source frame, all before the
+    scored part's first frame); ``"hflip"``, every training clip mirrored left to right (a street seen
+    in a mirror is still a street)."""
+    every = FOOTAGE["every"]
+    source = read_video(path, size=FOOTAGE["size"], channels=FOOTAGE["channels"])
+    video = source[::every]
     fit, scored = split_in_time(len(video), holdout, validate)
-    opts = {**FOOTAGE, "path": path}
+    opts = {**FOOTAGE, "path": path, "augment": list(augment)}
     for name, r in (("training", fit), ("scored", scored)):
         if len(r) < FOOTAGE["frames"]:
-            raise ValueError(f"the {name} part ({len(r)} frames after every {FOOTAGE['every']}) holds no clip of "
+            raise ValueError(f"the {name} part ({len(r)} frames after every {every}) holds no clip of "
                              f"{FOOTAGE['frames']} frames; change --validate / --holdout")
     parts = [clips_of(video[r.start:r.stop], FOOTAGE["frames"], FOOTAGE["stride"]) for r in (fit, scored)]
-    return (VideoDataset(parts[0], name="opencv_sample", options={**opts, "part": "train"}),
+    train = [parts[0]]
+    if "phases" in augment:  # source frames every*k + j, j = 1..every-1, before the first scored frame
+        end = every * (fit.stop - 1)
+        train += [clips_of(source[j:end:every], FOOTAGE["frames"], FOOTAGE["stride"]) for j in range(1, every)]
+    if "hflip" in augment:
+        train += [c.flip(-1) for c in train]
+    return (VideoDataset(torch.cat(train), name="opencv_sample", options={**opts, "part": "train"}),
             VideoDataset(parts[1], name="opencv_sample",
                          options={**opts, "part": "validation" if validate > 0 else "test"}))
 
@@ -197,14 +211,15 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
             levels = dataclasses.replace(levels, p_mean=args.residual_p_mean)
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
-                               scale_noise=residual and args.scale_noise, model={"channels": args.channels})
+                               scale_noise=residual and args.scale_noise,
+                               model={"channels": args.channels, "dropout": args.dropout})
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
         return denoiser, info
     saved = torch.load(args.load, weights_only=True)
     t, c, h, w = windowed.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=args.context,
-                    extrapolate=args.extrapolate, **{**MODEL, "channels": args.channels})
+                    extrapolate=args.extrapolate, **{**MODEL, "channels": args.channels, "dropout": args.dropout})
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
     denoiser.load_state_dict(saved["state"])
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
@@ -223,8 +238,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         val_accuracy = classifier_of(full).info.get("val_accuracy")  # trained once, cached in $POLYDIFF_CACHE
     else:
         data = {"name": "opencv_sample", **FOOTAGE, "path": args.path, "holdout_in_time": args.holdout,
-                "validate": args.validate}
-        train_ds, test = load_footage(args.path, args.holdout, args.validate)
+                "validate": args.validate, "augment": args.augment}
+        train_ds, test = load_footage(args.path, args.holdout, args.validate, tuple(args.augment))
         data |= {"train_clips": len(train_ds), "test_clips": len(test)}
         val_accuracy = None
     levels = NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std)
@@ -244,7 +259,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plot_imputation(first, RESULTS / ("video-future_frames.png" if digits else "video-footage-future_frames.png"), n=6)
     truth = dataclasses.replace(first, samples=first.truth[:, None])
     # the mean training frame (a centred blur) in every hidden frame: low centroid error, no motion
-    mean = train_ds.get_batch(torch.arange(len(train_ds))).x.mean((0, 1))
+    plain = load_footage(args.path, args.holdout, args.validate)[0] if args.augment else train_ds  # not mirrored
+    mean = plain.get_batch(torch.arange(len(plain))).x.mean((0, 1))
     blur = dataclasses.replace(first, samples=torch.where(first.given.bool(), first.truth, mean)[:, None])
     # motion-compensated extrapolation of the given frames (no model): the classical predictor
     moved = extrapolated_frames(first.truth * first.given, first.given, max(args.extrapolate, 3))[0]
@@ -328,6 +344,9 @@ def main() -> None:
                         "held-out clips (which are then never read)")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
+    p.add_argument("--dropout", type=float, default=0.0, help="the U-Net's dropout (EDM uses 0.13 on CIFAR-10)")
+    p.add_argument("--augment", nargs="*", default=[], choices=["phases", "hflip"],
+                   help="footage: more training clips (phases: the frames --every skips; hflip: mirrored clips)")
     p.add_argument("--context", type=int, default=CONTEXT, help="given frames stacked onto every frame (0: off)")
     p.add_argument("--window", type=int, default=0,
                    help="train on windows of this many frames predicting the last one and roll the model forward "
@@ -352,6 +371,8 @@ def main() -> None:
         p.error(f"--holdout must be in (0, 1), got {args.holdout}")
     if not 0 <= args.validate < 1 or (args.validate and args.dataset != "opencv_sample"):
         p.error(f"--validate must be in [0, 1) and is for --dataset opencv_sample, got {args.validate}")
+    if args.augment and args.dataset != "opencv_sample":
+        p.error("--augment is for --dataset opencv_sample (moving digits are generated: draw more with the data)")
     res = run(args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(res, indent=2) + "\n")
