@@ -70,6 +70,9 @@ class ModelConfig:
     # conditional models: "condition" feeds the modality's prior fill of hidden entries to the
     # denoiser (PriSTI, Liu et al. 2023); "residual" diffuses x - fill; "none": zeros (CSDI)
     prior_fill: Literal["none", "condition", "residual"] = "none"
+    # EDM's sigma range and lognormal training levels are tuned for data of spread 0.5: scale both by
+    # sigma_data / 0.5 (a residual of spread 0.08 is then trained and sampled where it is not drowned)
+    scale_noise: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
 

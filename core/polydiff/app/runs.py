@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -101,6 +102,12 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError(f"model.self_condition = true, but backbone {bspec.name!r} takes no self-conditioning "
                           f"input; backbones that do: {', '.join(able) or 'none installed'}")
     resolve_prior_fill(config.model.prior_fill, modality, conditional=config.train.conditional)
+    if config.model.scale_noise and not hasattr(sspec.build, "sigma_hi"):
+        raise ConfigError(f"model.scale_noise scales a schedule's sigma_lo and sigma_hi; schedule {sspec.name!r} "
+                          "has none: use schedule.name = \"edm\" or \"ve\", or model.scale_noise = false")
+    if config.model.scale_noise and not isinstance(config.model.sigma_data, int | float | None):
+        raise ConfigError("model.scale_noise needs one sigma_data for the whole state, got "
+                          f"{config.model.sigma_data!r}: leave model.sigma_data unset (estimated) or give a number")
     if config.train.steps < 1:
         raise ConfigError(f"train.steps must be >= 1, got {config.train.steps}: a run without a trained step "
                           "has no checkpoint to sample")
@@ -128,10 +135,36 @@ def _own_keys(cls: type) -> set[str]:
 
 
 def build_schedule(config: RunConfig) -> Schedule:
+    """The run's schedule; with ``model.scale_noise``, its sigma range times :func:`noise_scale`."""
     opts = dict(config.schedule)
     spec = plugins.get_schedule(opts.pop("name"))
     schedule: Schedule = build_dataclass(spec.build, opts, "schedule")
+    k = noise_scale(config)
+    if k != 1.0:
+        lo, hi = getattr(schedule, "sigma_lo"), getattr(schedule, "sigma_hi")  # noqa: B009 (EDM, VE: checked)
+        schedule = dataclasses.replace(schedule, **{"sigma_lo": lo * k, "sigma_hi": hi * k})
     return schedule
+
+
+def noise_scale(config: RunConfig) -> float:
+    """``sigma_data / 0.5`` with ``model.scale_noise`` (EDM tuned its noise levels for data of spread 0.5),
+    else 1. Needs the run's sigma_data recorded (:func:`with_sigma_data`)."""
+    if not config.model.scale_noise:
+        return 1.0
+    sd = config.model.sigma_data
+    if not isinstance(sd, int | float) or sd <= 0:
+        raise ConfigError(f"model.scale_noise needs the run's sigma_data as one positive number, got {sd!r}")
+    return float(sd) / 0.5
+
+
+def training_levels(config: RunConfig) -> NoiseLevels:
+    """``noise_levels``; with ``model.scale_noise``, a lognormal's mean shifted by ``ln`` :func:`noise_scale`
+    (the other kinds draw in the schedule's own range, which :func:`build_schedule` scales)."""
+    k = noise_scale(config)
+    levels = config.noise_levels
+    if k == 1.0 or levels.kind != "lognormal":
+        return levels
+    return dataclasses.replace(levels, p_mean=levels.p_mean + math.log(k))
 
 
 def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:

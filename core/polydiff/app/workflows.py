@@ -35,7 +35,16 @@ from .run_model import (
     positive,
     sampler_options,
 )
-from .runs import Run, RunConfig, build_denoiser, build_schedule, load_data, resolve_config, with_sigma_data
+from .runs import (
+    Run,
+    RunConfig,
+    build_denoiser,
+    build_schedule,
+    load_data,
+    resolve_config,
+    training_levels,
+    with_sigma_data,
+)
 
 
 def train(modality: str | None, *, config_file: str | None = None, overrides: tuple[str, ...] = (),
@@ -76,7 +85,7 @@ def _trainer(config: RunConfig, dataset: DiffusionDataset, path: Path) -> Traine
     masks = plugins.get_mask_strategy(config.train.mask_strategy).bind(config.train.mask_options) \
         if config.train.conditional else None
     return Trainer(denoiser=build_denoiser(config, dataset), dataset=dataset, schedule=build_schedule(config),
-                   noise_levels=config.noise_levels, weighting=config.weighting, config=config.train, run_dir=path,
+                   noise_levels=training_levels(config), weighting=config.weighting, config=config.train, run_dir=path,
                    run_config=config.to_dict(), mask_strategy=masks)
 
 
