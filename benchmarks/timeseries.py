@@ -214,7 +214,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            "residual_units": args.residual_units, "centre_condition": args.centre_condition,
                            "validate": args.validate, "calibrate": args.calibrate,
                            "calibrate_given": args.calibrate_given,
-                           "given_ratio": args.given_ratio, "datasets": {}}
+                           "given_ratio": args.given_ratio,
+                           "given_draws": args.given_draws, "datasets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = datasets(args.datasets, Path(tmp))
     for name in args.datasets:
@@ -261,7 +262,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             conditional_model=True, batch_size=args.batch)
                         own_imps = {}
                         if args.calibrate_given:  # the task's mask again, on the test windows' given entries
-                            own = given_only(eval_batch, target)
+                            own = given_only(eval_batch, target).select(
+                                torch.arange(len(eval_batch)).repeat(args.given_draws))  # masks per window
                             variants = {"_given": task}
                             if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
                                 variants["_given_r"] = f"random{round(100 * args.given_ratio)}"  # closer density
@@ -344,6 +346,8 @@ def main() -> None:
     p.add_argument("--given-ratio", type=float, default=0.0,
                    help="with --calibrate-given, random tasks also calibrate hiding this fraction of the given "
                         "entries when below the task's ratio (columns *_given_r): closer to the task's density")
+    p.add_argument("--given-draws", type=int, default=1,
+                   help="with --calibrate-given, calibration masks per test window and mask")
     p.add_argument("--calibration-draws", type=int, default=8, help="masks per calibration window and task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-seed", type=int, default=1234, help="seed of the test masks (same for every method)")
