@@ -24,7 +24,8 @@ and ridge on the same masks.
   and the test rows also report the widened CRPS and 90% coverage (the median, so the MAE, is unchanged).
 * ``--calibrate-given``: the same, fitted on the test windows' own given entries instead
   (``polydiff.diffusion.calibration.given_only``: the task's mask drawn again on the given entries and
-  imputed from the rest; the hidden test values are never read) - no windows held back from training.
+  imputed from the rest) - no windows held back from training. One factor per test mask draw, fitted on
+  that draw's windows only: another draw's given entries include this draw's hidden test values.
 
 Prints one row per dataset x task x prior-fill mode x S x sampler and writes
 ``benchmarks/results/timeseries.json``::
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             row.update(calibrated(sub, cal_imp, n, eval_ds))
                         for sfx, own_imp in own_imps.items():
                             try:
-                                row.update(calibrated(sub, own_imp, n, eval_ds, suffix=sfx))
+                                row.update(calibrated_per_draw(sub, own_imp, n, eval_ds, len(test), sfx))
                             except ValueError as err:  # too few given entries to hide: say so in the row
                                 row[f"scale{sfx}"] = row[f"crps_calibrated{sfx}"] = math.nan
                                 row[f"coverage_90_calibrated{sfx}"] = math.nan
@@ -291,6 +292,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         print(_line(name, row), flush=True)
         out["datasets"][name] = entry
     return out
+
+
+def _rows(imp: Imputation, rows: torch.Tensor) -> Imputation:
+    return dataclasses.replace(imp, samples=imp.samples[rows], truth=imp.truth[rows], given=imp.given[rows],
+                               target=imp.target[rows], padding=None if imp.padding is None else imp.padding[rows],
+                               cond={k: v[rows] for k, v in imp.cond.items()})
+
+
+def calibrated_per_draw(imp: Imputation, own_imp: Imputation, n: int, ref: Any, windows: int,
+                        suffix: str) -> dict[str, Any]:
+    """Calibration on the given entries, one factor per test mask draw: rows ``d * windows ...`` of ``imp``
+    are draw ``d`` of every test window, and ``own_imp`` holds those rows' given-entry calibrations (its row
+    ``j`` is ``imp``'s row ``j % len(imp)``). Draw ``d``'s factor is fitted on its own rows only: another
+    draw of the same window gives entries that are THIS draw's scored targets, which must not calibrate it."""
+    source = torch.arange(len(own_imp)) % len(imp)
+    wide = imp.samples.clone()
+    scales = []
+    for d in range(len(imp) // windows):
+        rows = torch.arange(d * windows, (d + 1) * windows)
+        cal = _rows(own_imp, torch.nonzero((source >= rows[0]) & (source <= rows[-1])).flatten())
+        c = conformal_scale(dataclasses.replace(cal, samples=cal.samples[:, :n]), level=0.9)
+        wide[rows] = widen(_rows(imp, rows), c).samples
+        scales.append(c)
+    out = dataclasses.replace(imp, samples=wide)
+    return {f"scale{suffix}": sum(scales) / len(scales), f"scales{suffix}": scales,
+            f"crps_calibrated{suffix}": crps(out, ref), f"coverage_90_calibrated{suffix}": coverage_90(out, ref)}
 
 
 def calibrated(imp: Imputation, cal_imp: Imputation, n: int, ref: Any, suffix: str = "") -> dict[str, float]:
