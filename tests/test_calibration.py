@@ -89,7 +89,8 @@ def test_calibrating_on_the_given_entries_fixes_a_too_narrow_model_without_held_
     cal_target = _hide(own.present(), 0.3, seed=2)
     assert not (cal_target * target).any() and cal_target.sum() > 400  # only given entries are hidden again
     run = dict(n_samples=32, sampler="heun", steps=16)
-    cal, test = impute(model.denoise, own, cal_target, seed=3, **run), impute(model.denoise, batch, target, seed=4, **run)
+    cal = impute(model.denoise, own, cal_target, seed=3, **run)
+    test = impute(model.denoise, batch, target, seed=4, **run)
     assert coverage_90(test, _NoUnits()) < 0.65  # type: ignore[arg-type]
     c = conformal_scale(cal)
     assert c == pytest.approx(2.0, rel=0.15)

@@ -216,3 +216,18 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
         assert g.keys() == w.keys() and g["lr"] == w["lr"]
         assert g["loss"] == pytest.approx(w["loss"], rel=1e-6)
         assert g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-5)
+
+
+def test_a_checkpoint_from_before_a_new_option_resumes_when_the_option_is_off(tmp_path):
+    """A run made before ``model.scale_noise`` existed has no such key; resolving its config now adds it
+    as false (how the run was trained), which is not an edit; turning it on is."""
+    from polydiff.training.resume import check_run_config
+
+    saved = {"model": {"prior_fill": "residual"}, "train": {"lr": 0.001}}
+    check_run_config(saved, {"model": {"prior_fill": "residual", "scale_noise": False}, "train": {"lr": 0.001}},
+                     tmp_path)
+    with pytest.raises(ConfigError, match="model.scale_noise = None in the checkpoint but True now"):
+        check_run_config(saved, {"model": {"prior_fill": "residual", "scale_noise": True}, "train": {"lr": 0.001}},
+                         tmp_path)
+    with pytest.raises(ConfigError, match="model.prior_fill"):
+        check_run_config(saved, {"model": {"prior_fill": "none"}, "train": {"lr": 0.001}}, tmp_path)

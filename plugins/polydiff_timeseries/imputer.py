@@ -107,10 +107,12 @@ class Imputer:
         ``calibrate``: widen the samples around their median so that 90% intervals hold 90% of the
         values, by split conformal prediction on ``X``'s own observed values: the mask strategy
         ``calibration_mask`` (``historical``: another series' missing pattern, so the hidden values look
-        like the real gaps) hides some of them, they are imputed from the rest, and the factor that
-        makes their intervals hold 90% (``interval_scale_``) widens every sample. The median does not move."""
+        like the real gaps; random ones where the other series has no gap) hides some of them, they are
+        imputed from the rest, and the factor that makes their intervals hold 90% (``interval_scale_``)
+        widens every sample. The median does not move."""
         if self.denoiser is None or self.dataset is None:
             raise RuntimeError("call fit(X) before impute(X)")
+        self.interval_scale_ = None
         ds = self._dataset(X, like=self.dataset)
         device = next(self.denoiser.parameters()).device
         batch = ds.get_batch(torch.arange(len(ds))).to(device)

@@ -58,8 +58,10 @@ def check_run_config(saved: dict[str, Any] | None, current: dict[str, Any] | Non
         return
     old, new = _flat(json.loads(json.dumps(saved))), _flat(json.loads(json.dumps(current)))
     allowed = lambda key: key in RESUMABLE_EDITS or key.split(".")[0] in RESUMABLE_EDITS  # noqa: E731
+    # a key the checkpoint lacks is an option added to polydiff since; off (False, None, 0) is how it ran then
+    added_off = lambda key: key not in old and new[key] in (None, False, 0)  # noqa: E731
     diffs = [f"{k} = {old.get(k)!r} in the checkpoint but {new.get(k)!r} now"
-             for k in sorted(set(old) | set(new)) if not allowed(k) and old.get(k) != new.get(k)]
+             for k in sorted(set(old) | set(new)) if not allowed(k) and old.get(k) != new.get(k) and not added_off(k)]
     if diffs:
         raise ConfigError(f"cannot resume {path}: the run's config.json was edited since this checkpoint "
                           f"({'; '.join(diffs)}); a resumed run must equal an uninterrupted one: restore "

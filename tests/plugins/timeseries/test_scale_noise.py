@@ -14,7 +14,23 @@ TINY = ["data.dataset=sines", "data.n=32", "data.length=12", "model.channels=8",
         "sample.steps=3"]
 
 
-def test_a_residual_run_trains_and_samples_at_levels_scaled_to_its_sigma_data(tmp_path, capsys):
+def test_a_residual_run_trains_and_samples_at_levels_scaled_to_its_sigma_data(tmp_path, capsys, monkeypatch):
+    import polydiff.app.impute_workflow as impute_workflow
+    import polydiff.app.workflows as workflows
+
+    seen: dict[str, object] = {}
+    trainer, impute = workflows.Trainer, impute_workflow.impute
+
+    def spy_trainer(**kw):
+        seen.update(train_schedule=kw["schedule"], levels=kw["noise_levels"])
+        return trainer(**kw)
+
+    def spy_impute(*a, **kw):
+        seen["impute_schedule"] = kw["schedule"]
+        return impute(*a, **kw)
+
+    monkeypatch.setattr(workflows, "Trainer", spy_trainer)
+    monkeypatch.setattr(impute_workflow, "impute", spy_impute)
     out = tmp_path / "scaled"
     assert main(["train", "timeseries", *TINY, "model.prior_fill=residual", "model.scale_noise=true",
                  "--out", str(out), "--quiet"]) == 0
@@ -25,6 +41,9 @@ def test_a_residual_run_trains_and_samples_at_levels_scaled_to_its_sigma_data(tm
     assert schedule.sigma_hi == pytest.approx(80.0 * k) and schedule.sigma_lo == pytest.approx(0.002 * k)
     assert training_levels(config).p_mean == pytest.approx(-1.2 + math.log(k))
     assert main(["impute", str(out), "--n", "4", "--n-samples", "2", "--quiet"]) == 0
+    # what training and imputation were actually given, not only what the helpers return
+    assert seen["train_schedule"] == schedule == seen["impute_schedule"]
+    assert seen["levels"].p_mean == pytest.approx(-1.2 + math.log(k))  # type: ignore[attr-defined]
     plain = resolve_config({"modality": "timeseries"})
     assert build_schedule(plain).sigma_hi == 80.0 and training_levels(plain).p_mean == -1.2  # off by default
 
