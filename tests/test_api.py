@@ -43,6 +43,13 @@ def test_evaluate_and_impute(run):
     assert not torch.allclose(wide_spread, spread)  # widened (or narrowed) by the fitted factor
     scale = (wide_spread.abs().sum() / spread.abs().sum()).item()
     torch.testing.assert_close(wide_spread, scale * spread, atol=1e-4, rtol=1e-4)
+    # nothing held back: the items' own given entries (2-D points: ~1 per item, so 40 items for 10+ targets)
+    raw = run.impute(mask="random_ratio", n=40, n_samples=3, steps=4)
+    own = run.impute(mask="random_ratio", n=40, n_samples=3, steps=4, calibrate="given")
+    torch.testing.assert_close(own.median(), raw.median())
+    assert not torch.allclose(own.samples - own.median()[:, None], raw.samples - raw.median()[:, None])
+    with pytest.raises(polydiff.ConfigError, match="calibrate given: 4 calibration targets are too few"):
+        run.impute(mask="random_ratio", n=8, n_samples=3, steps=4, calibrate="given")
 
 
 def test_overrides_take_python_values_and_bad_ones_fail_clearly(tmp_path):
