@@ -52,6 +52,7 @@ from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, TrainConfig, 
 from polydiff.diffusion.calibration import conformal_scale, given_only, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, crps, impute, mae
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
+from polydiff.diffusion.schedules import scaled_to_data
 from polydiff_timeseries import CSDIBackbone, TimeSeriesDataset, load_ambient_nox, load_basic_motions
 from polydiff_timeseries.baselines import BASELINES, RidgeImputer, linear_interpolation
 from polydiff_timeseries.datasets import load_co2, load_csv_dataset
@@ -155,9 +156,8 @@ def scaled(sigma_data: float, args: argparse.Namespace) -> tuple[EDM, NoiseLevel
     """EDM's schedule and lognormal training levels for data of spread ``sigma_data``: with ``--scale-noise``
     both are scaled by ``sigma_data / 0.5`` (EDM's defaults are tuned for sigma_data = 0.5), so a residual
     of spread 0.05 is trained and sampled at the noise levels that matter for it."""
-    k = sigma_data / 0.5 if args.scale_noise else 1.0
-    return (EDM(sigma_lo=0.002 * k, sigma_hi=80.0 * k),
-            NoiseLevels(kind="lognormal", p_mean=args.p_mean + math.log(k), p_std=args.p_std))
+    levels = NoiseLevels(kind="lognormal", p_mean=args.p_mean, p_std=args.p_std)
+    return scaled_to_data(EDM(), levels, sigma_data) if args.scale_noise else (EDM(), levels)  # type: ignore[return-value]
 
 
 def residual_units(train_ds: TimeSeriesDataset, test: TimeSeriesDataset,

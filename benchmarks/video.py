@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from polydiff.app.runs import residual_sigma_data, resolve_config
 from polydiff.diffusion.data import holdout_split
 from polydiff.diffusion.imputation import Imputation, impute, mae
 from polydiff.diffusion.prior_fill import MODES, attach_prior_fill, resolve_prior_fill
+from polydiff.diffusion.schedules import scaled_to_data
 from polydiff_video.backbone import VideoUNet
 from polydiff_video.data import VTEST, VideoDataset, clips_of, frame_windows, load_moving_digits, read_video
 from polydiff_video.masks import future_frames
@@ -124,9 +124,7 @@ def scaled(sigma_data: float, levels: NoiseLevels, scale: bool) -> tuple[EDM, No
     """EDM's schedule and lognormal training levels for data of spread ``sigma_data``: with ``scale``, both
     scaled by ``sigma_data / 0.5`` (EDM's defaults are tuned for sigma_data = 0.5), so a residual of spread
     0.08 is trained and sampled at the noise levels that matter for it (as benchmarks/timeseries.py)."""
-    k = sigma_data / 0.5 if scale else 1.0
-    return (EDM(sigma_lo=0.002 * k, sigma_hi=80.0 * k),
-            dataclasses.replace(levels, p_mean=levels.p_mean + math.log(k)))
+    return scaled_to_data(EDM(), levels, sigma_data) if scale else (EDM(), levels)  # type: ignore[return-value]
 
 
 def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: int) -> float:

@@ -14,7 +14,6 @@ SDE at 20 steps), without a run directory.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ import torch
 
 import polydiff
 from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting
-from polydiff.diffusion import attach_prior_fill, conformal_scale, resolve_prior_fill, widen
+from polydiff.diffusion import attach_prior_fill, conformal_scale, resolve_prior_fill, scaled_to_data, widen
 
 from .data import TimeSeriesDataset
 
@@ -83,9 +82,9 @@ class Imputer:
         fill = resolve_prior_fill(self.prior_fill, polydiff.plugins.get_modality("timeseries"), conditional=True)
         sigma_data = self._residual_spread(ds, fill) if self.prior_fill == "residual" else 1.0  # normalised data
         denoiser = attach_prior_fill(Denoiser(backbone, Parameterization(kind="edm", sigma_data=sigma_data)), fill)
-        k = sigma_data / 0.5  # EDM's schedule and training levels are tuned for sigma_data = 0.5
-        self.schedule = EDM(sigma_lo=0.002 * k, sigma_hi=80.0 * k)
-        levels = NoiseLevels(kind="lognormal", p_mean=self.p_mean + math.log(k), p_std=self.p_std)
+        schedule, levels = scaled_to_data(EDM(), NoiseLevels(kind="lognormal", p_mean=self.p_mean, p_std=self.p_std),
+                                          sigma_data)  # EDM's levels are tuned for sigma_data = 0.5
+        self.schedule = schedule  # type: ignore[assignment]
         Trainer(denoiser=denoiser, dataset=ds, schedule=self.schedule, noise_levels=levels,
                 weighting=Weighting(kind="edm"), config=self.config).fit(progress=progress)
         self.denoiser, self.dataset = denoiser.eval(), ds

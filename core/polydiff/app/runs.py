@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from polydiff.diffusion.data import DiffusionDataset, Subset, holdout_split
 from polydiff.diffusion.losses import Weighting
 from polydiff.diffusion.parameterization import Denoiser, Parameterization, field_sigma_data_of, sigma_data_of
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
-from polydiff.diffusion.schedules import NoiseLevels, Schedule
+from polydiff.diffusion.schedules import NoiseLevels, Schedule, scaled_to_data
 from polydiff.files import atomic_write_json, read_json
 from polydiff.training.trainer import TrainConfig
 
@@ -140,10 +139,7 @@ def build_schedule(config: RunConfig) -> Schedule:
     spec = plugins.get_schedule(opts.pop("name"))
     schedule: Schedule = build_dataclass(spec.build, opts, "schedule")
     k = noise_scale(config)
-    if k != 1.0:
-        lo, hi = getattr(schedule, "sigma_lo"), getattr(schedule, "sigma_hi")  # noqa: B009 (EDM, VE: checked)
-        schedule = dataclasses.replace(schedule, **{"sigma_lo": lo * k, "sigma_hi": hi * k})
-    return schedule
+    return scaled_to_data(schedule, config.noise_levels, 0.5 * k)[0] if k != 1.0 else schedule
 
 
 def noise_scale(config: RunConfig) -> float:
@@ -161,10 +157,7 @@ def training_levels(config: RunConfig) -> NoiseLevels:
     """``noise_levels``; with ``model.scale_noise``, a lognormal's mean shifted by ``ln`` :func:`noise_scale`
     (the other kinds draw in the schedule's own range, which :func:`build_schedule` scales)."""
     k = noise_scale(config)
-    levels = config.noise_levels
-    if k == 1.0 or levels.kind != "lognormal":
-        return levels
-    return dataclasses.replace(levels, p_mean=levels.p_mean + math.log(k))
+    return scaled_to_data(build_schedule(config), config.noise_levels, 0.5 * k)[1] if k != 1.0 else config.noise_levels
 
 
 def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:

@@ -38,6 +38,7 @@ from .schedules import (
     VPCosine,
     VPLinear,
     VPSigmoid,
+    scaled_to_data,
     sigma_grid,
 )
 from .state import Batch, Field, StateSpec, remove_com
@@ -50,7 +51,7 @@ __all__ = [
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
     "from_x0", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units", "linear_fill",
     "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
-    "resolve_prior_fill", "ring", "rmse", "sample", "seeds_for", "sigma_grid", "sliced_wasserstein", "stream_seed",
-    "stream_seeds", "to_x0", "widen", "with_conditioning", "with_observed", "with_prior_fill",
-    "with_self_conditioning",
+    "resolve_prior_fill", "ring", "rmse", "sample", "scaled_to_data", "seeds_for", "sigma_grid",
+    "sliced_wasserstein", "stream_seed", "stream_seeds", "to_x0", "widen", "with_conditioning", "with_observed",
+    "with_prior_fill", "with_self_conditioning",
 ]

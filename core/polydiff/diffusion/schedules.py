@@ -8,6 +8,7 @@ with s(t) = alpha(t)), so one sampler serves every schedule and schedules never 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -275,3 +276,19 @@ class NoiseLevels:
         else:
             raise ValueError(f"unknown noise-level distribution {self.kind!r}; valid: {', '.join(NOISE_LEVELS)}")
         return schedule.sigma_ve(schedule.t_min + t * (schedule.t_max - schedule.t_min))
+
+
+def scaled_to_data(schedule: Schedule, levels: NoiseLevels, sigma_data: float) -> tuple[Schedule, NoiseLevels]:
+    """EDM tuned its sigma range and lognormal training levels for data of spread 0.5: for data (or a
+    residual ``x - fill``) of spread ``sigma_data``, scale ``sigma_lo`` / ``sigma_hi`` by ``k = sigma_data / 0.5``
+    and shift a lognormal ``p_mean`` by ``ln k`` (other kinds draw in the schedule's range, scaled with it)."""
+    if not hasattr(schedule, "sigma_lo") or not hasattr(schedule, "sigma_hi"):
+        raise ValueError(f"only a schedule with sigma_lo and sigma_hi (edm, ve) can be scaled, got {schedule.name!r}")
+    if not sigma_data > 0:
+        raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
+    k = sigma_data / 0.5
+    lo, hi = getattr(schedule, "sigma_lo"), getattr(schedule, "sigma_hi")  # noqa: B009 (checked above)
+    schedule = dataclasses.replace(schedule, **{"sigma_lo": lo * k, "sigma_hi": hi * k})
+    if levels.kind == "lognormal":
+        levels = dataclasses.replace(levels, p_mean=levels.p_mean + math.log(k))
+    return schedule, levels

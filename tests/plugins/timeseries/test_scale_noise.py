@@ -55,3 +55,14 @@ def test_scale_noise_needs_a_sigma_range_and_one_sigma_data(tmp_path, capsys):
     assert main(["train", "timeseries", *TINY, "model.scale_noise=true", "model.sigma_data=per_field",
                  "--out", str(tmp_path / "b"), "--quiet"]) == 2
     assert "model.scale_noise needs one sigma_data" in capsys.readouterr().err
+
+
+def test_scaled_to_data_is_the_one_rule_for_runs_benchmarks_and_the_imputer():
+    from polydiff.diffusion import EDM, NoiseLevels, VPCosine, scaled_to_data
+
+    schedule, levels = scaled_to_data(EDM(), NoiseLevels(kind="lognormal", p_mean=-2.6), 0.1)
+    assert (schedule.sigma_lo, schedule.sigma_hi) == pytest.approx((0.0004, 16.0))
+    assert levels.p_mean == pytest.approx(-2.6 + math.log(0.2))
+    assert scaled_to_data(EDM(), NoiseLevels(kind="uniform_t"), 0.1)[1] == NoiseLevels(kind="uniform_t")
+    with pytest.raises(ValueError, match="sigma_lo and sigma_hi"):
+        scaled_to_data(VPCosine(), NoiseLevels(), 0.1)
