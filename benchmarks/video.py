@@ -143,7 +143,7 @@ def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: in
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
           cpu_seconds: float = 0.0, scale_noise: bool = False,
-          model: dict[str, Any] | None = None) -> tuple[Denoiser, dict[str, Any]]:
+          model: dict[str, Any] | None = None, device: str = "cpu") -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
     ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
     ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
@@ -161,7 +161,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
                       conditional=True, mask_strategy="future_frames", mask_options={"given": given},
-                      label_dropout=0.0, device="cpu", seed=seed, log_every=25, checkpoint_every=10**9,
+                      label_dropout=0.0, device=device, seed=seed, log_every=25, checkpoint_every=10**9,
                       max_minutes=None if cpu_seconds > 0 else minutes)
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=schedule, noise_levels=levels,
                       weighting=Weighting(kind="edm"), config=cfg)
@@ -210,7 +210,7 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
                                scale_noise=residual and args.scale_noise,
-                               model={"channels": args.channels, "dropout": args.dropout})
+                               model={"channels": args.channels, "dropout": args.dropout}, device=args.device)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
         return denoiser, info
@@ -220,6 +220,7 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
                     extrapolate=args.extrapolate, **{**MODEL, "channels": args.channels, "dropout": args.dropout})
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
     denoiser.load_state_dict(saved["state"])
+    denoiser.to(args.device)
     attach_prior_fill(denoiser, resolve_prior_fill(mode, plugins.get_modality("video"), conditional=True))
     return denoiser.eval(), {**saved["info"], "loaded_from": str(args.load)}
 
@@ -244,7 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # --window: a model of short windows predicting their last frame, rolled forward frame by frame
     windowed = frame_windows(train_ds, args.window) if args.window else train_ds
     given = args.window - 1 if args.window else GIVEN
-    batch = test.get_batch(torch.arange(min(args.n, len(test))))
+    batch = test.get_batch(torch.arange(min(args.n, len(test)))).to(args.device)
     rows: dict[str, Any] = {}
     infos: dict[str, Any] = {}
     for mode in args.prior_fill:
@@ -268,7 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
              "truth": scores(truth, test, digits)}
     return {"data": data, "given_frames": GIVEN, "train": infos, "n_test_clips": len(batch),
             "samples_per_clip": args.samples, "samplers": args.samplers,
-            "classifier_val_accuracy": val_accuracy, "threads": args.threads, "results": rows}
+            "classifier_val_accuracy": val_accuracy, "threads": args.threads, "device": args.device,
+            "results": rows}
 
 
 def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
@@ -288,11 +290,19 @@ def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args
                 target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
                 imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0,
                              **sampling)
+        imp = on_cpu(imp)  # the metrics' classifier and the baselines run on the CPU
         rows[f"video_unet prior_fill={mode} {text}"] = {**scores(imp, test, digits), "nfe": imp.nfe,
                                                          "sampling_seconds": round(imp.seconds, 1),
                                                          "sampling_cpu_seconds": round(time.process_time() - cpu, 1)}
         rows.setdefault("_first", imp)
     return rows
+
+
+def on_cpu(imp: Imputation) -> Imputation:
+    mv = lambda t: None if t is None else t.cpu()  # noqa: E731
+    return dataclasses.replace(imp, samples=imp.samples.cpu(), truth=imp.truth.cpu(), given=imp.given.cpu(),
+                               target=imp.target.cpu(), padding=mv(imp.padding),
+                               cond={k: v.cpu() for k, v in imp.cond.items()})
 
 
 def table(res: dict[str, Any]) -> str:
@@ -353,6 +363,8 @@ def main() -> None:
                    help="also give every frame the given frames moved on by their global motion (search radius "
                         "in px; 0: off)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="where to train and sample, e.g. cuda (budget: --budget wall "
+                                                 "minutes there, since CPU seconds do not count GPU work)")
     p.add_argument("--dataset", choices=["moving_digits", "opencv_sample"], default="moving_digits",
                    help="moving digits, or OpenCV's vtest.avi street footage (split in time)")
     p.add_argument("--path", default=str(VTEST), help="the footage file of --dataset opencv_sample")

@@ -117,8 +117,8 @@ def test_quickstart_tiny(tmp_path, capsys):
     assert "mean of 8 draws of" in line and " sd " in line  # the data's score is a spread, not one lucky draw
 
 
-def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):
-    """`torchrun -m polydiff.app.cli train` (2 gloo processes) gives the 1-process run's weights."""
+def test_train_under_torchrun_matches_one_process(tmp_path):
+    """`torchrun -m polydiff.app.cli train` (2 gloo processes on the CPU) gives the 1-process run's weights."""
     import os
     import socket
 
@@ -134,10 +134,12 @@ def test_train_under_torchrun_matches_one_process(tmp_path, tiny_run):
     env["POLYDIFF_DISABLE_PLUGINS"] = "*"  # the points toy needs no plugin; importing them all costs each rank seconds
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "polydiff.app.cli", "train", "points", *TINY, "--out", str(out), "--quiet"]
+           "--master_port", str(port), "-m", "polydiff.app.cli", "train", "points", *TINY, "train.device=cpu",
+           "--out", str(out), "--quiet"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    one = read_checkpoint(latest_checkpoint(tiny_run)).model
+    assert main(["train", "points", *TINY, "train.device=cpu", "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    one = read_checkpoint(latest_checkpoint(tmp_path / "one")).model
     two = read_checkpoint(latest_checkpoint(out)).model
     assert one.keys() == two.keys()
     for key in one:

@@ -97,7 +97,9 @@ def _step_of(freq: str | float | None, kind: str) -> tuple[float | None, str]:
         try:
             from pandas.tseries.frequencies import to_offset
 
-            delta = pd.Timedelta(to_offset(str(freq)))
+            offset = to_offset(str(freq))
+            # pandas 3.0 made 'D' a calendar day, which Timedelta refuses; on a grid of dates it is 24 h
+            delta = pd.Timedelta(days=offset.n) if isinstance(offset, pd.offsets.Day) else pd.Timedelta(offset)
         except (ValueError, TypeError):
             raise ValueError(f"freq={freq!r} is not a fixed time spacing; use a pandas offset such as '30s', "
                              "'5min', '1h' or 'D' (months and years have no fixed length)") from None

@@ -89,7 +89,7 @@ def sliced_wasserstein(a: Tensor, b: Tensor, *, projections: int = 256, seed: in
         raise ValueError(f"sliced_wasserstein needs equal shapes, got {list(a.shape)} and {list(b.shape)}")
     g = torch.Generator().manual_seed(seed)
     dirs = torch.randn(a.shape[1], projections, generator=g, dtype=torch.float64)
-    dirs = dirs / dirs.norm(dim=0, keepdim=True)
+    dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(a.device)  # drawn on the CPU: the same on every device
     pa = torch.sort(a.to(torch.float64) @ dirs, dim=0).values
     pb = torch.sort(b.to(torch.float64) @ dirs, dim=0).values
     return float(((pa - pb) ** 2).mean().sqrt())

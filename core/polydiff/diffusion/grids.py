@@ -73,7 +73,9 @@ def _calibration_noise(calibration: int | Tensor, shape: tuple[int, ...], seed: 
     if isinstance(calibration, bool) or not isinstance(calibration, int) or calibration < 1:
         raise ValueError(f"calibration must be a number of noise draws >= 1 or a noise tensor, got {calibration!r}")
     seeds = stream_seeds(seed, "grid-calibration", 0, calibration).tolist()
-    return NoiseSource(seeds, spec=spec, padding=padding, device=device)(torch.empty((calibration, *shape))), seeds
+    # the noise takes the device of the tensor it is shaped like (drawn on the CPU, so the same values)
+    like = torch.empty((calibration, *shape), device=device)
+    return NoiseSource(seeds, spec=spec, padding=padding, device=device)(like), seeds
 
 
 class _Problem:
@@ -116,8 +118,9 @@ class _Problem:
     def run(self, sigmas: Tensor) -> Tensor:
         self.evaluations += 1
         x = self.eps * float(sigmas[0])
-        with torch.no_grad():
-            return self.project(self.sampler.fn(self.denoiser(), x, sigmas.float(), noise=self.noise(), **self.opts))
+        with torch.no_grad():  # the grid is searched on the CPU; the sampler runs where the noise is
+            return self.project(self.sampler.fn(self.denoiser(), x, sigmas.to(x.device, torch.float32),
+                                                noise=self.noise(), **self.opts))
 
     def score(self, x: Tensor, stochastic: bool) -> float:
         assert self.reference is not None
@@ -143,7 +146,8 @@ def _teacher(problem: _Problem, levels: Tensor, reference_steps: int) -> tuple[T
             states.append(info["x"].clone())
 
     with torch.no_grad():
-        final = problem.project(heun(problem.denoiser(), problem.eps * float(levels[0]), fine.float(), callback=keep))
+        final = problem.project(heun(problem.denoiser(), problem.eps * float(levels[0]),
+                                     fine.to(problem.eps.device, torch.float32), callback=keep))
     return torch.stack(states[: len(levels)]), final
 
 
@@ -161,7 +165,7 @@ def _dp(problem: _Problem, levels: Tensor, states: Tensor, final: Tensor, steps:
     with torch.no_grad():
         for i in range(m):
             for j in range(i + 1, m + 1):
-                x = step(denoiser, targets[i], nodes[[i, j]].float())
+                x = step(denoiser, targets[i], nodes[[i, j]].to(targets.device, torch.float32))
                 cost[i, j] = float((project(x).double() - targets[j].double()).pow(2).mean())
     best = torch.full((steps + 1, m + 1), math.inf, dtype=torch.float64)
     arg = torch.zeros((steps + 1, m + 1), dtype=torch.long)

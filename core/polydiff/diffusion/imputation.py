@@ -61,7 +61,7 @@ class Imputation:
 
     def quantile(self, q: float | Tensor) -> Tensor:
         """Per-entry sample quantile(s): ``[n, *shape]`` for a float, ``[len(q), n, *shape]`` for a tensor."""
-        qt = torch.as_tensor(q, dtype=self.samples.dtype)
+        qt = torch.as_tensor(q, dtype=self.samples.dtype, device=self.samples.device)
         return torch.quantile(self.samples, qt, dim=1)
 
     def median(self) -> Tensor:
@@ -221,7 +221,7 @@ def crps(imp: Imputation, reference: DiffusionDataset) -> float:
 
 def quantile_crps(quantiles: Tensor, truth: Tensor) -> float:
     """``quantiles [19, m]`` at :data:`CRPS_LEVELS` against ``truth [m]``, normalised by sum |truth|."""
-    levels = CRPS_LEVELS.to(quantiles.dtype).reshape(-1, *([1] * truth.dim()))
+    levels = CRPS_LEVELS.to(quantiles.device, quantiles.dtype).reshape(-1, *([1] * truth.dim()))
     pinball = 2 * ((truth - quantiles) * ((truth <= quantiles).to(quantiles.dtype) - levels)).abs()
     denom = truth.abs().sum().clamp_min(1e-12)
     return float(pinball.sum(dim=tuple(range(1, pinball.dim()))).mean() / denom)

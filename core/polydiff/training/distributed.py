@@ -37,13 +37,19 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available; under DDP each process takes GPU ``local_rank``."""
+def resolve_device(device: str, local_rank: int = 0, local_world: int = 1) -> torch.device:
+    """``auto`` -> CUDA when available; under DDP each of the node's ``local_world`` processes takes GPU
+    ``local_rank``, so there must be a GPU for each (NCCL cannot share one between processes)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         if not torch.cuda.is_available():
             raise ValueError("train.device = 'cuda' but CUDA is not available; use device = 'cpu' or 'auto'")
+        count = torch.cuda.device_count()
+        if local_world > count:
+            raise ValueError(f"torchrun started {local_world} processes on this node but it has {count} CUDA "
+                             f"device(s), and each process needs its own: use --nproc-per-node {count}, or "
+                             "train.device=cpu for CPU processes")
         return torch.device("cuda", local_rank)
     if device == "cpu":
         return torch.device("cpu")
@@ -63,7 +69,7 @@ def init_distributed(device: str = "auto") -> tuple[DistInfo, torch.device]:
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local_rank)
+    dev = resolve_device(device, local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", str(local_rank + 1))))
     owns = False
     if not dist.is_initialized():
         if dev.type == "cuda":
