@@ -1,5 +1,6 @@
 """Every result beside its baselines: the same metrics, the same items, the same target mask."""
 
+import dataclasses
 import json
 
 import pytest
@@ -147,7 +148,7 @@ def test_gaussian_fit_matches_the_training_moments_and_refuses_variable_length()
         gaussian_fit(BaselineContext(train=Padded(), held_out=Padded(), n=2))  # type: ignore[arg-type]
 
 
-def test_interval_metrics_do_not_apply_to_a_point_forecast():
+def test_interval_metrics_need_19_samples():
     import torch
 
     from polydiff.diffusion.imputation import Imputation, coverage_90, coverage_error_90
@@ -156,8 +157,13 @@ def test_interval_metrics_do_not_apply_to_a_point_forecast():
     x = torch.randn(3, 4)
     ones = torch.ones_like(x)
     point = Imputation(samples=x[:, None], truth=x, given=0 * ones, target=ones)
+    few = Imputation(samples=torch.stack([x - 1, x + 1], 1), truth=x, given=0 * ones, target=ones)
     for metric in (coverage_90, coverage_error_90):
-        with pytest.raises(NotApplicable, match="at least 2 samples"):
-            metric(point, None)
-    two = Imputation(samples=torch.stack([x - 1, x + 1], 1), truth=x, given=0 * ones, target=ones)
-    assert coverage_90(two, None) == 1.0
+        for imp in (point, few):
+            with pytest.raises(NotApplicable, match="needs at least 19 samples.*--n-samples 19"):
+                metric(imp, None)
+    # 19 samples: the 90% interval is their range (a new draw falls beyond it with probability 2 / 20)
+    spread = torch.linspace(-1, 1, 19)[None, :, None]
+    nineteen = Imputation(samples=x[:, None] + spread, truth=x + 0.99, given=0 * ones, target=ones)
+    assert coverage_90(nineteen, None) == 1.0
+    assert coverage_90(dataclasses.replace(nineteen, truth=x + 1.01), None) == 0.0

@@ -112,7 +112,8 @@ def test_cli_impute_then_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(out), "--imputations", path, "--json", "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["n"] == 16 and res["n_samples"] == 5 and res["targets"] > 0 and res["nfe"] == 7  # heun, 4 steps
-    assert res["mae"] > 0 and res["rmse"] >= res["mae"] * 0.5 and 0 <= res["coverage_90"] <= 1
+    assert res["mae"] > 0 and res["rmse"] >= res["mae"] * 0.5
+    assert res["coverage_90"] is None  # 5 samples hold no 90% interval (19 do); evaluate says so
     assert main(["impute", str(out), "--mask-option", "ratio=0.5", "--quiet"]) == 2
     assert "unknown key --mask-option.ratio" in capsys.readouterr().err
 

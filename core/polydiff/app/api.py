@@ -91,7 +91,7 @@ class TrainedRun:
         return Samples(x=batch.x, batch=batch, path=out.path, pictures=out.pictures, nfe=out.nfe, seconds=out.seconds)
 
     def impute(self, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
-               n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
+               n: int | None = None, n_samples: int = 20, sampler: str | None = None, steps: int | None = None,
                seed: int | None = None, options: Mapping[str, Any] | None = None, weights: str = "ema",
                device: str | None = None, progress: bool = False, calibrate: int | str = 0) -> Imputation:
         """``polydiff impute`` on the run's held-out items: every one of the ``n_samples`` samples kept

@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mask-option", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the mask strategy, e.g. ratio=0.5 (repeatable)")
     s.add_argument("--n", type=int, help="held-out items to impute (default 64)")
-    s.add_argument("--n-samples", type=int, default=10, help="samples per item (default 10)")
+    s.add_argument("--n-samples", type=int, default=20,
+                   help="samples per item (default 20: a 90%% interval needs 19)")
     s.add_argument("--sampler", help="sampler name (default: sample.sampler)")
     s.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler option (repeatable), e.g. sigma_restart=0.2 for restart")

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from polydiff import plugins
 from polydiff.diffusion.calibration import conformal_scale, given_only, widen
-from polydiff.diffusion.imputation import Imputation, coverage_90, impute
+from polydiff.diffusion.imputation import Imputation, coverage_90, impute, interval_samples
 from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, read_safetensors
 from polydiff.reporting import report
@@ -23,7 +23,7 @@ from .runs import Run, build_schedule, load_data
 
 
 def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
-               n: int | None = None, n_samples: int = 10, sampler: str | None = None, steps: int | None = None,
+               n: int | None = None, n_samples: int = 20, sampler: str | None = None, steps: int | None = None,
                grid: str | None = None, seed: int | None = None, progress: bool = True,
                options: Mapping[str, Any] | None = None, weights: str = "ema",
                device: str | None = None, calibrate: int | str = 0) -> tuple[Path, list[Path]]:
@@ -111,8 +111,10 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
             scale = conformal_scale(cal, level=0.9)
         except ValueError as err:
             raise ConfigError(f"--calibrate {calibrate}: {err}") from None
+        held = (f"; their own 90% intervals held {coverage_90(cal, held_out):.2f} of their values"
+                if cal.n_samples >= interval_samples(0.9) else "")
         report(f"90% intervals widened {scale:.3g}x around the median (split conformal on {source}, hidden "
-               f"and imputed; their own 90% intervals held {coverage_90(cal, held_out):.2f} of their values)")
+               f"and imputed{held})")
         imp = widen(imp, scale)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"

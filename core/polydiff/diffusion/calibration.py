@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor
 
-from .imputation import Imputation
+from .imputation import Imputation, interval
 from .state import Batch
 
 
@@ -35,8 +35,8 @@ def _required_scale(imp: Imputation, level: float) -> Tensor:
         raise ValueError("calibration needs target entries (hidden known values); the target mask is empty")
     if imp.n_samples < 2:
         raise ValueError(f"calibration needs at least 2 samples per entry, got {imp.n_samples}")
-    tail = (1 - level) / 2
-    lo, med, hi = imp.quantile(torch.tensor([tail, 0.5, 1 - tail], dtype=imp.samples.dtype))
+    lo, hi = interval(imp, level, clip=True)  # the interval coverage_90 scores; the samples' range below 19
+    med = imp.median()
     lo, med, hi, y = lo[mask], med[mask], hi[mask], imp.truth[mask].to(med.dtype)
     below = y < med
     gap = torch.where(below, med - y, y - med)

@@ -8,6 +8,7 @@ tensor. Works for any modality: inpainting an image, forecasting a series, fixin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,13 +228,42 @@ def quantile_crps(quantiles: Tensor, truth: Tensor) -> float:
     return float(pinball.sum(dim=tuple(range(1, pinball.dim()))).mean() / denom)
 
 
+def interval_samples(level: float = 0.9) -> int:
+    """The fewest samples per entry that give a central ``level`` interval (19 at 90%): a new draw
+    lies beyond the largest of S samples with probability 1 / (S + 1), which must not exceed the tail."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return math.ceil(2 / (1 - level) - 1 - 1e-9)
+
+
+def interval(imp: Imputation, level: float = 0.9, *, clip: bool = False) -> tuple[Tensor, Tensor]:
+    """Per-entry central ``level`` prediction interval ``(lo, hi)`` from the S samples: the order
+    statistics at ranks ``(S + 1) * tail`` and ``(S + 1) * (1 - tail)`` (Weibull's plotting positions,
+    interpolated: numpy's ``quantile(..., method="weibull")``), so a new draw from the samples' own law
+    falls inside with probability ~``level``. The plain ``tail`` / ``1 - tail`` sample quantiles are
+    narrower: a perfectly calibrated model's 5%-95% quantiles of 32 samples hold 0.85 of new draws, of
+    10 samples 0.70.
+
+    Needs :func:`interval_samples` samples (a ``ValueError`` otherwise); ``clip=True`` takes the
+    samples' range instead when there are fewer (a narrower interval, for conformal widening)."""
+    s, tail = imp.n_samples, (1 - level) / 2
+    if s < 2 or (s < interval_samples(level) and not clip):
+        raise ValueError(f"a {level:.0%} interval needs at least {interval_samples(level)} samples per entry, "
+                         f"got {s}: a new draw falls outside all {s} with probability {2 / (s + 1):.2f}")
+    q = min(max(((s + 1) * tail - 1) / (s - 1), 0.0), 1.0)  # the rank (S + 1) tail on quantile()'s 0..1 scale
+    lo, hi = imp.quantile(torch.tensor([q, 1 - q], dtype=imp.samples.dtype))
+    return lo, hi
+
+
 def coverage_90(imp: Imputation, reference: DiffusionDataset) -> float:
-    """Fraction of targets inside the central 90% sample interval (5% to 95%); calibrated: 0.9."""
-    if imp.n_samples < 2:
-        raise NotApplicable("a 90% interval needs at least 2 samples per entry (a point forecast has 1)")
+    """Fraction of targets inside the central 90% prediction interval (:func:`interval`); calibrated: 0.9.
+    Needs 19 samples per entry (fewer: not applicable, with that reason)."""
+    try:
+        lo, hi = interval(in_data_units(imp, reference), 0.9)
+    except ValueError as e:
+        raise NotApplicable(f"{e}; impute with --n-samples {interval_samples(0.9)} or more") from None
     imp = in_data_units(imp, reference)
     mask = _targets(imp)
-    lo, hi = imp.quantile(torch.tensor([0.05, 0.95], dtype=imp.samples.dtype))
     inside = (imp.truth >= lo) & (imp.truth <= hi)
     return float(inside[mask].to(torch.float32).mean())
 
@@ -244,4 +274,4 @@ def coverage_error_90(imp: Imputation, reference: DiffusionDataset) -> float:
 
 
 __all__ = ["CRPS_LEVELS", "Imputation", "coverage_90", "coverage_error_90", "crps", "imputation_grid", "impute",
-           "in_data_units", "mae", "quantile_crps", "rmse"]
+           "in_data_units", "interval", "interval_samples", "mae", "quantile_crps", "rmse"]

@@ -46,7 +46,7 @@ def test_cli_train_sample_evaluate_impute(tmp_path, capsys):
     assert main(["evaluate", str(run), "--imputations", str(files[0]), "--json", "--quiet"]) == 0
     scores = json.loads(capsys.readouterr().out)
     # errors in [0, 1] intensity units (the dataset's denormalize): a 4-step model is poor, not absurd
-    assert 0 < scores["mae"] < 1 and 0 < scores["rmse"] < 1.5 and 0 <= scores["coverage_90"] <= 1
+    assert 0 < scores["mae"] < 1 and 0 < scores["rmse"] < 1.5 and scores["coverage_90"] is None  # 2 samples
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

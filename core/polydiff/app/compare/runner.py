@@ -89,7 +89,7 @@ def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path,
     if cell.config.train.conditional:
         spec = dict(grid.impute.get(cell.modality, {}))
         path, _ = impute_run(run, mask=spec.pop("mask", "random_ratio"), mask_options=spec.pop("mask_options", {}),
-                             n=spec.pop("n", 64), n_samples=spec.pop("n_samples", 10), sampler=sampler, steps=steps,
+                             n=spec.pop("n", 64), n_samples=spec.pop("n_samples", 20), sampler=sampler, steps=steps,
                              grid=sigma_grid, progress=False)
         scores = evaluate_imputation(run, path)
         task = "impute"
