@@ -158,3 +158,18 @@ def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["calibration_items"] == "given"
     assert main(["impute", str(out), "--calibrate", "some", "--quiet"]) == 2
     assert "--calibrate must be a number of held-out items >= 0 or 'given'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("s", [19, 32, 100])
+def test_the_90_interval_holds_90_percent_of_new_draws_at_any_sample_count(s):
+    """A perfectly calibrated model (truth drawn like the samples) scores about 0.90 at every S (exactly when
+    (S + 1) / 20 is whole; interpolating between ranks gives 0.91 at S = 32); the plain 5%-95% sample
+    quantiles hold 0.9 (S - 1) / (S + 1): 0.85 at S = 32."""
+    g = torch.Generator().manual_seed(s)
+    draws = torch.randn(20000, s + 1, 2, generator=g)
+    ones = torch.ones(20000, 2)
+    imp = Imputation(samples=draws[:, :s], truth=draws[:, s], given=0 * ones, target=ones)
+    assert coverage_90(imp, _NoUnits()) == pytest.approx(0.9, abs=0.013)  # type: ignore[arg-type]
+    lo, hi = imp.quantile(torch.tensor([0.05, 0.95]))
+    plain = float(((imp.truth >= lo) & (imp.truth <= hi)).float().mean())
+    assert plain == pytest.approx(0.9 * (s - 1) / (s + 1), abs=0.008)

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from polydiff.diffusion import Imputation, in_data_units
+from polydiff.diffusion import Imputation, in_data_units, weibull_levels
 
 from .plots import plot_imputation
 
@@ -43,14 +43,15 @@ def time_stamps(root: Any, rows: Sequence[int], length: int) -> list[list[str]] 
 
 
 def save_imputation(imp: Imputation, dataset: Any, stem: Path) -> list[Path]:
-    """``stem.csv`` (quantiles, mean, truth, given / held-out flags, data units) and
+    """``stem.csv`` (quantiles at Weibull positions, mean, truth, given / held-out flags, data units) and
     ``stem-data-units.png``; returns both paths."""
     n, _, k, length = imp.samples.shape
     root, rows = _root_and_rows(dataset, n)
     data = in_data_units(imp, root)
     names = feature_names(root, k)
     times = time_stamps(root, rows, length)
-    qs = torch.quantile(data.samples.double(), torch.tensor(QUANTILES, dtype=torch.float64), dim=1)
+    levels = weibull_levels(torch.tensor(QUANTILES, dtype=torch.float64), imp.n_samples)  # as coverage_90's interval
+    qs = torch.quantile(data.samples.double(), levels, dim=1)
     mean = data.samples.double().mean(1)
     known = (imp.given + imp.target) > 0
     real = imp.padding > 0 if imp.padding is not None else torch.ones_like(known)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from polydiff import Batch
-from polydiff.diffusion import Imputation
+from polydiff.diffusion import Imputation, weibull_levels
 
 from .metrics import pit_histogram, pit_values
 
@@ -45,7 +45,9 @@ def plot_imputation(imputation: Imputation, path: Path, *, series: int = 3, feat
     pad = None if imputation.padding is None else imputation.padding.cpu()
     n, s, k, length = samples.shape
     rows = list(range(min(n, series)))
-    qs = torch.quantile(samples, torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=samples.dtype), dim=1)
+    # the bands coverage_90 scores: Weibull positions, so the 90% band holds 90% of new draws
+    qs = torch.quantile(samples, weibull_levels(torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=samples.dtype), s),
+                        dim=1)
     cols = min(k, features)
     fig, axes = plt.subplots(len(rows) + 1, cols, figsize=(4.2 * cols, 2.4 * (len(rows) + 1)), squeeze=False)
     t = np.arange(length)

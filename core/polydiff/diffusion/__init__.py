@@ -12,7 +12,7 @@ from .contracts import MaskStrategySpec, SamplerSpec
 from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
 from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
 from .guidance import classifier_free_guidance, repaint, with_conditioning, with_observed, with_prior_fill
-from .imputation import Imputation, coverage_90, crps, impute, in_data_units, mae, rmse
+from .imputation import Imputation, coverage_90, crps, impute, in_data_units, interval, mae, rmse, weibull_levels
 from .likelihood import LikelihoodResult, log_likelihood
 from .losses import Weighting, denoising_loss
 from .masking import cond_mask_of, random_ratio
@@ -49,9 +49,9 @@ __all__ = [
     "Parameterization", "PriorFill", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec",
     "Subset", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "attach_prior_fill", "classifier_free_guidance",
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
-    "from_x0", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units", "linear_fill",
+    "from_x0", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units", "interval", "linear_fill",
     "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
     "resolve_prior_fill", "ring", "rmse", "sample", "scaled_to_data", "seeds_for", "sigma_grid",
-    "sliced_wasserstein", "stream_seed", "stream_seeds", "to_x0", "widen", "with_conditioning", "with_observed",
-    "with_prior_fill", "with_self_conditioning",
+    "sliced_wasserstein", "stream_seed", "stream_seeds", "to_x0", "weibull_levels", "widen", "with_conditioning",
+    "with_observed", "with_prior_fill", "with_self_conditioning",
 ]

@@ -228,6 +228,15 @@ def quantile_crps(quantiles: Tensor, truth: Tensor) -> float:
     return float(pinball.sum(dim=tuple(range(1, pinball.dim()))).mean() / denom)
 
 
+def weibull_levels(q: Tensor, n_samples: int) -> Tensor:
+    """Levels for ``torch.quantile`` of ``n_samples`` samples that put quantile ``q`` at rank ``(S + 1) q``
+    (Weibull's plotting position; numpy's ``method="weibull"``), clipped to the samples' range: the value a
+    new draw from the samples' law stays below with probability ``q``."""
+    if n_samples < 2:
+        return q.clamp(0, 1)
+    return (((n_samples + 1) * q - 1) / (n_samples - 1)).clamp(0, 1)
+
+
 def interval_samples(level: float = 0.9) -> int:
     """The fewest samples per entry that give a central ``level`` interval (19 at 90%): a new draw
     lies beyond the largest of S samples with probability 1 / (S + 1), which must not exceed the tail."""
@@ -250,8 +259,7 @@ def interval(imp: Imputation, level: float = 0.9, *, clip: bool = False) -> tupl
     if s < 2 or (s < interval_samples(level) and not clip):
         raise ValueError(f"a {level:.0%} interval needs at least {interval_samples(level)} samples per entry, "
                          f"got {s}: a new draw falls outside all {s} with probability {2 / (s + 1):.2f}")
-    q = min(max(((s + 1) * tail - 1) / (s - 1), 0.0), 1.0)  # the rank (S + 1) tail on quantile()'s 0..1 scale
-    lo, hi = imp.quantile(torch.tensor([q, 1 - q], dtype=imp.samples.dtype))
+    lo, hi = imp.quantile(weibull_levels(torch.tensor([tail, 1 - tail], dtype=imp.samples.dtype), s))
     return lo, hi
 
 
@@ -274,4 +282,4 @@ def coverage_error_90(imp: Imputation, reference: DiffusionDataset) -> float:
 
 
 __all__ = ["CRPS_LEVELS", "Imputation", "coverage_90", "coverage_error_90", "crps", "imputation_grid", "impute",
-           "in_data_units", "interval", "interval_samples", "mae", "quantile_crps", "rmse"]
+           "in_data_units", "interval", "interval_samples", "mae", "quantile_crps", "rmse", "weibull_levels"]
