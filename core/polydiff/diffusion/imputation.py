@@ -266,11 +266,11 @@ def interval(imp: Imputation, level: float = 0.9, *, clip: bool = False) -> tupl
 def coverage_90(imp: Imputation, reference: DiffusionDataset) -> float:
     """Fraction of targets inside the central 90% prediction interval (:func:`interval`); calibrated: 0.9.
     Needs 19 samples per entry (fewer: not applicable, with that reason)."""
+    imp = in_data_units(imp, reference)
     try:
-        lo, hi = interval(in_data_units(imp, reference), 0.9)
+        lo, hi = interval(imp, 0.9)
     except ValueError as e:
         raise NotApplicable(f"{e}; impute with --n-samples {interval_samples(0.9)} or more") from None
-    imp = in_data_units(imp, reference)
     mask = _targets(imp)
     inside = (imp.truth >= lo) & (imp.truth <= hi)
     return float(inside[mask].to(torch.float32).mean())
