@@ -266,6 +266,8 @@ def interval(imp: Imputation, level: float = 0.9, *, clip: bool = False) -> tupl
 def coverage_90(imp: Imputation, reference: DiffusionDataset) -> float:
     """Fraction of targets inside the central 90% prediction interval (:func:`interval`); calibrated: 0.9.
     Needs 19 samples per entry (fewer: not applicable, with that reason)."""
+    if imp.n_samples < 2:
+        raise NotApplicable("a 90% interval needs samples, and a point forecast has 1")
     imp = in_data_units(imp, reference)
     try:
         lo, hi = interval(imp, 0.9)
