@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 
-from polydiff import EDM, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
+from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
 from polydiff.diffusion.calibration import conformal_scale, given_only, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, crps, impute, mae
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
@@ -268,9 +268,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             variants = {"_given": task}
                             if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
                                 variants["_given_r"] = f"random{round(100 * args.given_ratio)}"  # closer density
+                            batches = dict.fromkeys(variants, own)
+                            if task == "forecast" and args.forecast_shift:  # a full-length forecast to calibrate
+                                variants["_given_shift"], batches["_given_shift"] = task, shifted(own)
                             for sfx, kind in variants.items():
                                 own_imps[sfx] = impute(
-                                    denoiser, own, task_mask(kind, own.present(), args.mask_seed + 1),
+                                    denoiser, batches[sfx], task_mask(kind, batches[sfx].present(), args.mask_seed + 1),
                                     n_samples=max(args.samples), seed=args.seed + 2, sampler=sampler,
                                     schedule=schedule, steps=int(steps), spec=eval_ds.spec, conditional_model=True,
                                     batch_size=args.batch)
@@ -292,6 +295,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         print(_line(name, row), flush=True)
         out["datasets"][name] = entry
     return out
+
+
+def shifted(own: Batch) -> Batch:
+    """Forecast calibration without the doubled unknown end: each window of ``own`` (the given-only
+    batch) moved later in time by its forecast horizon, so its given history ends at the window's end
+    and the first steps are unobserved. Calibrating there forecasts H steps right at the end, as the real
+    task does, from H fewer steps of history (instead of H steps ahead of H unknown ones)."""
+    horizon = max(1, own.x.shape[-1] // 4)  # the forecast task's horizon (task_mask)
+    obs = torch.roll(own.present(), horizon, dims=-1)
+    obs[..., :horizon] = 0
+    x = torch.where(obs > 0, torch.roll(own.x, horizon, dims=-1), torch.zeros_like(own.x))
+    return dataclasses.replace(own, x=x, observed=obs)
 
 
 def _rows(imp: Imputation, rows: torch.Tensor) -> Imputation:
@@ -373,6 +388,9 @@ def main() -> None:
     p.add_argument("--given-ratio", type=float, default=0.0,
                    help="with --calibrate-given, random tasks also calibrate hiding this fraction of the given "
                         "entries when below the task's ratio (columns *_given_r): closer to the task's density")
+    p.add_argument("--forecast-shift", action="store_true",
+                   help="with --calibrate-given, forecasts also calibrate on the windows moved on by the horizon "
+                        "(columns *_given_shift): the calibration forecast then ends at the window's end")
     p.add_argument("--given-draws", type=int, default=1,
                    help="with --calibrate-given, calibration masks per test window and mask")
     p.add_argument("--calibration-draws", type=int, default=8, help="masks per calibration window and task")
