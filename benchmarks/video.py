@@ -290,19 +290,12 @@ def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args
                 target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
                 imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0,
                              **sampling)
-        imp = on_cpu(imp)  # the metrics' classifier and the baselines run on the CPU
+        imp = imp.to("cpu")  # the metrics' classifier and the baselines run on the CPU
         rows[f"video_unet prior_fill={mode} {text}"] = {**scores(imp, test, digits), "nfe": imp.nfe,
                                                          "sampling_seconds": round(imp.seconds, 1),
                                                          "sampling_cpu_seconds": round(time.process_time() - cpu, 1)}
         rows.setdefault("_first", imp)
     return rows
-
-
-def on_cpu(imp: Imputation) -> Imputation:
-    mv = lambda t: None if t is None else t.cpu()  # noqa: E731
-    return dataclasses.replace(imp, samples=imp.samples.cpu(), truth=imp.truth.cpu(), given=imp.given.cpu(),
-                               target=imp.target.cpu(), padding=mv(imp.padding),
-                               cond={k: v.cpu() for k, v in imp.cond.items()})
 
 
 def table(res: dict[str, Any]) -> str:

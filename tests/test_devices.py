@@ -57,3 +57,15 @@ def test_grid_calibration_noise_is_made_where_the_model_is():
     assert meta.device.type == "meta" and meta.shape == cpu.shape and seeds == same
     given, _ = _calibration_noise(cpu, (3,), 0, None, None, torch.device("meta"))
     assert given.device.type == "meta"
+
+
+def test_an_imputation_moves_whole():
+    from polydiff.diffusion.imputation import Imputation
+
+    ones = torch.ones(2, 3)
+    imp = Imputation(samples=torch.randn(2, 4, 3), truth=ones, given=ones, target=0 * ones, padding=ones,
+                     cond={"label": torch.tensor([1, 2])}, nfe=7)
+    moved = imp.to("meta")
+    tensors = [moved.samples, moved.truth, moved.given, moved.target, moved.padding, moved.cond["label"]]
+    assert all(t is not None and t.device.type == "meta" for t in tensors) and moved.nfe == 7
+    assert imp.samples.device.type == "cpu"  # the original stays where it was

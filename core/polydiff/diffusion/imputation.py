@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -70,6 +70,13 @@ class Imputation:
 
     def mean(self) -> Tensor:
         return self.samples.mean(dim=1)
+
+    def to(self, device: torch.device | str) -> Imputation:
+        """The imputation with every tensor on ``device`` (e.g. sampled on a GPU, scored on the CPU)."""
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return replace(self, samples=self.samples.to(device), truth=self.truth.to(device), given=self.given.to(device),
+                       target=self.target.to(device), padding=mv(self.padding),
+                       cond={k: v.to(device) for k, v in self.cond.items()})
 
     def to_tensors(self) -> dict[str, Tensor]:
         """Flat tensors for a safetensors file (see :meth:`from_tensors`)."""
