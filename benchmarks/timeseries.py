@@ -22,10 +22,12 @@ and ridge on the same masks.
 * ``--calibrate F``: conformal intervals (``polydiff.diffusion.calibration``): the last F of the training
   part becomes calibration windows (not trained on); per task and S one widening factor is fitted there
   and the test rows also report the widened CRPS and 90% coverage (the median, so the MAE, is unchanged).
-* ``--calibrate-given``: the same, fitted on the test windows' own given entries instead
-  (``polydiff.diffusion.calibration.given_only``: the task's mask drawn again on the given entries and
-  imputed from the rest) - no windows held back from training. One factor per test mask draw, fitted on
-  that draw's windows only: another draw's given entries include this draw's hidden test values.
+* ``--calibrate-given``: the same, fitted on the test windows' own given entries instead, as
+  ``polydiff impute --calibrate given`` does (``polydiff.diffusion.calibration.calibration_task``: the
+  task's mask drawn again on the given entries, block gaps away from the real ones, forecasts on the
+  windows moved on by the horizon; imputed from the rest) - no windows held back from training. One
+  factor per test mask draw, fitted on that draw's windows only: another draw's given entries include
+  this draw's hidden test values.
 
 Prints one row per dataset x task x prior-fill mode x S x sampler and writes
 ``benchmarks/results/timeseries.json``::
@@ -49,14 +51,14 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.diffusion.calibration import conformal_scale, given_only, widen
+from polydiff.diffusion.calibration import calibration_task, conformal_scale, given_only, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, crps, impute, mae
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
 from polydiff.diffusion.schedules import scaled_to_data
 from polydiff_timeseries import CSDIBackbone, TimeSeriesDataset, load_ambient_nox, load_basic_motions
 from polydiff_timeseries.baselines import BASELINES, RidgeImputer, linear_interpolation
 from polydiff_timeseries.datasets import load_co2, load_csv_dataset
-from polydiff_timeseries.masks import block, forecast, random_fixed
+from polydiff_timeseries.masks import block, forecast
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = {"small": {"channels": 16, "layers": 2, "heads": 2, "time_dim": 16, "feature_dim": 8, "emb_dim": 32},
@@ -122,13 +124,37 @@ def _macro(directory: Path) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
     return load_csv_dataset(**csv, part="train"), load_csv_dataset(**csv, part="test")
 
 
-def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+def task_strategy(task: str, length: int) -> tuple[str, dict[str, Any]]:
+    """The registered mask strategy and options of a benchmark task, for windows of ``length`` steps."""
     if task.startswith("random"):
-        return random_fixed(observed, g, ratio=int(task[6:]) / 100)
+        return "random_fixed", {"ratio": int(task[6:]) / 100}
     if task == "block":
-        return block(observed, g, max_fraction=0.5, feature_prob=0.5)
-    return forecast(observed, g, horizon=max(1, observed.shape[-1] // 4))
+        return "block", {"max_fraction": 0.5, "feature_prob": 0.5}
+    return "forecast", {"horizon": max(1, length // 4)}
+
+
+def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
+    name, options = task_strategy(task, observed.shape[-1])
+    return plugins.get_mask_strategy(name).bind(options)(observed, torch.Generator().manual_seed(seed))
+
+
+def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace
+                ) -> dict[str, tuple[Batch, torch.Tensor]]:
+    """Calibration tasks on the test windows' given entries, ``--given-draws`` per window, by column suffix:
+    ``_given`` as ``polydiff impute --calibrate given`` makes them (the strategy's ``calibration_task``),
+    ``_given_redraw`` the strategy simply drawn again on the given entries (``--given-redraw``; block and
+    forecast, where the two differ), ``_given_r`` a lower random ratio (``--given-ratio``)."""
+    rows = torch.arange(len(batch)).repeat(args.given_draws)
+    batch, target = batch.select(rows), target[rows]
+    name, options = task_strategy(task, target.shape[-1])
+    spec = plugins.get_mask_strategy(name)
+    out = {"_given": calibration_task(spec, batch, target, torch.Generator().manual_seed(seed), options)}
+    own = given_only(batch, target)
+    if args.given_redraw and spec.calibration_task is not None:
+        out["_given_redraw"] = own, task_mask(task, own.present(), seed) * own.present()
+    if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
+        out["_given_r"] = own, task_mask(f"random{round(100 * args.given_ratio)}", own.present(), seed)
+    return out
 
 
 def train_mask(observed: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -263,20 +289,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             conditional_model=True, batch_size=args.batch)
                         own_imps = {}
                         if args.calibrate_given:  # the task's mask again, on the test windows' given entries
-                            own = given_only(eval_batch, target).select(
-                                torch.arange(len(eval_batch)).repeat(args.given_draws))  # masks per window
-                            variants = {"_given": task}
-                            if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
-                                variants["_given_r"] = f"random{round(100 * args.given_ratio)}"  # closer density
-                            batches = dict.fromkeys(variants, own)
-                            if task == "forecast" and args.forecast_shift:  # a full-length forecast to calibrate
-                                variants["_given_shift"], batches["_given_shift"] = task, shifted(own)
-                            for sfx, kind in variants.items():
+                            for sfx, (cal_b, cal_t) in given_tasks(task, eval_batch, target, args.mask_seed + 1,
+                                                                   args).items():
                                 own_imps[sfx] = impute(
-                                    denoiser, batches[sfx], task_mask(kind, batches[sfx].present(), args.mask_seed + 1),
-                                    n_samples=max(args.samples), seed=args.seed + 2, sampler=sampler,
-                                    schedule=schedule, steps=int(steps), spec=eval_ds.spec, conditional_model=True,
-                                    batch_size=args.batch)
+                                    denoiser, cal_b, cal_t, n_samples=max(args.samples), seed=args.seed + 2,
+                                    sampler=sampler, schedule=schedule, steps=int(steps), spec=eval_ds.spec,
+                                    conditional_model=True, batch_size=args.batch)
                     for n in sorted(args.samples):
                         sub = dataclasses.replace(imp, samples=imp.samples[:, :n])
                         row = {"task": task, "mode": mode, "targets": int(target.sum()), "sampler": sampler,
@@ -295,18 +313,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         print(_line(name, row), flush=True)
         out["datasets"][name] = entry
     return out
-
-
-def shifted(own: Batch) -> Batch:
-    """Forecast calibration without the doubled unknown end: each window of ``own`` (the given-only
-    batch) moved later in time by its forecast horizon, so its given history ends at the window's end
-    and the first steps are unobserved. Calibrating there forecasts H steps right at the end, as the real
-    task does, from H fewer steps of history (instead of H steps ahead of H unknown ones)."""
-    horizon = max(1, own.x.shape[-1] // 4)  # the forecast task's horizon (task_mask)
-    obs = torch.roll(own.present(), horizon, dims=-1)
-    obs[..., :horizon] = 0
-    x = torch.where(obs > 0, torch.roll(own.x, horizon, dims=-1), torch.zeros_like(own.x))
-    return dataclasses.replace(own, x=x, observed=obs)
 
 
 def _rows(imp: Imputation, rows: torch.Tensor) -> Imputation:
@@ -352,7 +358,7 @@ def _line(name: str, r: dict[str, Any]) -> str:
     vals: tuple[Any, ...] = (name, r["task"], r["mode"], f"{r['mae']:.4g}", f"{r['linear']:.4g}", f"{r['locf']:.4g}",
             f"{r['mean']:.4g}", f"{r['ridge']:.4g}", f"{r['crps']:.4f}", f"{r['coverage_90']:.3f}", r["S"],
             r["sampler"], r["nfe"], r["sample_cpu_seconds"])
-    for sfx in ("", "_given", "_given_r"):
+    for sfx in ("", "_given", "_given_redraw", "_given_r"):
         if f"scale{sfx}" in r:
             vals += (f"{r['scale' + sfx]:.3g}", f"{r['crps_calibrated' + sfx]:.4f}",
                      f"{r['coverage_90_calibrated' + sfx]:.3f}")
@@ -388,9 +394,9 @@ def main() -> None:
     p.add_argument("--given-ratio", type=float, default=0.0,
                    help="with --calibrate-given, random tasks also calibrate hiding this fraction of the given "
                         "entries when below the task's ratio (columns *_given_r): closer to the task's density")
-    p.add_argument("--forecast-shift", action="store_true",
-                   help="with --calibrate-given, forecasts also calibrate on the windows moved on by the horizon "
-                        "(columns *_given_shift): the calibration forecast then ends at the window's end")
+    p.add_argument("--given-redraw", action="store_true",
+                   help="with --calibrate-given, blocks and forecasts also calibrate on the strategy simply drawn "
+                        "again on the given entries (columns *_given_redraw), beside its calibration_task")
     p.add_argument("--given-draws", type=int, default=1,
                    help="with --calibrate-given, calibration masks per test window and mask")
     p.add_argument("--calibration-draws", type=int, default=8, help="masks per calibration window and task")

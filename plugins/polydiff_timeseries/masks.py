@@ -5,15 +5,20 @@ only from ``generator`` (on its device), so a training step or an evaluation mas
 its seed. Training strategies: ``historical``, ``block``, ``mix`` (the core has ``random_ratio``);
 evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values) and ``forecast``
 (the last ``horizon`` steps).
+
+``block`` and ``forecast`` also say how ``polydiff impute --calibrate given`` draws them again on the
+given entries, so that the calibration task is no harder than the real one (``*_calibration``).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 from torch import Tensor
 
 from polydiff import MaskStrategySpec
-from polydiff.diffusion import random_ratio
+from polydiff.diffusion import Batch, random_ratio
 
 
 def _check(observed: Tensor) -> Tensor:
@@ -73,6 +78,36 @@ def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float =
     return inside.float() * obs
 
 
+def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
+                      feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
+    """``block`` drawn again on the given entries, each gap placed where it neither overlaps nor touches a
+    real gap of its feature (uniformly among such starts; none when the drawn length fits nowhere).
+    Drawn anywhere, a calibration gap often extends a real one into a longer gap, a harder task than
+    the real one, and the fitted interval comes out too wide."""
+    obs = _check(own.present())
+    b, k, length = obs.shape
+    real = target.float() > 0
+    touched = real.clone()  # the real gaps and the steps next to them
+    touched[..., 1:] |= real[..., :-1]
+    touched[..., :-1] |= real[..., 1:]
+    # the same draws as block(): a gap length, a start (unused), the features that get a gap
+    longest = max(1, round(max_fraction * length))
+    size = 1 + (_uniform((b, k), generator, obs) * longest).long().clamp(max=longest - 1)
+    _uniform((b, k), generator, obs)
+    chosen = _uniform((b, k), generator, obs) < feature_prob
+    forced = (_uniform((b, k), generator, obs).argmax(dim=1, keepdim=True) == torch.arange(k, device=obs.device))
+    chosen = chosen | (forced & ~chosen.any(dim=1, keepdim=True))
+    t = torch.arange(length, device=obs.device)
+    hits = torch.nn.functional.pad(touched.float().cumsum(dim=-1), (1, 0))  # hits[..., s]: touched steps before s
+    end = t + size[..., None]  # [b, k, L]: a gap starting at t ends before end
+    fits = (end <= length) & (hits.gather(-1, end.clamp(max=length)) == hits[..., :length])
+    scores = torch.where(fits, _uniform((b, k, length), generator, obs), torch.full_like(obs, -1.0))
+    start = scores.argmax(dim=-1)
+    chosen &= fits.any(dim=-1)
+    inside = (t >= start[..., None]) & (t < (start + size)[..., None]) & chosen[..., None]
+    return own, inside.float() * obs
+
+
 def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
     """Per series one of ``random_ratio``, ``historical`` and ``block``, chosen uniformly (CSDI mixes
     random and historical; blocks add sequence gaps)."""
@@ -98,15 +133,37 @@ def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) 
     return obs * future[:, None, :].float()
 
 
+def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
+                         horizon: int = 8) -> tuple[Batch, Tensor]:
+    """``forecast`` on the given entries without the real unknown end: each series is moved later by the
+    steps between its last given step and its real end (the horizon), its first steps left unobserved, and
+    its last ``horizon`` steps are forecast. Drawn in place, the calibration forecast would predict the
+    ``horizon`` steps in front of the real unknown ones, a task the model never does and a harder one."""
+    obs = _check(own.present())
+    length = obs.shape[2]
+    t = torch.arange(length, device=obs.device)
+    ends = [torch.where(m.amax(dim=1) > 0, t, torch.full_like(t, -1)).amax(dim=1) for m in (obs, obs + target.float())]
+    shift = torch.where(ends[0] >= 0, ends[1] - ends[0], torch.zeros_like(ends[0]))  # [B]
+    source = t[None, :] - shift[:, None]  # step t of the moved series is step t - shift of the given one
+    keep = (source >= 0)[:, None, :].expand_as(obs)
+    index = source.clamp(min=0)[:, None, :].expand_as(obs)
+    x = torch.where(keep, own.x.gather(-1, index), torch.zeros_like(own.x))
+    moved_obs = torch.where(keep, obs.gather(-1, index), torch.zeros_like(obs)).to(own.present().dtype)
+    moved = dataclasses.replace(own, x=x * moved_obs, observed=moved_obs)
+    return moved, forecast(moved_obs, generator, horizon=horizon)
+
+
 MASK_STRATEGIES = [
     MaskStrategySpec(name="random_fixed", fn=random_fixed, options={"ratio": 0.1},
                      description="exactly `ratio` of each series' observed values, uniformly (evaluation)"),
     MaskStrategySpec(name="historical", fn=historical,
                      description="the missing pattern of another series in the batch (CSDI; series [B, K, L])"),
     MaskStrategySpec(name="block", fn=block, options={"max_fraction": 0.5, "feature_prob": 0.5},
-                     description="contiguous gaps of up to max_fraction * L steps per feature (series)"),
+                     description="contiguous gaps of up to max_fraction * L steps per feature (series)",
+                     calibration_task=block_calibration),
     MaskStrategySpec(name="mix", fn=mix,
                      description="per series one of random_ratio, historical and block (training, series)"),
     MaskStrategySpec(name="forecast", fn=forecast, options={"horizon": 8},
-                     description="every observed value of the last `horizon` steps (forecasting, series)"),
+                     description="every observed value of the last `horizon` steps (forecasting, series)",
+                     calibration_task=forecast_calibration),
 ]

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from polydiff.options import check_options
+
+from .contracts import MaskStrategySpec
 from .imputation import Imputation, interval
 from .state import Batch
 
@@ -85,4 +90,22 @@ def given_only(batch: Batch, target: Tensor) -> Batch:
     return dataclasses.replace(batch, x=torch.where(given > 0, batch.x, torch.zeros_like(batch.x)), observed=given)
 
 
-__all__ = ["conformal_scale", "given_only", "widen"]
+def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
+                     options: Mapping[str, Any] | None = None) -> tuple[Batch, Tensor]:
+    """A calibration task like the real one (``target`` hidden in ``batch``), made from the given entries only:
+    the strategy's ``calibration_task`` when it has one, else the strategy drawn again on them. Returns the
+    batch to impute and its target mask (given entries with their true values; the real targets never read)."""
+    opts = check_options(options or {}, strategy.options, "mask_options", f"mask strategy {strategy.name!r}")
+    own = given_only(batch, target)
+    if strategy.calibration_task is None:
+        cal_batch, cal_target = own, strategy.fn(own.present(), generator, **opts)
+    else:
+        cal_batch, cal_target = strategy.calibration_task(own, target, generator, **opts)
+    present = cal_batch.present()
+    if cal_target.shape != present.shape:
+        raise ValueError(f"mask strategy {strategy.name!r}: its calibration target has shape {list(cal_target.shape)}, "
+                         f"its batch {list(present.shape)}")
+    return cal_batch, cal_target.to(present.dtype) * present
+
+
+__all__ = ["calibration_task", "conformal_scale", "given_only", "widen"]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
 
 from polydiff.options import FROM_SIGNATURE, check_options, signature_options
+
+if TYPE_CHECKING:
+    from .state import Batch
 
 
 class SamplerFn(Protocol):
@@ -29,6 +32,12 @@ class MaskFn(Protocol):
     """``fn(observed, generator, **options) -> target``, every option a keyword with a default."""
 
     def __call__(self, observed: Tensor, generator: torch.Generator, /) -> Tensor: ...
+
+
+class CalibrationTaskFn(Protocol):
+    """``fn(own, target, generator, **options) -> (batch, calibration_target)``, with the strategy's options."""
+
+    def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /) -> tuple[Batch, Tensor]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,12 +79,22 @@ class MaskStrategySpec:
     ``fn(observed, generator, **options) -> target``: both packed-shape float masks, target <=
     observed; ``options`` lists the accepted keyword options with their defaults (by default ``fn``'s
     keyword defaults).
+
+    ``calibration_task(own, target, generator, **options) -> (batch, calibration_target)`` (optional):
+    how ``polydiff impute --calibrate given`` makes a calibration task from the scored items' given
+    entries. ``own`` is the batch with the real targets removed
+    (:func:`polydiff.diffusion.calibration.given_only`), ``target`` the real target mask (a mask, never
+    values); it returns a batch built from ``own``'s values only and the entries to hide in it. Supply it
+    when the strategy drawn again on ``own`` would pose a harder task than the real one (a forecast
+    would predict the steps before the real unknown ones; a gap could extend the real gap). ``None``:
+    ``fn`` drawn again on ``own.present()``.
     """
 
     name: str
     description: str
     fn: MaskFn
     options: Mapping[str, Any] = FROM_SIGNATURE
+    calibration_task: CalibrationTaskFn | None = None
 
     def __post_init__(self) -> None:
         if self.options is FROM_SIGNATURE and callable(self.fn):
@@ -104,4 +123,5 @@ def registry_lookup(kind: str, name: str) -> Any | None:
     return None if lookup is None else lookup(name)
 
 
-__all__ = ["MaskFn", "MaskStrategySpec", "SamplerFn", "SamplerSpec", "registry_lookup", "use_registry"]
+__all__ = ["CalibrationTaskFn", "MaskFn", "MaskStrategySpec", "SamplerFn", "SamplerSpec", "registry_lookup",
+           "use_registry"]
