@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -47,6 +48,11 @@ def test_cli_train_forecast_evaluate(tmp_path, capsys) -> None:
     for name in ("crps", "crps_sum", "crps_energy", "pit_error"):
         assert math.isfinite(results[name]), name
     assert results["coverage_90"] is None  # 4 samples hold no 90% interval
+    # calibrated on the given entries: the forecast's calibration_task (windows moved on by the horizon)
+    assert main(["impute", str(run), "--mask", "forecast", "--mask-option", "horizon=6", "--n-samples", "4",
+                 "--n", "5", "--sampler", "ddim", "--steps", "3", "--calibrate", "given"]) == 0
+    assert re.search(r"widened [\d.]+x around the median \(split conformal on 2\d given entries of the scored",
+                     capsys.readouterr().err)  # <= 5 windows x 6 steps: co2 has gaps
 
 
 def _imputation(samples: torch.Tensor, truth: torch.Tensor) -> Imputation:

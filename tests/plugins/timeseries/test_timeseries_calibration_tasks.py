@@ -1,0 +1,100 @@
+"""How ``--calibrate given`` redraws the series strategies on the given entries: block gaps that never
+extend a real gap, forecasts from windows moved on by the horizon; neither reads a hidden value."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from polydiff import Batch, plugins
+from polydiff.diffusion.calibration import calibration_task, given_only
+from polydiff_timeseries.masks import block, block_calibration, forecast, forecast_calibration
+
+
+def _series(shape: tuple[int, int, int] = (64, 3, 40), seed: int = 0, missing: float = 0.0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    observed = (torch.rand(shape, generator=g) >= missing).float()
+    return Batch(x=torch.randn(shape, generator=g) * observed, observed=observed)
+
+
+def _next_to(mask: torch.Tensor) -> torch.Tensor:
+    near = mask.bool().clone()
+    near[..., 1:] |= mask.bool()[..., :-1]
+    near[..., :-1] |= mask.bool()[..., 1:]
+    return near
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+def test_block_calibration_gaps_never_touch_a_real_gap_and_hide_only_given_entries(missing: float) -> None:
+    batch = _series(missing=missing)
+    target = block(batch.present(), torch.Generator().manual_seed(1))
+    own = given_only(batch, target)
+    redrawn = block(own.present(), torch.Generator().manual_seed(2)) * own.present()
+    assert (redrawn.bool() & _next_to(target)).any()  # drawn anywhere, gaps do extend real ones
+    cal_batch, cal = block_calibration(own, target, torch.Generator().manual_seed(2))
+    assert cal_batch is own and cal.sum() > 0.3 * target.sum()
+    assert not (cal.bool() & _next_to(target)).any()
+    assert (cal <= own.present()).all()
+    for row in cal.reshape(-1, cal.shape[-1]):  # one contiguous gap per feature at most
+        idx = row.nonzero().flatten()
+        if len(idx) and missing == 0:
+            assert idx[-1] - idx[0] + 1 == len(idx) <= 20
+
+
+def test_block_calibration_without_real_gaps_draws_blocks_of_the_same_lengths() -> None:
+    batch = _series(shape=(2000, 2, 40))
+    none = torch.zeros_like(batch.x)
+    _, cal = block_calibration(batch, none, torch.Generator().manual_seed(0))
+    plain = block(batch.present(), torch.Generator().manual_seed(0))
+    assert torch.equal(cal.sum(dim=-1), plain.sum(dim=-1))  # the same features and lengths, other starts
+    assert not torch.equal(cal, plain)
+
+
+def test_forecast_calibration_forecasts_the_window_end_from_the_given_history_only() -> None:
+    batch = _series(shape=(8, 2, 30))
+    target = forecast(batch.present(), torch.Generator(), horizon=6)
+    poisoned = Batch(x=torch.where(target > 0, torch.nan, batch.x), observed=batch.observed)
+    moved, cal = forecast_calibration(given_only(poisoned, target), target, torch.Generator(), horizon=6)
+    assert torch.isfinite(moved.x).all()
+    assert torch.equal(moved.x[..., 6:], batch.x[..., :24]) and (moved.present()[..., :6] == 0).all()
+    assert torch.equal(cal, target)  # the last 6 steps again, now of the moved history
+    spec = plugins.get_mask_strategy("forecast")
+    via_core, via_core_target = calibration_task(spec, poisoned, target, torch.Generator(), {"horizon": 6})
+    assert torch.equal(via_core.x, moved.x) and torch.equal(via_core_target, cal)
+
+
+def test_forecast_calibration_moves_each_series_to_its_own_real_end() -> None:
+    """A series whose last steps were never observed ends earlier: it moves by the horizon only, so its
+    calibration forecast ends where its real one does."""
+    batch = _series(shape=(2, 1, 20))
+    observed = batch.present().clone()
+    observed[1, :, 16:] = 0  # series 1 ends at step 15
+    batch = Batch(x=batch.x * observed, observed=observed)
+    target = forecast(observed, torch.Generator(), horizon=4)
+    moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
+    assert torch.equal(moved.x[0, 0, 4:], batch.x[0, 0, :16])
+    assert torch.equal(moved.x[1, 0, 4:16], batch.x[1, 0, :12]) and (moved.present()[1, 0, 16:] == 0).all()
+    assert torch.equal(cal, target)
+
+
+def test_strategies_without_a_calibration_task_are_drawn_again_on_the_given_entries() -> None:
+    batch = _series()
+    spec = plugins.get_mask_strategy("random_fixed")
+    target = spec.bind({"ratio": 0.5})(batch.present(), torch.Generator().manual_seed(0))
+    cal_batch, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(1), {"ratio": 0.5})
+    own = given_only(batch, target)
+    assert torch.equal(cal_batch.x, own.x) and torch.equal(cal_batch.present(), own.present())
+    assert torch.equal(cal, spec.fn(own.present(), torch.Generator().manual_seed(1), ratio=0.5))
+    assert not (cal * target).any()
+    with pytest.raises(ValueError, match="unknown key mask_options"):
+        calibration_task(spec, batch, target, torch.Generator(), {"horizon": 3})
+
+
+def test_a_calibration_task_of_the_wrong_shape_is_a_clear_error() -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(plugins.get_mask_strategy("block"),
+                               calibration_task=lambda own, target, g, **_: (own, target[:, :1]))
+    batch = _series(shape=(4, 3, 20))
+    with pytest.raises(ValueError, match=r"calibration target has shape \[4, 1, 20\], its batch \[4, 3, 20\]"):
+        calibration_task(spec, batch, block(batch.present(), torch.Generator()), torch.Generator())
