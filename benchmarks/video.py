@@ -142,12 +142,14 @@ def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: in
 
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
-          cpu_seconds: float = 0.0, scale_noise: bool = False,
+          cpu_seconds: float = 0.0, scale_noise: bool = False, sigma_data_scale: float = 1.0,
           model: dict[str, Any] | None = None, device: str = "cpu") -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
     ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
     ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
-    ``schedule`` is the one to sample with."""
+    ``schedule`` is the one to sample with. ``sigma_data_scale``: the preconditioning's sigma_data is
+    this times the data's (the schedule still follows the data's): below 1 the net predicts x0 rather than
+    the noise down to lower levels."""
     torch.manual_seed(seed)
     model = {**MODEL, **(model or {})}
     t, c, h, w = ds.sample_shape
@@ -156,7 +158,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))
     cpu0 = time.process_time()
     sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
-    denoiser.parameterization = Parameterization(kind="edm", sigma_data=sigma_data)
+    denoiser.parameterization = Parameterization(kind="edm", sigma_data=sigma_data * sigma_data_scale)
     schedule, levels = scaled(sigma_data, levels or NoiseLevels(kind="lognormal"), scale_noise)
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
@@ -173,6 +175,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
+            "preconditioning_sigma_data": sigma_data * sigma_data_scale,
             "model": {**model, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
             "schedule": {"sigma_lo": schedule.sigma_lo, "sigma_hi": schedule.sigma_hi},
             "levels": {"p_mean": levels.p_mean, "p_std": levels.p_std}}
@@ -209,10 +212,11 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
             levels = dataclasses.replace(levels, p_mean=args.residual_p_mean)
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
-                               scale_noise=residual and args.scale_noise,
+                               scale_noise=residual and args.scale_noise, sigma_data_scale=args.sigma_data_scale,
                                model={"channels": args.channels, "dropout": args.dropout}, device=args.device)
         if args.save:
-            torch.save({"state": denoiser.state_dict(), "sigma_data": info["sigma_data"], "info": info}, args.save)
+            torch.save({"state": denoiser.state_dict(), "sigma_data": info["preconditioning_sigma_data"], "info": info},
+                       args.save)
         return denoiser, info
     saved = torch.load(args.load, weights_only=True)
     t, c, h, w = windowed.sample_shape
@@ -343,6 +347,9 @@ def main() -> None:
     p.add_argument("--validate", type=float, default=0.0,
                    help="footage tuning: score the last VALIDATE fraction of the training part instead of the "
                         "held-out clips (which are then never read)")
+    p.add_argument("--sigma-data-scale", type=float, default=1.0,
+                   help="preconditioning sigma_data = this x the data's (the schedule keeps the data's); < 1: the "
+                        "net predicts x0 rather than noise at low levels")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
     p.add_argument("--dropout", type=float, default=0.0, help="the U-Net's dropout (EDM uses 0.13 on CIFAR-10)")

@@ -58,13 +58,25 @@ def historical(observed: Tensor, generator: torch.Generator) -> Tensor:
     return torch.where(empty[:, None, None], fallback, target)
 
 
+def _check_block(max_fraction: float, feature_prob: float) -> None:
+    if not 0 < max_fraction <= 1 or not 0 <= feature_prob <= 1:
+        raise ValueError(f"block: need 0 < max_fraction <= 1 and 0 <= feature_prob <= 1, got {max_fraction}, "
+                         f"{feature_prob}")
+
+
+def _next_to(mask: Tensor) -> Tensor:
+    """``mask`` (bool, time last) grown by one step either way."""
+    near = mask.clone()
+    near[..., 1:] |= mask[..., :-1]
+    near[..., :-1] |= mask[..., 1:]
+    return near
+
+
 def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
           feature_prob: float = 0.5) -> Tensor:
     """Sequence gaps: each feature of each series, with probability ``feature_prob``, loses one
     contiguous block of ``U[1, max_fraction * L]`` steps (at least one feature per series does)."""
-    if not 0 < max_fraction <= 1 or not 0 <= feature_prob <= 1:
-        raise ValueError(f"block: need 0 < max_fraction <= 1 and 0 <= feature_prob <= 1, got {max_fraction}, "
-                         f"{feature_prob}")
+    _check_block(max_fraction, feature_prob)
     obs = _check(observed)
     b, k, length = obs.shape
     longest = max(1, round(max_fraction * length))
@@ -81,15 +93,20 @@ def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float =
 def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
                       feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
     """``block`` drawn again on the given entries, each gap placed where it neither overlaps nor touches a
-    real gap of its feature (uniformly among such starts; none when the drawn length fits nowhere).
-    Drawn anywhere, a calibration gap often extends a real one into a longer gap, a harder task than
-    the real one, and the fitted interval comes out too wide."""
+    real gap of its feature, nor a run of missing values joined to one (uniformly among such starts; none
+    when the drawn length fits nowhere, so calibration gaps are a little shorter on average). Drawn
+    anywhere, a calibration gap often extends a real one into a longer gap, a harder task than the real
+    one, and the fitted interval comes out too wide."""
+    _check_block(max_fraction, feature_prob)
     obs = _check(own.present())
     b, k, length = obs.shape
-    real = target.float() > 0
-    touched = real.clone()  # the real gaps and the steps next to them
-    touched[..., 1:] |= real[..., :-1]
-    touched[..., :-1] |= real[..., 1:]
+    unknown, real = obs == 0, target.float() > 0
+    for _ in range(length):  # a real gap with the missing values next to it is one longer gap
+        grown = real | (unknown & _next_to(real))
+        if torch.equal(grown, real):
+            break
+        real = grown
+    touched = _next_to(real)
     # the same draws as block(): a gap length, a start (unused), the features that get a gap
     longest = max(1, round(max_fraction * length))
     size = 1 + (_uniform((b, k), generator, obs) * longest).long().clamp(max=longest - 1)
@@ -150,7 +167,12 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
     x = torch.where(keep, own.x.gather(-1, index), torch.zeros_like(own.x))
     moved_obs = torch.where(keep, obs.gather(-1, index), torch.zeros_like(obs)).to(own.present().dtype)
     moved = dataclasses.replace(own, x=x * moved_obs, observed=moved_obs)
-    return moved, forecast(moved_obs, generator, horizon=horizon)
+    cal = forecast(moved_obs, generator, horizon=horizon)
+    if ((moved_obs - cal).flatten(1).amax(dim=1) <= 0).logical_and(target.flatten(1).amax(dim=1) > 0).any():
+        raise ValueError(f"forecast: a series has no more than {horizon} given steps, so a calibration forecast "
+                         f"of {horizon} steps would start from nothing; calibrate on held-out windows "
+                         "(--calibrate K) or forecast a shorter horizon")
+    return moved, cal
 
 
 MASK_STRATEGIES = [

@@ -10,10 +10,11 @@ then apply ``c`` to every sample of new imputations. The median, and so the MAE,
 guarantee (coverage >= level on average) holds when calibration and test items are exchangeable, which
 entries of one window are not exactly, so the coverage is measured, not assumed.
 
-Without held-out items (one series, one video), :func:`given_only` calibrates on the items being imputed:
-their given entries are masked again the same way and imputed from the rest ("calibration on the given
-entries"); it follows a drift between training and test items, at the price of a slightly harder task
-(fewer given entries) than the one it calibrates.
+Without held-out items (one series, one video), :func:`calibration_task` calibrates on the items being
+imputed: their given entries (:func:`given_only`) are masked again, by the strategy's own
+``calibration_task`` when it has one (a forecast from the window moved on by its horizon), else the same
+way, and imputed from the rest ("calibration on the given entries"); it follows a drift between training
+and test items, at the price of a slightly harder task (fewer given entries) than the one it calibrates.
 """
 
 from __future__ import annotations

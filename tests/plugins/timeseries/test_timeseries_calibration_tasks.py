@@ -17,7 +17,7 @@ def _series(shape: tuple[int, int, int] = (64, 3, 40), seed: int = 0, missing: f
     return Batch(x=torch.randn(shape, generator=g) * observed, observed=observed)
 
 
-def _next_to(mask: torch.Tensor) -> torch.Tensor:
+def _next_to(mask: torch.Tensor) -> torch.Tensor:  # written out again: the test's own reading
     near = mask.bool().clone()
     near[..., 1:] |= mask.bool()[..., :-1]
     near[..., :-1] |= mask.bool()[..., 1:]
@@ -64,17 +64,50 @@ def test_forecast_calibration_forecasts_the_window_end_from_the_given_history_on
 
 
 def test_forecast_calibration_moves_each_series_to_its_own_real_end() -> None:
-    """A series whose last steps were never observed ends earlier: it moves by the horizon only, so its
-    calibration forecast ends where its real one does."""
-    batch = _series(shape=(2, 1, 20))
+    """Series 1's last 4 steps were never observed and series 2 misses the step before its horizon: each
+    moves by its own distance (4, 4, 5), so its calibration forecast ends where its real one does and
+    starts right after its last given step."""
+    batch = _series(shape=(3, 2, 20))
     observed = batch.present().clone()
     observed[1, :, 16:] = 0  # series 1 ends at step 15
+    observed[2, :, 15] = 0  # series 2: steps 16-19 are its horizon, step 15 is missing in every feature
     batch = Batch(x=batch.x * observed, observed=observed)
     target = forecast(observed, torch.Generator(), horizon=4)
     moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
-    assert torch.equal(moved.x[0, 0, 4:], batch.x[0, 0, :16])
-    assert torch.equal(moved.x[1, 0, 4:16], batch.x[1, 0, :12]) and (moved.present()[1, 0, 16:] == 0).all()
+    assert torch.equal(moved.x[0, :, 4:], batch.x[0, :, :16])
+    assert torch.equal(moved.x[1, :, 4:16], batch.x[1, :, :12]) and (moved.present()[1, :, 16:] == 0).all()
+    assert torch.equal(moved.x[2, :, 5:], batch.x[2, :, :15]) and (moved.present()[2, :, :5] == 0).all()
     assert torch.equal(cal, target)
+
+
+def test_forecast_calibration_without_history_is_a_clear_error() -> None:
+    batch = _series(shape=(2, 1, 20))
+    observed = batch.present().clone()
+    observed[1, :, :12] = 0  # 4 given steps before a horizon of 4: nothing to forecast from
+    batch = Batch(x=batch.x * observed, observed=observed)
+    target = forecast(observed, torch.Generator(), horizon=4)
+    with pytest.raises(ValueError, match="no more than 4 given steps"):
+        forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
+    observed[1] = 0  # a series with nothing at all has no target either: fine
+    batch = Batch(x=batch.x * observed, observed=observed)
+    target = forecast(observed, torch.Generator(), horizon=4)
+    moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
+    assert cal[1].sum() == 0 and torch.equal(cal[0], target[0])
+
+
+def test_block_calibration_keeps_clear_of_missing_values_joined_to_a_real_gap() -> None:
+    """Feature 0 misses steps 10-11 naturally, next to a real gap at 12-15: no calibration gap may touch
+    steps 9-16, though steps 9 and 16 are next to given values only."""
+    b, length = 400, 40
+    observed = torch.ones(b, 1, length)
+    observed[..., 10:12] = 0
+    target = torch.zeros(b, 1, length)
+    target[..., 12:16] = 1
+    batch = Batch(x=torch.randn(b, 1, length) * observed, observed=observed)
+    _, cal = block_calibration(given_only(batch, target), target, torch.Generator().manual_seed(0))
+    assert cal.sum() > 0 and cal[..., 9:17].sum() == 0
+    with pytest.raises(ValueError, match="0 < max_fraction <= 1"):
+        block_calibration(given_only(batch, target), target, torch.Generator(), max_fraction=0)
 
 
 def test_strategies_without_a_calibration_task_are_drawn_again_on_the_given_entries() -> None:
