@@ -6,8 +6,8 @@ its seed. Training strategies: ``historical``, ``block``, ``mix`` (the core has 
 evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values) and ``forecast``
 (the last ``horizon`` steps).
 
-``block`` and ``forecast`` also say how ``polydiff impute --calibrate given`` draws them again on the
-given entries, so that the calibration task is no harder than the real one (``*_calibration``).
+``random_fixed``, ``block`` and ``forecast`` also say how ``polydiff impute --calibrate given`` draws them
+again on the given entries, so that the calibration task is no harder than the real one (``*_calibration``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,28 @@ def random_fixed(observed: Tensor, generator: torch.Generator, *, ratio: float =
     ranks = scores.argsort(dim=1, descending=True).argsort(dim=1)
     k = torch.round(ratio * flat.sum(dim=1, keepdim=True))
     return ((ranks < k).float() * flat).reshape(obs.shape)
+
+
+CALIBRATION_FRACTION = 0.2  # random_fixed calibration: at most this share of the given entries is drawn
+
+
+def random_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
+                       ratio: float = 0.1) -> tuple[Batch, Tensor]:
+    """``random_fixed`` drawn again on the given entries, sparsely: each given entry is drawn with
+    probability ``min(ratio, CALIBRATION_FRACTION)``, and one whose previous given entry in its feature is
+    drawn too is left given. A hidden entry then still has its own given neighbours, so the span between
+    them is two real gaps: for random missing that is distributed as the span around a real hidden entry
+    (the gap a random point falls in is size-biased), and the rest keeps most of its density. Drawn at
+    the real ratio, 90% missing would calibrate on imputations from 1% of the entries, a far harder task."""
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"random_fixed: ratio must be in [0, 1], got {ratio}")
+    obs = _check(own.present()) > 0
+    drawn = (_uniform(tuple(obs.shape), generator, obs.float()) < min(ratio, CALIBRATION_FRACTION)) & obs
+    t = torch.arange(obs.shape[2], device=obs.device).expand_as(obs)
+    at = torch.where(obs, t, torch.full_like(t, -1)).cummax(dim=2).values  # last given step at or before t
+    prev = torch.cat([torch.full_like(at[..., :1], -1), at[..., :-1]], dim=2)  # ... strictly before t
+    prev_drawn = drawn.gather(2, prev.clamp(min=0)) & (prev >= 0)
+    return own, (drawn & ~prev_drawn).to(own.present().dtype)
 
 
 def historical(observed: Tensor, generator: torch.Generator) -> Tensor:
@@ -177,7 +199,8 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
 
 MASK_STRATEGIES = [
     MaskStrategySpec(name="random_fixed", fn=random_fixed, options={"ratio": 0.1},
-                     description="exactly `ratio` of each series' observed values, uniformly (evaluation)"),
+                     description="exactly `ratio` of each series' observed values, uniformly (evaluation)",
+                     calibration_task=random_calibration),
     MaskStrategySpec(name="historical", fn=historical,
                      description="the missing pattern of another series in the batch (CSDI; series [B, K, L])"),
     MaskStrategySpec(name="block", fn=block, options={"max_fraction": 0.5, "feature_prob": 0.5},

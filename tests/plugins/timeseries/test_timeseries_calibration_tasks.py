@@ -1,5 +1,6 @@
-"""How ``--calibrate given`` redraws the series strategies on the given entries: block gaps that never
-extend a real gap, forecasts from windows moved on by the horizon; neither reads a hidden value."""
+"""How ``--calibrate given`` redraws the series strategies on the given entries: sparse random draws
+that keep each hidden entry's given neighbours, block gaps that never extend a real gap, forecasts from
+windows moved on by the horizon; none reads a hidden value."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from polydiff import Batch, plugins
 from polydiff.diffusion.calibration import calibration_task, given_only
-from polydiff_timeseries.masks import block, block_calibration, forecast, forecast_calibration
+from polydiff_timeseries.masks import block, block_calibration, forecast, forecast_calibration, random_calibration
 
 
 def _series(shape: tuple[int, int, int] = (64, 3, 40), seed: int = 0, missing: float = 0.0) -> Batch:
@@ -112,15 +113,54 @@ def test_block_calibration_keeps_clear_of_missing_values_joined_to_a_real_gap() 
 
 def test_strategies_without_a_calibration_task_are_drawn_again_on_the_given_entries() -> None:
     batch = _series()
-    spec = plugins.get_mask_strategy("random_fixed")
-    target = spec.bind({"ratio": 0.5})(batch.present(), torch.Generator().manual_seed(0))
-    cal_batch, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(1), {"ratio": 0.5})
+    spec = plugins.get_mask_strategy("historical")
+    target = spec.fn(batch.present(), torch.Generator().manual_seed(0))
+    cal_batch, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(1))
     own = given_only(batch, target)
     assert torch.equal(cal_batch.x, own.x) and torch.equal(cal_batch.present(), own.present())
-    assert torch.equal(cal, spec.fn(own.present(), torch.Generator().manual_seed(1), ratio=0.5))
+    assert torch.equal(cal, spec.fn(own.present(), torch.Generator().manual_seed(1)) * own.present())
     assert not (cal * target).any()
     with pytest.raises(ValueError, match="unknown key mask_options"):
         calibration_task(spec, batch, target, torch.Generator(), {"horizon": 3})
+
+
+def _spans(hidden: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """Per hidden entry: the steps between its nearest given entries before and after (same feature)."""
+    out = []
+    for h, g in zip(hidden.reshape(-1, hidden.shape[-1]), given.reshape(-1, given.shape[-1]), strict=True):
+        steps = g.nonzero().flatten().tolist()
+        for t in h.nonzero().flatten().tolist():
+            before, after = [s for s in steps if s < t], [s for s in steps if s > t]
+            if before and after:
+                out.append(after[0] - before[-1])
+    return torch.tensor(out, dtype=torch.float)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.9])
+def test_random_calibration_keeps_the_real_gaps_around_each_hidden_entry(ratio: float) -> None:
+    batch = _series(shape=(60, 2, 200))
+    spec = plugins.get_mask_strategy("random_fixed")
+    target = spec.bind({"ratio": ratio})(batch.present(), torch.Generator().manual_seed(0))
+    cal_batch, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(1), {"ratio": ratio})
+    own = given_only(batch, target)
+    assert cal_batch is not None and torch.equal(cal_batch.present(), own.present())
+    assert (cal <= own.present()).all() and not (cal * target).any()
+    left = own.present() - cal  # what the calibration imputation sees
+    real, calibration = _spans(target, own.present()), _spans(cal, left)
+    redrawn = spec.fn(own.present(), torch.Generator().manual_seed(1), ratio=ratio)
+    naive = _spans(redrawn, own.present() - redrawn)
+    assert abs(calibration.mean() / real.mean() - 1) < 0.1  # the size-biased gap: two real gaps
+    assert naive.mean() > 1.5 * real.mean()  # the ratio drawn again: a far harder task
+    assert 0.12 < cal.sum() / own.present().sum() < 0.2  # a sparse draw: 0.2 of them, less the neighbours
+
+
+def test_random_calibration_never_hides_two_given_neighbours() -> None:
+    batch = _series(shape=(20, 3, 50), missing=0.3)
+    _, cal = random_calibration(batch, torch.zeros_like(batch.x), torch.Generator().manual_seed(3), ratio=0.9)
+    for h, g in zip(cal.reshape(-1, 50), batch.present().reshape(-1, 50), strict=True):
+        hidden_in_given_order = h[g.bool()]
+        assert not (hidden_in_given_order[1:].bool() & hidden_in_given_order[:-1].bool()).any()
+    assert cal.sum() > 0
 
 
 def test_a_calibration_task_of_the_wrong_shape_is_a_clear_error() -> None:
