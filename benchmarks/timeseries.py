@@ -24,8 +24,9 @@ and ridge on the same masks.
   and the test rows also report the widened CRPS and 90% coverage (the median, so the MAE, is unchanged).
 * ``--calibrate-given``: the same, fitted on the test windows' own given entries instead, as
   ``polydiff impute --calibrate given`` does (``polydiff.diffusion.calibration.calibration_task``: the
-  task's mask drawn again on the given entries, block gaps away from the real ones, forecasts on the
-  windows moved on by the horizon; imputed from the rest) - no windows held back from training. One
+  task's mask drawn again on the given entries, sparsely for random masks, block gaps away from the real
+  ones, forecasts on the windows moved on by the horizon; imputed from the rest; drawn several times for
+  200 targets per factor) - no windows held back from training. One
   factor per test mask draw, fitted on that draw's windows only: another draw's given entries include
   this draw's hidden test values.
 
@@ -51,7 +52,7 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.diffusion.calibration import calibration_task, conformal_scale, given_only, widen
+from polydiff.diffusion.calibration import calibration_draws, calibration_task, conformal_scale, given_only, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, crps, impute, mae
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
 from polydiff.diffusion.schedules import scaled_to_data
@@ -139,22 +140,27 @@ def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace
-                ) -> dict[str, tuple[Batch, torch.Tensor]]:
-    """Calibration tasks on the test windows' given entries, ``--given-draws`` per window, by column suffix:
+                ) -> tuple[dict[str, tuple[Batch, torch.Tensor]], int]:
+    """Calibration tasks on the test windows' given entries, by column suffix, and the draws per window:
     ``_given`` as ``polydiff impute --calibrate given`` makes them (the strategy's ``calibration_task``),
-    ``_given_redraw`` the strategy simply drawn again on the given entries (``--given-redraw``; block and
-    forecast, where the two differ), ``_given_r`` a lower random ratio (``--given-ratio``)."""
-    rows = torch.arange(len(batch)).repeat(args.given_draws)
-    batch, target = batch.select(rows), target[rows]
+    ``_given_redraw`` the strategy simply drawn again on the given entries (``--given-redraw``), ``_given_r``
+    a lower random ratio (``--given-ratio``). ``--given-draws 0``: as many draws as the CLI takes for one
+    factor (``calibration_draws``; here one factor per test mask draw)."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
+    draws = args.given_draws
+    if draws == 0:
+        _, first = calibration_task(spec, batch, target, torch.Generator().manual_seed(seed), options)
+        draws = calibration_draws(round(float(first.sum()) / args.mask_draws))
+    rows = torch.arange(len(batch)).repeat(draws)
+    batch, target = batch.select(rows), target[rows]
     out = {"_given": calibration_task(spec, batch, target, torch.Generator().manual_seed(seed), options)}
     own = given_only(batch, target)
     if args.given_redraw and spec.calibration_task is not None:
         out["_given_redraw"] = own, task_mask(task, own.present(), seed) * own.present()
     if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
         out["_given_r"] = own, task_mask(f"random{round(100 * args.given_ratio)}", own.present(), seed)
-    return out
+    return out, draws
 
 
 def train_mask(observed: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -287,10 +293,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             denoiser, cal_batch, cal_masks[task], n_samples=max(args.samples), seed=args.seed + 1,
                             sampler=sampler, schedule=schedule, steps=int(steps), spec=cal.spec,
                             conditional_model=True, batch_size=args.batch)
-                        own_imps = {}
+                        own_imps, draws = {}, 0
                         if args.calibrate_given:  # the task's mask again, on the test windows' given entries
-                            for sfx, (cal_b, cal_t) in given_tasks(task, eval_batch, target, args.mask_seed + 1,
-                                                                   args).items():
+                            tasks, draws = given_tasks(task, eval_batch, target, args.mask_seed + 1, args)
+                            for sfx, (cal_b, cal_t) in tasks.items():
                                 own_imps[sfx] = impute(
                                     denoiser, cal_b, cal_t, n_samples=max(args.samples), seed=args.seed + 2,
                                     sampler=sampler, schedule=schedule, steps=int(steps), spec=eval_ds.spec,
@@ -302,6 +308,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                "crps": crps(sub, eval_ds), "coverage_90": coverage_90(sub, eval_ds), **base}
                         if cal_imp is not None:
                             row.update(calibrated(sub, cal_imp, n, eval_ds))
+                        if draws:
+                            row["given_draws"] = draws
                         for sfx, own_imp in own_imps.items():
                             try:
                                 row.update(calibrated_per_draw(sub, own_imp, n, eval_ds, len(test), sfx))
@@ -397,8 +405,9 @@ def main() -> None:
     p.add_argument("--given-redraw", action="store_true",
                    help="with --calibrate-given, blocks and forecasts also calibrate on the strategy simply drawn "
                         "again on the given entries (columns *_given_redraw), beside its calibration_task")
-    p.add_argument("--given-draws", type=int, default=1,
-                   help="with --calibrate-given, calibration masks per test window and mask")
+    p.add_argument("--given-draws", type=int, default=0,
+                   help="with --calibrate-given, calibration masks per test window and mask (0: as the CLI, "
+                        "enough for 200 targets per factor, at most 16)")
     p.add_argument("--calibration-draws", type=int, default=8, help="masks per calibration window and task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-seed", type=int, default=1234, help="seed of the test masks (same for every method)")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from polydiff import plugins
-from polydiff.diffusion.calibration import calibration_task, conformal_scale, widen
+from polydiff.diffusion.calibration import conformal_scale, given_calibration, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, impute, interval_samples
 from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, read_safetensors
@@ -36,8 +36,9 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     strategy, and the 90% intervals of the scored items are widened by the split-conformal factor
     fitted on them (:func:`polydiff.diffusion.calibration.conformal_scale`; the median does not move).
     ``calibrate = "given"``: no item is held back; the mask strategy hides some of the scored items' own
-    given entries again (:func:`polydiff.diffusion.calibration.calibration_task`, by the strategy's own
-    ``calibration_task`` when it has one) and the factor is fitted on those.
+    given entries again (:func:`polydiff.diffusion.calibration.given_calibration`, by the strategy's own
+    ``calibration_task`` when it has one, several draws when one hides under 200) and the factor is
+    fitted on those.
     """
     from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
@@ -98,14 +99,16 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if calibrate:
         if calibrate == "given":  # the scored items' given entries, hidden again by the same strategy
             try:
-                own, cal_target = calibration_task(mspec, batch, target, torch.Generator().manual_seed(seed + 1),
-                                                   mask_options)
+                own, cal_target, draws = given_calibration(mspec, batch, target,
+                                                           torch.Generator().manual_seed(seed + 1), mask_options)
             except ValueError as err:
                 raise ConfigError(f"--calibrate given: {err}") from None
             if not cal_target.any():
                 raise ConfigError(f"--calibrate given: {what} hid none of the given entries; calibrate on held-out "
                                   "items instead (--calibrate K)")
-            cal, source = draw(own, cal_target, seed + 1), f"{int(cal_target.sum())} given entries of the scored items"
+            cal = draw(own, cal_target, seed + 1)
+            source = (f"{int(cal_target.sum())} given entries of the scored items"
+                      + (f", {draws} draws" if draws > 1 else ""))
         else:  # items n_held - K .. n_held - 1: disjoint from the scored ones, their own mask and noise seed
             cal = draw(*_masked(held_out, range(len(held_out) - held_back, len(held_out)), strategy, seed + 1, what),
                        seed + 1)

@@ -7,7 +7,14 @@ names from here.
 
 from __future__ import annotations
 
-from .calibration import calibration_task, conformal_scale, given_only, widen
+from .calibration import (
+    calibration_draws,
+    calibration_task,
+    conformal_scale,
+    given_calibration,
+    given_only,
+    widen,
+)
 from .contracts import MaskStrategySpec, SamplerSpec
 from .data import ArrayDataset, DiffusionDataset, Subset, holdout_split
 from .gmm import GaussianMixture, random_mixture, ring, sliced_wasserstein
@@ -47,10 +54,12 @@ __all__ = [
     "EDM", "VE", "ArrayDataset", "Batch", "Denoiser", "DenoiserLike", "DiffusionDataset", "Discrete", "Field",
     "GaussianMixture", "Imputation", "LikelihoodResult", "MaskStrategySpec", "NoiseLevels", "NoiseSource",
     "Parameterization", "PriorFill", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec",
-    "Subset", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "attach_prior_fill", "calibration_task",
+    "Subset", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "attach_prior_fill", "calibration_draws",
+    "calibration_task",
     "classifier_free_guidance",
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
-    "from_x0", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units", "interval", "linear_fill",
+    "from_x0", "given_calibration", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units",
+    "interval", "linear_fill",
     "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
     "resolve_prior_fill", "ring", "rmse", "sample", "scaled_to_data", "seeds_for", "sigma_grid",
     "sliced_wasserstein", "stream_seed", "stream_seeds", "to_x0", "weibull_levels", "widen", "with_conditioning",

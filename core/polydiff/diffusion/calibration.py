@@ -13,8 +13,10 @@ entries of one window are not exactly, so the coverage is measured, not assumed.
 Without held-out items (one series, one video), :func:`calibration_task` calibrates on the items being
 imputed: their given entries (:func:`given_only`) are masked again, by the strategy's own
 ``calibration_task`` when it has one (a forecast from the window moved on by its horizon), else the same
-way, and imputed from the rest ("calibration on the given entries"); it follows a drift between training
-and test items, at the price of a slightly harder task (fewer given entries) than the one it calibrates.
+way, and imputed from the rest ("calibration on the given entries"), drawn several times when one draw
+hides too few entries for a stable factor (:func:`given_calibration`); it follows a drift between
+training and test items, at the price of a slightly harder task (fewer given entries) than the one it
+calibrates.
 """
 
 from __future__ import annotations
@@ -81,6 +83,21 @@ def widen(imp: Imputation, scale: float) -> Imputation:
     return dataclasses.replace(imp, samples=med + scale * (imp.samples - med))
 
 
+MIN_CALIBRATION_TARGETS = 200  # the fitted interval's coverage then varies by about sqrt(0.09 / 200) = 0.02
+MAX_CALIBRATION_DRAWS = 16
+
+
+def calibration_draws(targets_per_draw: int, *, min_targets: int = MIN_CALIBRATION_TARGETS,
+                      max_draws: int = MAX_CALIBRATION_DRAWS) -> int:
+    """How many calibration tasks to draw on the same items: the fewest giving ``min_targets`` targets,
+    at most ``max_draws``. With m targets, the coverage the fitted factor gives new items varies by about
+    ``sqrt(level (1 - level) / m)``; a sparse task on a few items (90% missing, short windows) can have
+    under 20, and the factor is then mostly noise."""
+    if min_targets < 1 or max_draws < 1:
+        raise ValueError(f"min_targets and max_draws must be >= 1, got {min_targets}, {max_draws}")
+    return min(max_draws, max(1, math.ceil(min_targets / max(targets_per_draw, 1))))
+
+
 def given_only(batch: Batch, target: Tensor) -> Batch:
     """``batch`` as an imputer of ``target`` sees it: the target entries zeroed and marked unobserved.
     Drawing the task's mask strategy on its ``present()`` entries gives a calibration task whose hidden
@@ -109,4 +126,16 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
     return cal_batch, cal_target.to(present.dtype) * present
 
 
-__all__ = ["calibration_task", "conformal_scale", "given_only", "widen"]
+def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
+                      options: Mapping[str, Any] | None = None) -> tuple[Batch, Tensor, int]:
+    """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items (rows
+    ``i, i + n, i + 2n, ...`` are item ``i``), so the factor is fitted on enough targets. Returns the batch,
+    its target mask and the number of draws."""
+    _, first = calibration_task(strategy, batch, target, generator, options)
+    draws = calibration_draws(int(first.sum()))
+    rows = torch.arange(len(batch)).repeat(draws)
+    cal_batch, cal_target = calibration_task(strategy, batch.select(rows), target[rows], generator, options)
+    return cal_batch, cal_target, draws
+
+
+__all__ = ["calibration_draws", "calibration_task", "conformal_scale", "given_calibration", "given_only", "widen"]
