@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from polydiff import Batch, impute
-from polydiff.diffusion.calibration import conformal_scale, given_only, widen
+from polydiff.diffusion.calibration import (
+    calibration_draws,
+    conformal_scale,
+    given_calibration,
+    given_only,
+    widen,
+)
 from polydiff.diffusion.gmm import GaussianMixture
 from polydiff.diffusion.imputation import Imputation, coverage_90, interval, mae
 
@@ -104,3 +110,23 @@ def test_given_only_never_reads_the_targets():
     assert torch.equal(a.x, b.x) and torch.equal(a.observed, 1 - target) and torch.isfinite(b.x).all()
     with pytest.raises(ValueError, match="packed shape"):
         given_only(batch, target[:, :3])
+
+
+def test_sparse_calibration_tasks_are_drawn_until_200_targets():
+    assert [calibration_draws(m) for m in (0, 5, 13, 100, 199, 200, 5000)] == [16, 16, 16, 2, 2, 1, 1]
+    assert calibration_draws(10, min_targets=50, max_draws=3) == 3
+    with pytest.raises(ValueError, match="min_targets and max_draws must be >= 1"):
+        calibration_draws(10, max_draws=0)
+    from polydiff import plugins
+
+    batch = Batch(x=torch.randn(6, 10, generator=torch.Generator().manual_seed(0)))
+    target = _hide(torch.ones(6, 10), 0.5, seed=1)
+    spec = plugins.get_mask_strategy("random_ratio")
+    cal_batch, cal_target, draws = given_calibration(spec, batch, target, torch.Generator().manual_seed(2))
+    assert draws > 1 and len(cal_batch) == 6 * draws and cal_target.shape == (6 * draws, 10)
+    for d in range(draws):  # every draw is a copy of the items with only their given entries
+        rows = slice(6 * d, 6 * (d + 1))
+        assert torch.equal(cal_batch.present()[rows], 1 - target)
+        assert not (cal_target[rows] * target).any()
+    assert cal_target.sum() > 100  # one draw hides about 15
+    assert not torch.equal(cal_target[:6], cal_target[6:12])  # independent draws, not one repeated
