@@ -52,7 +52,13 @@ from typing import Any
 import torch
 
 from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainConfig, Trainer, Weighting, plugins
-from polydiff.diffusion.calibration import calibration_draws, calibration_task, conformal_scale, given_only, widen
+from polydiff.diffusion.calibration import (
+    calibration_task,
+    conformal_scale,
+    given_calibration,
+    given_only,
+    widen,
+)
 from polydiff.diffusion.imputation import Imputation, coverage_90, crps, impute, mae
 from polydiff.diffusion.prior_fill import attach_prior_fill, resolve_prior_fill
 from polydiff.diffusion.schedules import scaled_to_data
@@ -141,21 +147,24 @@ def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
 
 def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace
                 ) -> tuple[dict[str, tuple[Batch, torch.Tensor]], int]:
-    """Calibration tasks on the test windows' given entries, by column suffix, and the draws per window:
-    ``_given`` as ``polydiff impute --calibrate given`` makes them (the strategy's ``calibration_task``),
-    ``_given_redraw`` the strategy simply drawn again on the given entries (``--given-redraw``), ``_given_r``
-    a lower random ratio (``--given-ratio``). ``--given-draws 0``: as many draws as the CLI takes for one
-    factor (``calibration_draws``; here one factor per test mask draw)."""
+    """Calibration tasks on the test windows' given entries, by column suffix, and the draws per window
+    (row ``i + j n`` is window ``i`` under draw ``j``): ``_given`` as ``polydiff impute --calibrate given``
+    makes them (``given_calibration``: the strategy's ``calibration_task``, drawn for 200 targets per
+    factor, here one factor per test mask draw), ``_given_redraw`` the strategy simply drawn again on the
+    given entries (``--given-redraw``), ``_given_r`` a lower random ratio (``--given-ratio``).
+    ``--given-draws N``: N draws of each instead."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
-    draws = args.given_draws
-    if draws == 0:
-        _, first = calibration_task(spec, batch, target, torch.Generator().manual_seed(seed), options)
-        draws = calibration_draws(round(float(first.sum()) / args.mask_draws))
+    generator = torch.Generator().manual_seed(seed)
+    if args.given_draws == 0:
+        cal_b, cal_t, draws = given_calibration(spec, batch, target, generator, options, groups=args.mask_draws)
+    else:
+        draws = args.given_draws
+        rows = torch.arange(len(batch)).repeat(draws)
+        cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options)
     rows = torch.arange(len(batch)).repeat(draws)
-    batch, target = batch.select(rows), target[rows]
-    out = {"_given": calibration_task(spec, batch, target, torch.Generator().manual_seed(seed), options)}
-    own = given_only(batch, target)
+    out = {"_given": (cal_b, cal_t)}
+    own = given_only(batch.select(rows), target[rows])
     if args.given_redraw and spec.calibration_task is not None:
         out["_given_redraw"] = own, task_mask(task, own.present(), seed) * own.present()
     if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
@@ -397,14 +406,15 @@ def main() -> None:
                    help="conformal intervals: fit a widening factor per task on the last CALIBRATE of the training "
                         "part (not trained on) and report the test rows' widened CRPS and coverage too")
     p.add_argument("--calibrate-given", action="store_true",
-                   help="also calibrate on the test windows' own given entries (the task's mask drawn again on "
-                        "them, imputed from the rest): no windows held back; columns *_given")
+                   help="also calibrate on the test windows' own given entries (the strategy's calibration task "
+                        "on them, imputed from the rest, as polydiff impute --calibrate given): no windows held "
+                        "back; columns *_given")
     p.add_argument("--given-ratio", type=float, default=0.0,
                    help="with --calibrate-given, random tasks also calibrate hiding this fraction of the given "
                         "entries when below the task's ratio (columns *_given_r): closer to the task's density")
     p.add_argument("--given-redraw", action="store_true",
-                   help="with --calibrate-given, blocks and forecasts also calibrate on the strategy simply drawn "
-                        "again on the given entries (columns *_given_redraw), beside its calibration_task")
+                   help="with --calibrate-given, also calibrate on the task's strategy simply drawn again on the "
+                        "given entries (columns *_given_redraw), beside its calibration_task")
     p.add_argument("--given-draws", type=int, default=0,
                    help="with --calibrate-given, calibration masks per test window and mask (0: as the CLI, "
                         "enough for 200 targets per factor, at most 16)")

@@ -2,6 +2,8 @@
 fitted factor is the ratio of spreads, widened intervals hold 90% of fresh targets, the median (MAE)
 and the given entries do not move, and too little calibration data is a clear error."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -119,14 +121,28 @@ def test_sparse_calibration_tasks_are_drawn_until_200_targets():
         calibration_draws(10, max_draws=0)
     from polydiff import plugins
 
-    batch = Batch(x=torch.randn(6, 10, generator=torch.Generator().manual_seed(0)))
-    target = _hide(torch.ones(6, 10), 0.5, seed=1)
+    padding = torch.ones(6, 10)
+    padding[:, -1] = 0  # the last entry of every item is padding
+    batch = Batch(x=torch.randn(6, 10, generator=torch.Generator().manual_seed(0)) * padding, padding=padding,
+                  cond={"label": torch.arange(6)})
+    target = _hide(padding, 0.5, seed=1)
     spec = plugins.get_mask_strategy("random_ratio")
     cal_batch, cal_target, draws = given_calibration(spec, batch, target, torch.Generator().manual_seed(2))
-    assert draws > 1 and len(cal_batch) == 6 * draws and cal_target.shape == (6 * draws, 10)
+    first = int(cal_target[:6].sum())  # the first draw counts the targets and is kept
+    assert draws == calibration_draws(first) > 1 and len(cal_batch) == 6 * draws
+    assert cal_target.shape == (6 * draws, 10)
+    assert torch.equal(cal_batch.cond["label"], torch.arange(6).repeat(draws))
+    assert torch.equal(cal_batch.padding, padding.repeat(draws, 1))
     for d in range(draws):  # every draw is a copy of the items with only their given entries
         rows = slice(6 * d, 6 * (d + 1))
-        assert torch.equal(cal_batch.present()[rows], 1 - target)
-        assert not (cal_target[rows] * target).any()
-    assert cal_target.sum() > 100  # one draw hides about 15
+        assert torch.equal(cal_batch.present()[rows], padding - target)
+        assert not (cal_target[rows] * target).any() and not (cal_target[rows] * (1 - padding)).any()
+    assert cal_target.sum() > 100  # one draw hides about 12
     assert not torch.equal(cal_target[:6], cal_target[6:12])  # independent draws, not one repeated
+    # a strategy without randomness poses the same task every time: drawn once, copies add no targets
+    fixed = dataclasses.replace(spec, fn=lambda observed, generator: observed * (torch.arange(10) == 4))
+    _, once, draws = given_calibration(fixed, batch, target, torch.Generator())
+    assert draws == 1 and torch.equal(once, (padding - target) * (torch.arange(10) == 4))
+    # the benchmark's per-draw factors: 3 sets of 2 items, each needs its own 200 targets
+    _, _, per_set = given_calibration(spec, batch, target, torch.Generator().manual_seed(2), groups=3)
+    assert per_set == calibration_draws(round(first / 3)) > draws

@@ -175,8 +175,9 @@ def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) 
 def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
                          horizon: int = 8) -> tuple[Batch, Tensor]:
     """``forecast`` on the given entries without the real unknown end: each series is moved later by the
-    steps between its last given step and its real end (the horizon), its first steps left unobserved, and
-    its last ``horizon`` steps are forecast. Drawn in place, the calibration forecast would predict the
+    steps between its last given step and its real end (the horizon, more where the series ends in
+    missing steps), its first steps left unobserved, and its last ``horizon`` steps are forecast; a series
+    with no history left beyond them is left out. Drawn in place, the calibration forecast would predict the
     ``horizon`` steps in front of the real unknown ones, a task the model never does and a harder one."""
     obs = _check(own.present())
     length = obs.shape[2]
@@ -190,9 +191,11 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
     moved_obs = torch.where(keep, obs.gather(-1, index), torch.zeros_like(obs)).to(own.present().dtype)
     moved = dataclasses.replace(own, x=x * moved_obs, observed=moved_obs)
     cal = forecast(moved_obs, generator, horizon=horizon)
-    if ((moved_obs - cal).flatten(1).amax(dim=1) <= 0).logical_and(target.flatten(1).amax(dim=1) > 0).any():
-        raise ValueError(f"forecast: a series has no more than {horizon} given steps, so a calibration forecast "
-                         f"of {horizon} steps would start from nothing; calibrate on held-out windows "
+    no_history = (moved_obs - cal).flatten(1).amax(dim=1) <= 0  # nothing left to forecast from: left out
+    cal = cal * ~no_history[:, None, None]
+    if not cal.any() and target.any():
+        raise ValueError(f"forecast: every series has no more than {horizon} given steps, so a calibration "
+                         f"forecast of {horizon} steps would start from nothing; calibrate on held-out windows "
                          "(--calibrate K) or forecast a shorter horizon")
     return moved, cal
 

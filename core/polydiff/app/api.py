@@ -96,7 +96,7 @@ class TrainedRun:
                device: str | None = None, progress: bool = False, calibrate: int | str = 0) -> Imputation:
         """``polydiff impute`` on the run's held-out items: every one of the ``n_samples`` samples kept
         (``calibrate = K``: 90% intervals widened by split conformal prediction on the last K held-out items;
-        ``"given"``: on the scored items' own given entries, hidden again by the same mask)."""
+        ``"given"``: on the scored items' own given entries, hidden by the mask strategy's calibration task)."""
         from .impute_workflow import impute_run, read_imputation
 
         path, _ = impute_run(self._run, mask=mask, mask_options=mask_options, n=n, n_samples=n_samples,

@@ -37,7 +37,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     fitted on them (:func:`polydiff.diffusion.calibration.conformal_scale`; the median does not move).
     ``calibrate = "given"``: no item is held back; the mask strategy hides some of the scored items' own
     given entries again (:func:`polydiff.diffusion.calibration.given_calibration`, by the strategy's own
-    ``calibration_task`` when it has one, several draws when one hides under 200) and the factor is
+    ``calibration_task`` when it has one, several random draws when one hides under 200) and the factor is
     fitted on those.
     """
     from .run_grids import run_imputation_sigmas
@@ -95,9 +95,9 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                                        seconds=imp.seconds)
 
     imp = draw(batch, target, seed)
-    scale = None
+    scale, draws = None, 1
     if calibrate:
-        if calibrate == "given":  # the scored items' given entries, hidden again by the same strategy
+        if calibrate == "given":  # the scored items' given entries, hidden by the strategy's calibration task
             try:
                 own, cal_target, draws = given_calibration(mspec, batch, target,
                                                            torch.Generator().manual_seed(seed + 1), mask_options)
@@ -135,6 +135,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         meta["sigmas"] = json.dumps([round(float(v), 6) for v in sigmas])
     if scale is not None:
         meta.update(interval_scale=f"{scale:.6g}", calibration_items=str(calibrate))
+        if calibrate == "given":
+            meta["calibration_draws"] = str(draws)
     atomic_save_tensors(imp.to_tensors(), path, metadata=meta)
     pictures: list[Path] = []
     modality = plugins.get_modality(run.config.modality)

@@ -13,8 +13,8 @@ entries of one window are not exactly, so the coverage is measured, not assumed.
 Without held-out items (one series, one video), :func:`calibration_task` calibrates on the items being
 imputed: their given entries (:func:`given_only`) are masked again, by the strategy's own
 ``calibration_task`` when it has one (a forecast from the window moved on by its horizon), else the same
-way, and imputed from the rest ("calibration on the given entries"), drawn several times when one draw
-hides too few entries for a stable factor (:func:`given_calibration`); it follows a drift between
+way, and imputed from the rest ("calibration on the given entries"; drawn several times when one random
+draw hides too few entries for a stable factor: :func:`given_calibration`). It follows a drift between
 training and test items, at the price of a slightly harder task (fewer given entries) than the one it
 calibrates.
 """
@@ -127,15 +127,35 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
 
 
 def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
-                      options: Mapping[str, Any] | None = None) -> tuple[Batch, Tensor, int]:
-    """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items (rows
-    ``i, i + n, i + 2n, ...`` are item ``i``), so the factor is fitted on enough targets. Returns the batch,
-    its target mask and the number of draws."""
-    _, first = calibration_task(strategy, batch, target, generator, options)
-    draws = calibration_draws(int(first.sum()))
-    rows = torch.arange(len(batch)).repeat(draws)
-    cal_batch, cal_target = calibration_task(strategy, batch.select(rows), target[rows], generator, options)
-    return cal_batch, cal_target, draws
+                      options: Mapping[str, Any] | None = None, *, groups: int = 1) -> tuple[Batch, Tensor, int]:
+    """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items, so the factor
+    is fitted on enough targets: row ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are
+    that many equal sets, each fitted with its own factor, so each set needs the targets. A task that comes
+    out the same when drawn again (a forecast has no randomness) is drawn once: copies would add cost, not
+    targets. Returns the batch, its target mask and the number of draws."""
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    parts = [calibration_task(strategy, batch, target, generator, options)]
+    draws = calibration_draws(round(float(parts[0][1].sum()) / groups))
+    if draws > 1:
+        parts.append(calibration_task(strategy, batch, target, generator, options))
+        if torch.equal(parts[1][1], parts[0][1]) and torch.equal(parts[1][0].x, parts[0][0].x):
+            return (*parts[0], 1)
+    if draws > 2:
+        rows = torch.arange(len(batch)).repeat(draws - 2)
+        parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options))
+    return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
+
+
+def _cat(batches: list[Batch]) -> Batch:
+    """The batches' rows one after another (their masks and conditioning too)."""
+    def cat(tensors: list[Tensor | None]) -> Tensor | None:
+        return None if tensors[0] is None else torch.cat(tensors)  # type: ignore[arg-type]
+
+    first = batches[0]
+    return dataclasses.replace(first, x=torch.cat([b.x for b in batches]), padding=cat([b.padding for b in batches]),
+                               observed=cat([b.observed for b in batches]),
+                               cond={k: torch.cat([b.cond[k] for b in batches]) for k in first.cond})
 
 
 __all__ = ["calibration_draws", "calibration_task", "conformal_scale", "given_calibration", "given_only", "widen"]

@@ -81,19 +81,23 @@ def test_forecast_calibration_moves_each_series_to_its_own_real_end() -> None:
     assert torch.equal(cal, target)
 
 
-def test_forecast_calibration_without_history_is_a_clear_error() -> None:
+def test_forecast_calibration_leaves_out_series_without_history_and_errors_when_none_is_left() -> None:
     batch = _series(shape=(2, 1, 20))
     observed = batch.present().clone()
     observed[1, :, :12] = 0  # 4 given steps before a horizon of 4: nothing to forecast from
     batch = Batch(x=batch.x * observed, observed=observed)
     target = forecast(observed, torch.Generator(), horizon=4)
-    with pytest.raises(ValueError, match="no more than 4 given steps"):
-        forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
-    observed[1] = 0  # a series with nothing at all has no target either: fine
+    moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
+    assert cal[1].sum() == 0 and torch.equal(cal[0], target[0])  # series 1 left out, series 0 calibrates
+    observed[0, :, :12] = 0
     batch = Batch(x=batch.x * observed, observed=observed)
     target = forecast(observed, torch.Generator(), horizon=4)
-    moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
-    assert cal[1].sum() == 0 and torch.equal(cal[0], target[0])
+    with pytest.raises(ValueError, match="every series has no more than 4 given steps"):
+        forecast_calibration(given_only(batch, target), target, torch.Generator(), horizon=4)
+    observed[:] = 0  # nothing at all: no target either, nothing to calibrate, no error here
+    batch = Batch(x=batch.x * observed, observed=observed)
+    _, cal = forecast_calibration(given_only(batch, observed), observed, torch.Generator(), horizon=4)
+    assert not cal.any()
 
 
 def test_block_calibration_keeps_clear_of_missing_values_joined_to_a_real_gap() -> None:
@@ -143,7 +147,7 @@ def test_random_calibration_keeps_the_real_gaps_around_each_hidden_entry(ratio: 
     target = spec.bind({"ratio": ratio})(batch.present(), torch.Generator().manual_seed(0))
     cal_batch, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(1), {"ratio": ratio})
     own = given_only(batch, target)
-    assert cal_batch is not None and torch.equal(cal_batch.present(), own.present())
+    assert torch.equal(cal_batch.present(), own.present())
     assert (cal <= own.present()).all() and not (cal * target).any()
     left = own.present() - cal  # what the calibration imputation sees
     real, calibration = _spans(target, own.present()), _spans(cal, left)
