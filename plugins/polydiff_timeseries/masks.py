@@ -94,22 +94,31 @@ def _next_to(mask: Tensor) -> Tensor:
     return near
 
 
-def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
-          feature_prob: float = 0.5) -> Tensor:
-    """Sequence gaps: each feature of each series, with probability ``feature_prob``, loses one
-    contiguous block of ``U[1, max_fraction * L]`` steps (at least one feature per series does)."""
-    _check_block(max_fraction, feature_prob)
-    obs = _check(observed)
+def _block_draws(obs: Tensor, generator: torch.Generator, max_fraction: float,
+                 feature_prob: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``block``'s draws per series and feature, in its order: a gap length, a start, whether it has one."""
     b, k, length = obs.shape
     longest = max(1, round(max_fraction * length))
     size = 1 + (_uniform((b, k), generator, obs) * longest).long().clamp(max=longest - 1)
     start = (_uniform((b, k), generator, obs) * (length - size + 1).float()).long()
     chosen = _uniform((b, k), generator, obs) < feature_prob
     forced = (_uniform((b, k), generator, obs).argmax(dim=1, keepdim=True) == torch.arange(k, device=obs.device))
-    chosen = chosen | (forced & ~chosen.any(dim=1, keepdim=True))
-    t = torch.arange(length, device=obs.device)
-    inside = (t >= start[..., None]) & (t < (start + size)[..., None]) & chosen[..., None]
-    return inside.float() * obs
+    return size, start, chosen | (forced & ~chosen.any(dim=1, keepdim=True))
+
+
+def _inside(start: Tensor, size: Tensor, chosen: Tensor, length: int) -> Tensor:
+    t = torch.arange(length, device=start.device)
+    return ((t >= start[..., None]) & (t < (start + size)[..., None]) & chosen[..., None]).float()
+
+
+def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
+          feature_prob: float = 0.5) -> Tensor:
+    """Sequence gaps: each feature of each series, with probability ``feature_prob``, loses one
+    contiguous block of ``U[1, max_fraction * L]`` steps (at least one feature per series does)."""
+    _check_block(max_fraction, feature_prob)
+    obs = _check(observed)
+    size, start, chosen = _block_draws(obs, generator, max_fraction, feature_prob)
+    return _inside(start, size, chosen, obs.shape[2]) * obs
 
 
 def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
@@ -129,22 +138,14 @@ def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
             break
         real = grown
     touched = _next_to(real)
-    # the same draws as block(): a gap length, a start (unused), the features that get a gap
-    longest = max(1, round(max_fraction * length))
-    size = 1 + (_uniform((b, k), generator, obs) * longest).long().clamp(max=longest - 1)
-    _uniform((b, k), generator, obs)
-    chosen = _uniform((b, k), generator, obs) < feature_prob
-    forced = (_uniform((b, k), generator, obs).argmax(dim=1, keepdim=True) == torch.arange(k, device=obs.device))
-    chosen = chosen | (forced & ~chosen.any(dim=1, keepdim=True))
+    size, _, chosen = _block_draws(obs, generator, max_fraction, feature_prob)  # block's start is redrawn below
     t = torch.arange(length, device=obs.device)
     hits = torch.nn.functional.pad(touched.float().cumsum(dim=-1), (1, 0))  # hits[..., s]: touched steps before s
     end = t + size[..., None]  # [b, k, L]: a gap starting at t ends before end
     fits = (end <= length) & (hits.gather(-1, end.clamp(max=length)) == hits[..., :length])
     scores = torch.where(fits, _uniform((b, k, length), generator, obs), torch.full_like(obs, -1.0))
     start = scores.argmax(dim=-1)
-    chosen &= fits.any(dim=-1)
-    inside = (t >= start[..., None]) & (t < (start + size)[..., None]) & chosen[..., None]
-    return own, inside.float() * obs
+    return own, _inside(start, size, chosen & fits.any(dim=-1), length) * obs
 
 
 def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
