@@ -128,7 +128,8 @@ def test_sparse_calibration_tasks_are_drawn_until_200_targets():
     target = _hide(padding, 0.5, seed=1)
     spec = plugins.get_mask_strategy("random_ratio")
     cal_batch, cal_target, draws = given_calibration(spec, batch, target, torch.Generator().manual_seed(2))
-    first = int(cal_target[:6].sum())  # the first draw counts the targets and is kept
+    hidden = cal_target[:6].bool()  # the first draw counts the targets (a run of neighbours once), and is kept
+    first = int(hidden[:, 0].sum() + (hidden[:, 1:] & ~hidden[:, :-1]).sum())
     assert draws == calibration_draws(first) > 1 and len(cal_batch) == 6 * draws
     assert cal_target.shape == (6 * draws, 10)
     assert torch.equal(cal_batch.cond["label"], torch.arange(6).repeat(draws))
@@ -143,6 +144,16 @@ def test_sparse_calibration_tasks_are_drawn_until_200_targets():
     fixed = dataclasses.replace(spec, fn=lambda observed, generator: observed * (torch.arange(10) == 4))
     _, once, draws = given_calibration(fixed, batch, target, torch.Generator())
     assert draws == 1 and torch.equal(once, (padding - target) * (torch.arange(10) == 4))
+    # a gap of 5 neighbours errs as one: 6 gaps a draw, not 30 targets, so drawn 16 times, not 7
+    gaps = dataclasses.replace(spec, fn=lambda observed, generator: observed * (torch.arange(10) < 5))
+    _, _, draws_gaps = given_calibration(gaps, Batch(x=batch.x, padding=padding), torch.zeros(6, 10),
+                                         torch.Generator())
+    assert draws_gaps == 1  # no randomness: the same gaps every draw
+    shifting = dataclasses.replace(spec, fn=lambda observed, generator: observed * (
+        (torch.arange(10) - torch.randint(0, 5, (len(observed), 1), generator=generator)).abs() < 3))
+    _, gap_target, draws_gaps = given_calibration(shifting, Batch(x=batch.x, padding=padding), torch.zeros(6, 10),
+                                                  torch.Generator().manual_seed(0))
+    assert gap_target[:6].sum() >= 18 and draws_gaps == 16 > calibration_draws(int(gap_target[:6].sum()))
     # the benchmark's per-draw factors: 3 sets of 2 items, each needs its own 200 targets
     _, _, per_set = given_calibration(spec, batch, target, torch.Generator().manual_seed(2), groups=3)
     assert per_set == calibration_draws(round(first / 3)) > draws

@@ -129,14 +129,15 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
 def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
                       options: Mapping[str, Any] | None = None, *, groups: int = 1) -> tuple[Batch, Tensor, int]:
     """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items, so the factor
-    is fitted on enough targets: row ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are
+    is fitted on enough targets, a run of neighbouring targets (along the last axis) counting once: row
+    ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are
     that many equal sets, each fitted with its own factor, so each set needs the targets. A task that comes
     out the same when drawn again (a forecast has no randomness) is drawn once: copies would add cost, not
     targets. Returns the batch, its target mask and the number of draws."""
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
     parts = [calibration_task(strategy, batch, target, generator, options)]
-    draws = calibration_draws(round(float(parts[0][1].sum()) / groups))
+    draws = calibration_draws(round(float(_runs(parts[0][1])) / groups))
     if draws > 1:
         parts.append(calibration_task(strategy, batch, target, generator, options))
         if torch.equal(parts[1][1], parts[0][1]) and torch.equal(parts[1][0].x, parts[0][0].x):
@@ -145,6 +146,13 @@ def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, 
         rows = torch.arange(len(batch)).repeat(draws - 2)
         parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options))
     return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
+
+
+def _runs(target: Tensor) -> Tensor:
+    """Runs of target entries along the last axis: neighbours err together (a gap, a missing frame's
+    pixels), so a run counts once towards the targets a factor needs."""
+    t = target > 0
+    return t[..., :1].sum() + (t[..., 1:] & ~t[..., :-1]).sum()
 
 
 def _cat(batches: list[Batch]) -> Batch:
