@@ -129,11 +129,11 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
 def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
                       options: Mapping[str, Any] | None = None, *, groups: int = 1) -> tuple[Batch, Tensor, int]:
     """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items, so the factor
-    is fitted on enough targets, a run of neighbouring targets (along the last axis) counting once: row
-    ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are
-    that many equal sets, each fitted with its own factor, so each set needs the targets. A task that comes
-    out the same when drawn again (a forecast has no randomness) is drawn once: copies would add cost, not
-    targets. Returns the batch, its target mask and the number of draws."""
+    is fitted on enough targets (a run of neighbouring targets along the last axis counts once): row
+    ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are that many equal sets, each fitted
+    with its own factor, so each set needs the targets. A task that comes out the same when drawn again (a
+    forecast has no randomness) is drawn once: copies would add cost, not targets. Returns the batch, its
+    target mask and the number of draws."""
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
     parts = [calibration_task(strategy, batch, target, generator, options)]
