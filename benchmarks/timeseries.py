@@ -145,23 +145,24 @@ def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
     return plugins.get_mask_strategy(name).bind(options)(observed, torch.Generator().manual_seed(seed))
 
 
-def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace
-                ) -> tuple[dict[str, tuple[Batch, torch.Tensor]], int]:
+def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace, *,
+                align: int = 1) -> tuple[dict[str, tuple[Batch, torch.Tensor]], int]:
     """Calibration tasks on the test windows' given entries, by column suffix, and the draws per window
     (row ``i + j n`` is window ``i`` under draw ``j``): ``_given`` as ``polydiff impute --calibrate given``
     makes them (``given_calibration``: the strategy's ``calibration_task``, drawn for 200 targets per
     factor, here one factor per test mask draw), ``_given_redraw`` the strategy simply drawn again on the
     given entries (``--given-redraw``), ``_given_r`` a lower random ratio (``--given-ratio``).
-    ``--given-draws N``: N draws of each instead."""
+    ``--given-draws N``: N draws of each instead. ``align``: the training windows' stride."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
     generator = torch.Generator().manual_seed(seed)
     if args.given_draws == 0:
-        cal_b, cal_t, draws = given_calibration(spec, batch, target, generator, options, groups=args.mask_draws)
+        cal_b, cal_t, draws = given_calibration(spec, batch, target, generator, options, groups=args.mask_draws,
+                                                align=align)
     else:
         draws = args.given_draws
         rows = torch.arange(len(batch)).repeat(draws)
-        cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options)
+        cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options, align=align)
     rows = torch.arange(len(batch)).repeat(draws)
     out = {"_given": (cal_b, cal_t)}
     own = given_only(batch.select(rows), target[rows])
@@ -304,7 +305,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             conditional_model=True, batch_size=args.batch)
                         own_imps, draws = {}, 0
                         if args.calibrate_given:  # the task's mask again, on the test windows' given entries
-                            tasks, draws = given_tasks(task, eval_batch, target, args.mask_seed + 1, args)
+                            tasks, draws = given_tasks(task, eval_batch, target, args.mask_seed + 1, args,
+                                                       align=train_ds.alignment)
                             for sfx, (cal_b, cal_t) in tasks.items():
                                 own_imps[sfx] = impute(
                                     denoiser, cal_b, cal_t, n_samples=max(args.samples), seed=args.seed + 2,

@@ -41,6 +41,8 @@ class TimeSeriesDataset(ArrayDataset):
     Attributes:
         mean, std: ``[K]`` float64 tensors; ``x_model = (x_data - mean) / std``.
         features: feature names.
+        alignment: the training windows' stride (1: a window may start at any step; set by the loaders
+            that cut windows), so ``--calibrate given`` moves a forecast window by multiples of it.
     """
 
     def __init__(self, values: Tensor | np.ndarray, *, padding: Tensor | None = None,
@@ -113,6 +115,7 @@ class TimeSeriesDataset(ArrayDataset):
                                 features=self.features, name=self.name, log=self.log, **stats)
         if self.timestamps is not None:
             out.timestamps = [self.timestamps[int(i)] for i in idx]
+        out.alignment = self.alignment
         return out
 
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
@@ -127,6 +130,7 @@ class TimeSeriesDataset(ArrayDataset):
         test = TimeSeriesDataset(self.raw()[len(self) - n_test:], features=self.features, name=self.name, log=self.log,
                                  padding=None if self.padding is None else self.padding[len(self) - n_test:],
                                  mean=train.mean, std=train.std)
+        test.alignment = self.alignment
         return train, test
 
     def __repr__(self) -> str:
@@ -223,7 +227,7 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
     if test_fraction == 0 and part != "all":
         raise ValueError(f"part={part!r} needs a split: set test_fraction in (0, 1), e.g. 0.2")
-    stride = stride or length
+    stride = train_stride = stride or length
     dropped: list[str] = []  # what windowing left out, after the source's notes
     total = series.shape[0]
     cut = round((1 - test_fraction) * total) if test_fraction else total
@@ -242,6 +246,7 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
         w, starts = _windows(rest, length, stride, "test part" if part == "test" else "series", dropped)
         out = TimeSeriesDataset(w, features=features, name=name, mean=train.mean, std=train.std, log=log)
         span = f"last {test_fraction:.0%}: {total - cut} of {total} steps" if part == "test" else f"{total} steps"
+    out.alignment = train_stride  # what the model sees: windows starting every train_stride steps
     if times is not None:
         offset = cut if test_fraction and part == "test" else 0
         out.timestamps = [[str(t) for t in times[offset + s:offset + s + length]] for s in starts]
@@ -298,6 +303,8 @@ def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None 
         out[i, :, :a.shape[1]] = a
         padding[i, :, :a.shape[1]] = 1
     ds = TimeSeriesDataset(out, padding=padding, features=features, name=name)
+    if length is not None:
+        ds.alignment = stride or length
     sizes = sorted(a.shape[1] for a in arrays)
     ds.summary = (f"timeseries {name!r}: {len(arrays)} series of {sizes[0]}-{sizes[-1]} steps x "
                   f"{ds.num_features} feature(s) -> {len(ds)} window(s) of {longest} steps"

@@ -8,6 +8,7 @@ evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values
 
 ``random_fixed``, ``block`` and ``forecast`` also say how ``polydiff impute --calibrate given`` draws them
 again on the given entries, so that the calibration task is no harder than the real one (``*_calibration``).
+They take ``align``, the training windows' stride; only the forecast's moves values, so only it uses it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def random_fixed(observed: Tensor, generator: torch.Generator, *, ratio: float =
 CALIBRATION_FRACTION = 0.2  # random_fixed calibration: at most this share of the given entries is drawn
 
 
-def random_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
+def random_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, align: int = 1,
                        ratio: float = 0.1) -> tuple[Batch, Tensor]:
     """``random_fixed`` drawn again on the given entries, sparsely: each given entry is drawn with
     probability ``min(ratio, CALIBRATION_FRACTION)``, and one whose previous given entry in its feature is
@@ -121,8 +122,8 @@ def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float =
     return _inside(start, size, chosen, obs.shape[2]) * obs
 
 
-def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
-                      feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
+def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, align: int = 1,
+                      max_fraction: float = 0.5, feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
     """``block`` drawn again on the given entries, each gap placed where it neither overlaps nor touches a
     real gap of its feature, nor a run of missing values joined to one (uniformly among such starts; none
     when the drawn length fits nowhere, so calibration gaps are a little shorter on average). Drawn
@@ -173,18 +174,24 @@ def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) 
     return obs * future[:, None, :].float()
 
 
-def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
+def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, align: int = 1,
                          horizon: int = 8) -> tuple[Batch, Tensor]:
     """``forecast`` on the given entries without the real unknown end: each series is moved later by the
     steps between its last given step and its real end (the horizon, more where the series ends in
-    missing steps), its first steps left unobserved, and its last ``horizon`` steps are forecast; a series
-    with no history left beyond them is left out. Drawn in place, the calibration forecast would predict the
-    ``horizon`` steps in front of the real unknown ones, a task the model never does and a harder one."""
+    missing steps), rounded up to a multiple of ``align``, its first steps left unobserved, and its last
+    ``horizon`` steps are forecast; a series with no history left beyond them is left out. Drawn in
+    place, the calibration forecast would predict the ``horizon`` steps in front of the real unknown ones,
+    a task the model never does and a harder one. ``align``: the training windows' stride; a model trained
+    on windows cut every 24 hours reads a step's position as its hour, so a move by other than a multiple
+    of it asks for a forecast at the wrong hours (measured: a 7x too wide interval)."""
+    if align < 1:
+        raise ValueError(f"forecast: align must be >= 1, got {align}")
     obs = _check(own.present())
     length = obs.shape[2]
     t = torch.arange(length, device=obs.device)
     ends = [torch.where(m.amax(dim=1) > 0, t, torch.full_like(t, -1)).amax(dim=1) for m in (obs, obs + target.float())]
     shift = torch.where(ends[0] >= 0, ends[1] - ends[0], torch.zeros_like(ends[0]))  # [B]
+    shift = -(-shift // align) * align
     source = t[None, :] - shift[:, None]  # step t of the moved series is step t - shift of the given one
     keep = (source >= 0)[:, None, :].expand_as(obs)
     index = source.clamp(min=0)[:, None, :].expand_as(obs)
@@ -195,6 +202,12 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
     no_history = (moved_obs - cal).flatten(1).amax(dim=1) <= 0  # nothing left to forecast from: left out
     cal = cal * ~no_history[:, None, None]
     if not cal.any() and target.any():
+        if align > 1:
+            raise ValueError(f"forecast: the model was trained on windows cut every {align} steps, so it may read a "
+                             f"step's position as its phase (the hour of a day); moved on by a multiple of {align} "
+                             f"steps, no {length}-step window keeps history before its last {horizon} steps. "
+                             "Calibrate on held-out windows (--calibrate K), or train on windows cut every step "
+                             "(data option stride = 1)")
         raise ValueError(f"forecast: every series has no more than {horizon} given steps, so a calibration "
                          f"forecast of {horizon} steps would start from nothing; calibrate on held-out windows "
                          "(--calibrate K) or forecast a shorter horizon")

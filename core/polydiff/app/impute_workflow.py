@@ -94,18 +94,20 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         return Imputation.from_tensors({k: v.cpu() for k, v in imp.to_tensors().items()}, nfe=imp.nfe,
                                        seconds=imp.seconds)
 
+    scale, draws, given_task = None, 1, None
+    if calibrate == "given":  # the scored items' given entries, hidden by the strategy's calibration task
+        try:  # before any sampling: a task that cannot be made fails at once
+            given_task = given_calibration(mspec, batch, target, torch.Generator().manual_seed(seed + 1),
+                                           mask_options, align=int(getattr(train_ds, "alignment", 1)))
+        except ValueError as err:
+            raise ConfigError(f"--calibrate given: {err}") from None
+        if not given_task[1].any():
+            raise ConfigError(f"--calibrate given: {what} hid none of the given entries; calibrate on held-out "
+                              "items instead (--calibrate K)")
     imp = draw(batch, target, seed)
-    scale, draws = None, 1
     if calibrate:
-        if calibrate == "given":  # the scored items' given entries, hidden by the strategy's calibration task
-            try:
-                own, cal_target, draws = given_calibration(mspec, batch, target,
-                                                           torch.Generator().manual_seed(seed + 1), mask_options)
-            except ValueError as err:
-                raise ConfigError(f"--calibrate given: {err}") from None
-            if not cal_target.any():
-                raise ConfigError(f"--calibrate given: {what} hid none of the given entries; calibrate on held-out "
-                                  "items instead (--calibrate K)")
+        if given_task is not None:
+            own, cal_target, draws = given_task
             cal = draw(own, cal_target, seed + 1)
             source = (f"{int(cal_target.sum())} given entries of the scored items"
                       + (f", {draws} draws" if draws > 1 else ""))

@@ -109,16 +109,17 @@ def given_only(batch: Batch, target: Tensor) -> Batch:
 
 
 def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
-                     options: Mapping[str, Any] | None = None) -> tuple[Batch, Tensor]:
+                     options: Mapping[str, Any] | None = None, *, align: int = 1) -> tuple[Batch, Tensor]:
     """A calibration task like the real one (``target`` hidden in ``batch``), made from the given entries only:
     the strategy's ``calibration_task`` when it has one, else the strategy drawn again on them. Returns the
-    batch to impute and its target mask (given entries with their true values; the real targets never read)."""
+    batch to impute and its target mask (given entries with their true values; the real targets never read).
+    ``align``: the training data's ``alignment`` (a task moves entries along the last axis by multiples of it)."""
     opts = check_options(options or {}, strategy.options, "mask_options", f"mask strategy {strategy.name!r}")
     own = given_only(batch, target)
     if strategy.calibration_task is None:
         cal_batch, cal_target = own, strategy.fn(own.present(), generator, **opts)
     else:
-        cal_batch, cal_target = strategy.calibration_task(own, target, generator, **opts)
+        cal_batch, cal_target = strategy.calibration_task(own, target, generator, align=align, **opts)
     present = cal_batch.present()
     if cal_target.shape != present.shape:
         raise ValueError(f"mask strategy {strategy.name!r}: its calibration target has shape {list(cal_target.shape)}, "
@@ -127,24 +128,26 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
 
 
 def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
-                      options: Mapping[str, Any] | None = None, *, groups: int = 1) -> tuple[Batch, Tensor, int]:
+                      options: Mapping[str, Any] | None = None, *, groups: int = 1,
+                      align: int = 1) -> tuple[Batch, Tensor, int]:
     """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items, so the factor
     is fitted on enough targets (a run of neighbouring targets along the last axis counts once): row
     ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are that many equal sets, each fitted
-    with its own factor, so each set needs the targets. A task that comes out the same when drawn again (a
-    forecast has no randomness) is drawn once: copies would add cost, not targets. Returns the batch, its
-    target mask and the number of draws."""
+    with its own factor, so each set needs the targets. ``align`` as in :func:`calibration_task`. A task
+    that comes out the same when drawn again (a forecast has no randomness) is drawn once: copies would add
+    cost, not targets. Returns the batch, its target mask and the number of draws."""
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
-    parts = [calibration_task(strategy, batch, target, generator, options)]
+    parts = [calibration_task(strategy, batch, target, generator, options, align=align)]
     draws = calibration_draws(round(float(_runs(parts[0][1])) / groups))
     if draws > 1:
-        parts.append(calibration_task(strategy, batch, target, generator, options))
+        parts.append(calibration_task(strategy, batch, target, generator, options, align=align))
         if torch.equal(parts[1][1], parts[0][1]) and torch.equal(parts[1][0].x, parts[0][0].x):
             return (*parts[0], 1)
     if draws > 2:
         rows = torch.arange(len(batch)).repeat(draws - 2)
-        parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options))
+        parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options,
+                                     align=align))
     return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
 
 

@@ -35,9 +35,11 @@ class MaskFn(Protocol):
 
 
 class CalibrationTaskFn(Protocol):
-    """``fn(own, target, generator, **options) -> (batch, calibration_target)``, with the strategy's options."""
+    """``fn(own, target, generator, *, align, **options) -> (batch, calibration_target)``, with the strategy's
+    options and the training items' ``alignment``."""
 
-    def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /) -> tuple[Batch, Tensor]: ...
+    def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /, *,
+                 align: int) -> tuple[Batch, Tensor]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,14 +82,16 @@ class MaskStrategySpec:
     observed; ``options`` lists the accepted keyword options with their defaults (by default ``fn``'s
     keyword defaults).
 
-    ``calibration_task(own, target, generator, **options) -> (batch, calibration_target)`` (optional):
+    ``calibration_task(own, target, generator, *, align, **options) -> (batch, calibration_target)`` (optional):
     how ``polydiff impute --calibrate given`` makes a calibration task from the scored items' given
     entries. ``own`` is the batch with the real targets removed
     (:func:`polydiff.diffusion.calibration.given_only`), ``target`` the real target mask (a mask, never
     values); it returns a batch built from ``own``'s values only and the entries to hide in it. Supply it
     when the strategy drawn again on ``own`` would pose a harder task than the real one (a forecast
-    would predict the steps before the real unknown ones; a gap could extend the real gap). ``None``:
-    ``fn`` drawn again on ``own.present()``.
+    would predict the steps before the real unknown ones; a gap could extend the real gap). ``align`` is
+    the training data's ``alignment`` (:class:`~polydiff.diffusion.data.DiffusionDataset`): a task that
+    moves entries along the last axis moves them by multiples of it. ``None``: ``fn`` drawn again on
+    ``own.present()``.
     """
 
     name: str

@@ -23,6 +23,10 @@ class DiffusionDataset(Protocol):
         num_classes: number of class labels in ``cond["label"]`` (``None``: unlabelled).
         sample_shape: packed per-sample shape at full length (for a variable-length state, the
             longest sample), used to size backbones and draw noise.
+        alignment (optional, default 1): the items were cut from longer data at starts that are
+            multiples of this many steps of the last axis (a series cut into days: 24 hours), so a model
+            may read an entry's position as its phase; calibration tasks move entries along that axis by
+            multiples of it only.
     """
 
     spec: StateSpec
@@ -52,6 +56,8 @@ class ArrayDataset:
         labels: ``[N]`` integer class labels.
         num_classes: defaults to ``labels.max() + 1``.
     """
+
+    alignment = 1  # set by a loader that cuts items at a stride (see DiffusionDataset)
 
     def __init__(self, spec: StateSpec, x: Tensor, *, padding: Tensor | None = None,
                  observed: Tensor | None = None, labels: Tensor | None = None,

@@ -64,6 +64,22 @@ def test_forecast_calibration_forecasts_the_window_end_from_the_given_history_on
     assert torch.equal(via_core.x, moved.x) and torch.equal(via_core_target, cal)
 
 
+def test_forecast_calibration_moves_by_multiples_of_the_training_stride() -> None:
+    """Windows cut every 4 steps: a horizon of 6 moves the history by 8, so every step keeps its phase
+    (position mod 4) and the calibration forecast is the last 6 steps of a shorter history; cut every 30
+    steps (the window length), no move leaves history, and the error says why and what to do."""
+    batch = _series(shape=(8, 2, 30))
+    target = forecast(batch.present(), torch.Generator(), horizon=6)
+    moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), align=4, horizon=6)
+    assert torch.equal(moved.x[..., 8:], batch.x[..., :22]) and (moved.present()[..., :8] == 0).all()
+    assert torch.equal(cal, target)
+    spec = plugins.get_mask_strategy("forecast")
+    _, via_core = calibration_task(spec, batch, target, torch.Generator(), {"horizon": 6}, align=4)
+    assert torch.equal(via_core, cal)
+    with pytest.raises(ValueError, match=r"windows cut every 30 steps.*--calibrate K.*stride = 1"):
+        forecast_calibration(given_only(batch, target), target, torch.Generator(), align=30, horizon=6)
+
+
 def test_forecast_calibration_moves_each_series_to_its_own_real_end() -> None:
     """Series 1's last 4 steps were never observed and series 2 misses the step before its horizon: each
     moves by its own distance (4, 4, 5), so its calibration forecast ends where its real one does and

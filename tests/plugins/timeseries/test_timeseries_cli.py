@@ -48,16 +48,22 @@ def test_cli_train_forecast_evaluate(tmp_path, capsys) -> None:
     for name in ("crps", "crps_sum", "crps_energy", "pit_error"):
         assert math.isfinite(results[name]), name
     assert results["coverage_90"] is None  # 4 samples hold no 90% interval
-    # calibrated on the given entries: the forecast's calibration_task (windows moved on by the horizon)
-    assert main(["impute", str(run), "--mask", "forecast", "--mask-option", "horizon=6", "--n-samples", "4",
-                 "--n", "5", "--sampler", "ddim", "--steps", "3", "--calibrate", "given"]) == 0
+    # windows cut every 26 steps, the window length: a model may read a step's position as its phase, and
+    # no move by a multiple of 26 keeps history, so the forecast cannot calibrate on its own windows
+    forecast = ["--mask", "forecast", "--mask-option", "horizon=6", "--n-samples", "4", "--sampler", "ddim",
+                "--steps", "3"]
+    assert main(["impute", str(run), *forecast, "--n", "5", "--calibrate", "given"]) == 2
+    assert re.search(r"windows cut every 26 steps.*--calibrate K", capsys.readouterr().err)
+    # cut every 13 steps: the windows are moved on by 13 (a multiple of the stride above the horizon)
+    strided = tmp_path / "strided"
+    assert main(["train", "timeseries", *TINY, "data.stride=13", "--out", str(strided), "--quiet"]) == 0
+    assert main(["impute", str(strided), *forecast, "--n", "5", "--calibrate", "given"]) == 0
     found = re.search(r"widened [\d.]+x around the median \(split conformal on (\d+) given entries of the scored "
                       r"items, hidden", capsys.readouterr().err)
     assert found, "no calibration line"
     assert 20 <= int(found[1]) <= 30  # 5 windows x 6 steps (co2 has gaps), drawn once: a forecast has no randomness
     # one window: 6 targets, too few for a 90% interval, and said so
-    assert main(["impute", str(run), "--mask", "forecast", "--mask-option", "horizon=6", "--n-samples", "4",
-                 "--n", "1", "--sampler", "ddim", "--steps", "3", "--calibrate", "given"]) == 2
+    assert main(["impute", str(strided), *forecast, "--n", "1", "--calibrate", "given"]) == 2
     assert re.search(r"--calibrate given: \d calibration targets are too few", capsys.readouterr().err)
 
 
