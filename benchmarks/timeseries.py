@@ -152,8 +152,7 @@ def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: 
     makes them (``given_calibration``: the strategy's ``calibration_task``, drawn for 200 targets per
     factor, here one factor per test mask draw), ``_given_redraw`` the strategy simply drawn again on the
     given entries (``--given-redraw``), ``_given_r`` a lower random ratio (``--given-ratio``).
-    ``--given-draws N``: N draws of each instead. ``align``: the training windows' stride (a forecast's
-    windows move by multiples of it); ``--given-unaligned`` adds ``_given_align1``, moved by the horizon."""
+    ``--given-draws N``: N draws of each instead. ``align``: the training windows' stride."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
     generator = torch.Generator().manual_seed(seed)
@@ -169,8 +168,6 @@ def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: 
     own = given_only(batch.select(rows), target[rows])
     if args.given_redraw and spec.calibration_task is not None:
         out["_given_redraw"] = own, task_mask(task, own.present(), seed) * own.present()
-    if args.given_unaligned and align > 1 and spec.calibration_task is not None:  # the move ignoring the stride
-        out["_given_align1"] = calibration_task(spec, batch.select(rows), target[rows], generator, options)
     if task.startswith("random") and 0 < 100 * args.given_ratio < int(task[6:]):
         out["_given_r"] = own, task_mask(f"random{round(100 * args.given_ratio)}", own.present(), seed)
     return out, draws
@@ -380,7 +377,7 @@ def _line(name: str, r: dict[str, Any]) -> str:
     vals: tuple[Any, ...] = (name, r["task"], r["mode"], f"{r['mae']:.4g}", f"{r['linear']:.4g}", f"{r['locf']:.4g}",
             f"{r['mean']:.4g}", f"{r['ridge']:.4g}", f"{r['crps']:.4f}", f"{r['coverage_90']:.3f}", r["S"],
             r["sampler"], r["nfe"], r["sample_cpu_seconds"])
-    for sfx in ("", "_given", "_given_redraw", "_given_align1", "_given_r"):
+    for sfx in ("", "_given", "_given_redraw", "_given_r"):
         if f"scale{sfx}" in r:
             vals += (f"{r['scale' + sfx]:.3g}", f"{r['crps_calibrated' + sfx]:.4f}",
                      f"{r['coverage_90_calibrated' + sfx]:.3f}")
@@ -420,9 +417,6 @@ def main() -> None:
     p.add_argument("--given-redraw", action="store_true",
                    help="with --calibrate-given, also calibrate on the task's strategy simply drawn again on the "
                         "given entries (columns *_given_redraw), beside its calibration_task")
-    p.add_argument("--given-unaligned", action="store_true",
-                   help="also calibrate forecasts on windows moved by the horizon, not by multiples of the training "
-                        "stride (suffix _given_align1; the ablation of the dataset's alignment)")
     p.add_argument("--given-draws", type=int, default=0,
                    help="with --calibrate-given, calibration masks per test window and mask (0: as the CLI, "
                         "enough for 200 targets per factor, at most 16)")

@@ -51,22 +51,3 @@ def test_validation_split_without_room_is_a_clear_error(bench: ModuleType) -> No
     train = window_series(series, length=40, stride=40, part="train", test_fraction=0.2, name="short")
     with pytest.raises(ValueError, match="holds no full window"):
         bench.validation_split(train, 40, 0.05)
-
-
-def test_given_forecast_calibration_moves_by_the_training_stride_and_the_ablation_by_the_horizon(
-        bench: ModuleType) -> None:
-    """The benchmark's ``_given`` forecast task is ``polydiff impute --calibrate given``'s: windows of a
-    stride-4 model move by 16 for a horizon of 13; ``--given-unaligned`` adds the move by 13 beside it."""
-    series = np.arange(600, dtype=np.float64)[:, None] + 1.0
-    train = window_series(series, length=52, stride=4, part="train", test_fraction=0.2, name="steps")
-    test = window_series(series, length=52, stride=52, part="test", test_fraction=0.2, name="steps")
-    batch = test.get_batch(torch.arange(len(test)))
-    target = bench.task_mask("forecast", batch.present(), 0)
-    args = bench.argparse.Namespace(given_draws=0, mask_draws=1, given_redraw=False, given_unaligned=True,
-                                    given_ratio=0.0)
-    tasks, draws = bench.given_tasks("forecast", batch, target, 0, args, align=train.alignment)
-    assert draws == 1 and set(tasks) == {"_given", "_given_align1"}
-    for sfx, shift in (("_given", 16), ("_given_align1", 13)):
-        moved, cal = tasks[sfx]
-        assert torch.equal(moved.x[..., shift:], batch.x[..., :52 - shift]), sfx
-        assert (moved.present()[..., :shift] == 0).all() and torch.equal(cal, target), sfx
