@@ -41,8 +41,8 @@ class TimeSeriesDataset(ArrayDataset):
     Attributes:
         mean, std: ``[K]`` float64 tensors; ``x_model = (x_data - mean) / std``.
         features: feature names.
-        alignment: the training windows' stride (1: a window may start at any step; set by the loaders
-            that cut windows), so ``--calibrate given`` moves a forecast window by multiples of it.
+        alignment: the training windows' stride where they tile the series, else 1
+            (:func:`tile_alignment`); ``--calibrate given`` moves a forecast window by multiples of it.
     """
 
     def __init__(self, values: Tensor | np.ndarray, *, padding: Tensor | None = None,
@@ -208,6 +208,15 @@ def _windows(series: np.ndarray, length: int, stride: int, what: str,
     return w[~empty], np.arange(0, len(w) * stride, stride)[~empty]
 
 
+def tile_alignment(stride: int, length: int) -> int:
+    """The dataset's ``alignment`` for training windows cut every ``stride`` steps: ``stride`` when they tile
+    the series (``stride >= length``: days of an hourly series all start at midnight, and a model may read
+    a step's position as its hour), else 1. Overlapping windows show each step at several positions; on
+    CO2 (stride 4, 52 weeks) a forecast calibration moved by its horizon held 0.921 of the test values, and
+    moved by a multiple of 4, the next larger one, 0.981 (one model, benchmarks/README.md)."""
+    return stride if stride >= length else 1
+
+
 def window_series(series: np.ndarray, *, length: int, stride: int | None = None, part: str = "all",
                   test_fraction: float = 0.0, test_stride: int | None = None, features: Sequence[str] | None = None,
                   name: str = "series", log: bool = False, notes: Sequence[str] = (),
@@ -246,7 +255,7 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
         w, starts = _windows(rest, length, stride, "test part" if part == "test" else "series", dropped)
         out = TimeSeriesDataset(w, features=features, name=name, mean=train.mean, std=train.std, log=log)
         span = f"last {test_fraction:.0%}: {total - cut} of {total} steps" if part == "test" else f"{total} steps"
-    out.alignment = train_stride  # what the model sees: windows starting every train_stride steps
+    out.alignment = tile_alignment(train_stride, length)
     if times is not None:
         offset = cut if test_fraction and part == "test" else 0
         out.timestamps = [[str(t) for t in times[offset + s:offset + s + length]] for s in starts]
@@ -304,7 +313,7 @@ def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None 
         padding[i, :, :a.shape[1]] = 1
     ds = TimeSeriesDataset(out, padding=padding, features=features, name=name)
     if length is not None:
-        ds.alignment = stride or length
+        ds.alignment = tile_alignment(stride or length, length)
     sizes = sorted(a.shape[1] for a in arrays)
     ds.summary = (f"timeseries {name!r}: {len(arrays)} series of {sizes[0]}-{sizes[-1]} steps x "
                   f"{ds.num_features} feature(s) -> {len(ds)} window(s) of {longest} steps"

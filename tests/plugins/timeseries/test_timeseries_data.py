@@ -92,11 +92,13 @@ def test_dataframe_csv_and_ragged_loaders(tmp_path) -> None:
     assert registered.features == ["b"] and torch.equal(registered.observed_mask, ds.observed_mask[:, 1:])
     with pytest.raises(ValueError, match="data.path"):
         spec.build()
-    # the training windows' stride, which a forecast's --calibrate given moves windows by multiples of
-    assert (ds.alignment, from_file.alignment, registered.alignment) == (5, 5, 5)
-    assert from_csv(path, length=10).alignment == 10  # stride defaults to the length: cut into days, say
-    assert load_co2(part="test", stride=4).alignment == 4  # the test part's windows: the model's training stride
-    assert [d.alignment for d in ds.split(0.3)] == [5, 5] and ds.subset([0, 2]).alignment == 5
+    # tiled training windows all start at one phase: a forecast's --calibrate given moves them by multiples
+    # of the stride; overlapping ones (stride 5 < length 10) may move by any step
+    assert (ds.alignment, from_file.alignment, registered.alignment) == (1, 1, 1)
+    tiled = from_csv(path, length=10)  # stride defaults to the length: cut into days, say
+    assert tiled.alignment == 10 and from_csv(path, length=10, stride=12).alignment == 12
+    assert load_co2(part="test", stride=52).alignment == 52  # the test part's windows: the training stride
+    assert [d.alignment for d in tiled.split(0.3)] == [10, 10] and tiled.subset([0, 2]).alignment == 10
     ragged = from_array([raw[:12].T, raw[:7].T])
     assert ragged.sample_shape == (2, 12) and ragged.padding is not None
     assert ragged.padding[1, :, 7:].sum() == 0 and ragged.observed_mask[1, :, 7:].sum() == 0
