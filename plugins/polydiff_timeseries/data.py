@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from polydiff import ArrayDataset, Field, StateSpec, report
+from polydiff.diffusion import Subset, holdout_apart, split_apart
 
 from .frames import numeric_frame, regularize, time_indexed
 
@@ -72,6 +73,8 @@ class TimeSeriesDataset(ArrayDataset):
         self.mean, self.std = mean.to(torch.float64), std.to(torch.float64)
         self.name = name
         self.timestamps: list[list[str]] | None = None  # per window its steps' time labels (gridded loads)
+        self.starts: Tensor | None = None  # per window its first step in its source series (loaders that cut)
+        self.sources: Tensor | None = None  # per window the index of its source series
         self.summary = ""  # what the loader did (items, grid, merged, dropped), one line; see polydiff.report
         x = torch.where(observed > 0, (raw - self.mean[:, None]) / self.std[:, None], torch.zeros_like(raw))
         _check_range(x, raw, self.features)
@@ -109,29 +112,49 @@ class TimeSeriesDataset(ArrayDataset):
 
     def subset(self, indices: Tensor | Sequence[int], *, refit: bool = False) -> TimeSeriesDataset:
         """The windows at ``indices``; ``refit=False`` keeps this dataset's statistics."""
-        idx = torch.as_tensor(indices, dtype=torch.long)
         stats = {} if refit else {"mean": self.mean, "std": self.std}
+        return self._take(torch.as_tensor(indices, dtype=torch.long), stats)
+
+    def _take(self, idx: Tensor, stats: dict[str, Tensor]) -> TimeSeriesDataset:
         out = TimeSeriesDataset(self.raw()[idx], padding=None if self.padding is None else self.padding[idx],
                                 features=self.features, name=self.name, log=self.log, **stats)
         if self.timestamps is not None:
             out.timestamps = [self.timestamps[int(i)] for i in idx]
+        if self.starts is not None and self.sources is not None:
+            out.starts, out.sources = self.starts[idx], self.sources[idx]
         out.alignment = self.alignment
         return out
 
+    def holdout_split(self, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
+        """The run's (train, held-out) windows (``data.holdout``). Windows that share steps (``stride <
+        length``) are split apart: of one series, its last ``fraction`` of steps tiled by windows that do not
+        overlap is held out, and the windows sharing a step with those are left out of training; of
+        several, whole series are held out. Otherwise at random, as any dataset."""
+        return holdout_apart(self, fraction, seed=seed, length=self.sample_shape[-1], name=self._label)
+
+    @property
+    def _label(self) -> str:
+        return f"timeseries {self.name!r}"
+
+    def _apart(self, fraction: float) -> tuple[Tensor, Tensor] | None:
+        if self.starts is None or self.sources is None:
+            return None
+        return split_apart(self.starts, self.sources, self.sample_shape[-1], fraction, seed=0, name=self._label)
+
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
-        """Chronological (train, test): the last ``fraction`` of the windows are the test set, and the
-        statistics of BOTH are fitted on the observed training values only."""
+        """Chronological (train, test): the last ``fraction`` of the windows are the test set (of overlapping
+        windows, as :meth:`holdout_split` holds them out: apart from the training ones), and the statistics
+        of BOTH are fitted on the observed training values only."""
         if not 0 < fraction < 1:
             raise ValueError(f"split fraction must be in (0, 1), got {fraction}")
-        n_test = max(1, round(fraction * len(self)))
-        if n_test >= len(self):
-            raise ValueError(f"{len(self)} windows are too few to hold out {fraction:.0%}")
-        train = self.subset(range(len(self) - n_test), refit=True)
-        test = TimeSeriesDataset(self.raw()[len(self) - n_test:], features=self.features, name=self.name, log=self.log,
-                                 padding=None if self.padding is None else self.padding[len(self) - n_test:],
-                                 mean=train.mean, std=train.std)
-        test.alignment = self.alignment
-        return train, test
+        apart = self._apart(fraction)
+        if apart is None:
+            n_test = max(1, round(fraction * len(self)))
+            if n_test >= len(self):
+                raise ValueError(f"{len(self)} windows are too few to hold out {fraction:.0%}")
+            apart = torch.arange(len(self) - n_test), torch.arange(len(self) - n_test, len(self))
+        train = self.subset(apart[0], refit=True)
+        return train, self._take(apart[1], {"mean": train.mean, "std": train.std})
 
     def __repr__(self) -> str:
         real = float(self.x.numel() if self.padding is None else self.padding.sum())
@@ -256,6 +279,7 @@ def window_series(series: np.ndarray, *, length: int, stride: int | None = None,
         out = TimeSeriesDataset(w, features=features, name=name, mean=train.mean, std=train.std, log=log)
         span = f"last {test_fraction:.0%}: {total - cut} of {total} steps" if part == "test" else f"{total} steps"
     out.alignment = tile_alignment(train_stride, length)
+    out.starts, out.sources = torch.as_tensor(starts, dtype=torch.long), torch.zeros(len(out), dtype=torch.long)
     if times is not None:
         offset = cut if test_fraction and part == "test" else 0
         out.timestamps = [[str(t) for t in times[offset + s:offset + s + length]] for s in starts]
@@ -295,13 +319,20 @@ def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None 
         raise ValueError("a list of series must hold [K, L_i] arrays with the same K")
     notes: list[str] = []
     pieces: list[np.ndarray] = []
+    starts: list[int] = []
+    sources: list[int] = []
     short = 0
     if length is not None:
         for i, a in enumerate(arrays):
             if a.shape[1] >= length:
-                pieces.extend(_windows(a.T, length, stride or length, f"series {i}", notes)[0])
+                cut, at = _windows(a.T, length, stride or length, f"series {i}", notes)
+                pieces.extend(cut)
+                starts.extend(int(s) for s in at)
+                sources.extend([i] * len(cut))
             else:
                 pieces.append(a)
+                starts.append(0)
+                sources.append(i)
                 short += 1
     else:
         pieces = arrays
@@ -314,6 +345,7 @@ def from_array(values: np.ndarray | Sequence[np.ndarray], *, length: int | None 
     ds = TimeSeriesDataset(out, padding=padding, features=features, name=name)
     if length is not None:
         ds.alignment = tile_alignment(stride or length, length)
+        ds.starts, ds.sources = torch.tensor(starts, dtype=torch.long), torch.tensor(sources, dtype=torch.long)
     sizes = sorted(a.shape[1] for a in arrays)
     ds.summary = (f"timeseries {name!r}: {len(arrays)} series of {sizes[0]}-{sizes[-1]} steps x "
                   f"{ds.num_features} feature(s) -> {len(ds)} window(s) of {longest} steps"

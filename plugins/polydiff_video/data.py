@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from polydiff import ArrayDataset, ConfigError, Field, StateSpec, report
+from polydiff.diffusion import Subset, holdout_apart
 
 from .summary import footage_summary
 
@@ -67,6 +68,15 @@ class VideoDataset(ArrayDataset):
         self.name, self.options, self.fps = name, dict(options), float(fps)
         self.segments = segments
         self.summary = ""  # what the loader did, one line (polydiff.reporting)
+        self.starts: Tensor | None = None  # per clip its first frame in its source video (footage loaders)
+        self.sources: Tensor | None = None  # per clip the index of its source video
+
+    def holdout_split(self, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
+        """The run's (train, held-out) clips (``data.holdout``): clips that share frames (``stride <
+        frames``) are held out apart from the training ones (one video: its last ``fraction`` of frames;
+        several: whole videos; :func:`polydiff.diffusion.holdout_apart`), else at random."""
+        return holdout_apart(self, fraction, seed=seed, length=int(self.x.shape[1]), name=f"video {self.name!r}",
+                             what="clip", unit="frame")
 
     @property
     def cache_key(self) -> str:
@@ -281,15 +291,19 @@ def clips_of(video: Tensor, frames: int, stride: int, *, source: str = "video") 
 
 def _footage(videos: list[tuple[str, Tensor]], *, frames: int, stride: int, name: str, options: dict[str, Any],
              fps: float) -> VideoDataset:
-    parts, segments, offset = [], [], 0
-    for src, video in videos:
+    parts, segments, sources, offset = [], [], [], 0
+    for i, (src, video) in enumerate(videos):
         c = clips_of(video, frames, stride, source=src)
         k = min(SEGMENTS, len(c))
         parts.append(c)
         segments.append(offset + (torch.arange(len(c)) * k) // len(c))  # which tenth of the source video
+        sources.append(torch.full((len(c),), i))
         offset += k
     seg = torch.cat(segments)
-    return VideoDataset(torch.cat(parts), None, name=name, options=options, segments=seg, fps=fps)
+    ds = VideoDataset(torch.cat(parts), None, name=name, options=options, segments=seg, fps=fps)
+    ds.starts = torch.cat([torch.arange(len(p)) * stride for p in parts])  # each clip's first frame in its source
+    ds.sources = torch.cat(sources)
+    return ds
 
 
 def load_opencv_sample(*, frames: int = 8, size: int = 32, channels: int = 1, every: int = 2, stride: int = 2,

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,8 @@ def training_levels(config: RunConfig) -> NoiseLevels:
 
 
 def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
-    """(train, held-out) datasets, split reproducibly by ``data.split_seed``."""
+    """(train, held-out) datasets, split reproducibly by ``data.split_seed``: by the dataset's own
+    ``holdout_split`` when it has one (items that share entries, such as overlapping windows), else at random."""
     spec = plugins.get_dataset(config.modality, str(config.data.dataset))
     dataset = spec.build(**config.data.options)
     if len(dataset) == 0:
@@ -170,7 +172,11 @@ def load_data(config: RunConfig) -> tuple[DiffusionDataset, DiffusionDataset]:
     if config.data.holdout == 0:
         everything = Subset(dataset, torch.arange(len(dataset)))
         return everything, everything
-    train, held_out = holdout_split(dataset, config.data.holdout, seed=config.data.split_seed)
+    split = getattr(dataset, "holdout_split", None)  # a dataset whose items share entries splits them apart
+    try:
+        train, held_out = (split or partial(holdout_split, dataset))(config.data.holdout, seed=config.data.split_seed)
+    except ValueError as err:
+        raise ConfigError(f"data.holdout: {err}") from None
     if len(held_out) == 0 or len(train) == 0:
         raise ConfigError(f"data.holdout = {config.data.holdout} of {len(dataset)} items leaves {len(train)} for "
                           f"training and {len(held_out)} held out; use more data, another data.holdout, or "

@@ -49,6 +49,7 @@ from .schedules import (
     sigma_grid,
 )
 from .state import Batch, Field, StateSpec, remove_com
+from .windows import holdout_apart, split_apart
 
 __all__ = [
     "EDM", "VE", "ArrayDataset", "Batch", "Denoiser", "DenoiserLike", "DiffusionDataset", "Discrete", "Field",
@@ -58,10 +59,12 @@ __all__ = [
     "calibration_task",
     "classifier_free_guidance",
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
-    "from_x0", "given_calibration", "given_only", "harmonic_fill", "holdout_split", "impute", "in_data_units",
+    "from_x0", "given_calibration", "given_only", "harmonic_fill", "holdout_apart", "holdout_split", "impute",
+    "in_data_units",
     "interval", "linear_fill",
     "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
     "resolve_prior_fill", "ring", "rmse", "sample", "scaled_to_data", "seeds_for", "sigma_grid",
-    "sliced_wasserstein", "stream_seed", "stream_seeds", "to_x0", "weibull_levels", "widen", "with_conditioning",
+    "sliced_wasserstein", "split_apart", "stream_seed", "stream_seeds", "to_x0", "weibull_levels", "widen",
+    "with_conditioning",
     "with_observed", "with_prior_fill", "with_self_conditioning",
 ]

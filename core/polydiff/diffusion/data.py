@@ -27,6 +27,9 @@ class DiffusionDataset(Protocol):
             multiples of this many steps of the last axis (a series cut into days: 24 hours), so a model
             may read an entry's position as its phase; calibration tasks move entries along that axis by
             multiples of it only.
+        holdout_split(fraction, *, seed) (optional): the dataset's own (train, held-out) split, for items
+            that share entries (overlapping windows of one series: a held-out item's values would be
+            training inputs); without it, :func:`holdout_split` at random.
     """
 
     spec: StateSpec

@@ -21,3 +21,38 @@ def test_files_summary_names_sizes_conversion_and_skipped_files(tmp_path):
     s = ds.summary
     assert "1 source(s)" in s and "21 frames read" in s and "64x48" in s and "16x16" in s and "grey" in s
     assert "1 frame(s) at the ends" in s and "notes.txt" in s
+
+
+def _frame_folder(folder, n: int, start: int) -> None:
+    """PNG frames whose mean grey level is their own frame number (so a clip names its frames)."""
+    folder.mkdir(parents=True)
+    for i in range(n):
+        iio.imwrite(folder / f"{i:03d}.png", np.full((16, 16), 2 * (start + i), np.uint8))
+
+
+def _frame_numbers(ds, rows) -> list[set[int]]:
+    levels = (ds.x[rows] + 1) / 2 * 255  # [n, T, C, H, W] back to grey levels
+    return [set(np.rint(c.mean((1, 2, 3)).numpy() / 2).astype(int).tolist()) for c in levels]
+
+
+def test_overlapping_clips_are_held_out_apart_from_the_training_clips(tmp_path, capsys):
+    from polydiff.app.runs import load_data, resolve_config
+
+    _frame_folder(tmp_path / "street", 60, 0)
+    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "street"),
+                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.25}})
+    train, held = load_data(config)
+    assert "the clips overlap, so the held-out ones are the last 25% of the 60 frames" in capsys.readouterr().err
+    ds = train.dataset
+    seen = set().union(*_frame_numbers(ds, train.indices))
+    scored = _frame_numbers(ds, held.indices)
+    assert len(scored) == 2 and not seen & set().union(*scored) and max(seen) < 45 <= min(min(c) for c in scored)
+    # two videos: one is held out whole
+    _frame_folder(tmp_path / "more" / "a", 30, 0)
+    _frame_folder(tmp_path / "more" / "b", 30, 60)
+    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "more"),
+                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.5}})
+    train, held = load_data(config)
+    sources = train.dataset.sources
+    assert len(sources[held.indices].unique()) == 1 and not set(sources[held.indices].tolist()) & set(
+        sources[train.indices].tolist())
