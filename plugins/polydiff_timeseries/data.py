@@ -129,7 +129,8 @@ class TimeSeriesDataset(ArrayDataset):
         """The run's (train, held-out) windows (``data.holdout``). Windows that share steps (``stride <
         length``) are split apart: of one series, its last ``fraction`` of steps tiled by windows that do not
         overlap is held out, and the windows sharing a step with those are left out of training; of
-        several, whole series are held out. Otherwise at random, as any dataset."""
+        several, whole series (the end of each when ``fraction`` of them is under one). Otherwise at
+        random, as any dataset."""
         return holdout_apart(self, fraction, seed=seed, length=self.sample_shape[-1], name=self._label)
 
     @property

@@ -74,7 +74,8 @@ class VideoDataset(ArrayDataset):
     def holdout_split(self, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
         """The run's (train, held-out) clips (``data.holdout``): clips that share frames (``stride <
         frames``) are held out apart from the training ones (one video: its last ``fraction`` of frames;
-        several: whole videos; :func:`polydiff.diffusion.holdout_apart`), else at random."""
+        several: whole videos, or the end of each when ``fraction`` of them is under one;
+        :func:`polydiff.diffusion.holdout_apart`), else at random."""
         return holdout_apart(self, fraction, seed=seed, length=int(self.x.shape[1]), name=f"video {self.name!r}",
                              what="clip", unit="frame")
 

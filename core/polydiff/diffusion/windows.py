@@ -24,21 +24,25 @@ def overlapping(starts: Tensor, sources: Tensor, length: int) -> bool:
     return False
 
 
-def chronological_holdout(starts: Tensor, length: int, fraction: float) -> tuple[Tensor, Tensor]:
-    """Windows of one source: the last ``fraction`` of its steps is held out, tiled by windows that do not
-    overlap; the windows that end before it train; the ones between share steps with a held-out window
-    and are left out. Returns (train, held-out) window indices, each in time order."""
-    order = starts.argsort()
-    first, end = int(starts.min()), int(starts.max()) + length
-    cut = first + round((1 - fraction) * (end - first))
-    train, held, free = [], [], cut  # free: the first step no held-out window covers yet
-    for i in order.tolist():
-        s = int(starts[i])
-        if s + length <= cut:
-            train.append(i)
-        elif s >= free:
-            held.append(i)
-            free = s + length
+def chronological_holdout(starts: Tensor, sources: Tensor, length: int, fraction: float) -> tuple[Tensor, Tensor]:
+    """Per source: the last ``fraction`` of its steps (at least its last window) is held out, tiled by
+    windows that do not overlap; the windows that end before it train; the ones between share steps with
+    a held-out window and are left out. Returns (train, held-out) window indices, in source and time order."""
+    train: list[int] = []
+    held: list[int] = []
+    for src in sources.unique():
+        idx = (sources == src).nonzero().flatten()
+        idx = idx[starts[idx].argsort()]
+        first, last = int(starts[idx[0]]), int(starts[idx[-1]])
+        cut = min(first + round((1 - fraction) * (last + length - first)), last)  # at least the last window
+        free = cut  # the first step no held-out window covers yet
+        for i in idx.tolist():
+            s = int(starts[i])
+            if s + length <= cut:
+                train.append(i)
+            elif s >= free:
+                held.append(i)
+                free = s + length
     return torch.tensor(train, dtype=torch.long), torch.tensor(held, dtype=torch.long)
 
 
@@ -54,23 +58,26 @@ def holdout_by_source(sources: Tensor, fraction: float, seed: int) -> tuple[Tens
 def split_apart(starts: Tensor, sources: Tensor, length: int, fraction: float, *, seed: int,
                 name: str, what: str = "window", unit: str = "step") -> tuple[Tensor, Tensor] | None:
     """(train, held-out) indices of windows (``starts`` in their ``sources``) that share no step:
-    :func:`chronological_holdout` for one source, :func:`holdout_by_source` for several; None when no two
+    :func:`holdout_by_source` when ``fraction`` of the sources is at least one and not all of them, else
+    :func:`chronological_holdout` (one source, or two with ``fraction`` 0.1); None when no two
     windows overlap (any split keeps them apart). Reports what it held out and left out; ``what`` and
     ``unit`` name a window and its step in the messages (``"clip"``, ``"frame"``)."""
     if not overlapping(starts, sources, length):
         return None
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
-    one = len(sources.unique()) == 1
-    train, held = chronological_holdout(starts, length, fraction) if one else holdout_by_source(sources, fraction, seed)
-    steps = int(starts.max()) + length - int(starts.min())
-    if len(held) == 0 or len(train) == 0:
-        need = f"a data.holdout of at least {(length + 1) / steps:.2g}" if one else "more sources"
+    n = len(sources.unique())
+    whole = n > 1 and 1 <= round(fraction * n) < n  # enough sources to hold some out whole
+    train, held = (holdout_by_source(sources, fraction, seed) if whole
+                   else chronological_holdout(starts, sources, length, fraction))
+    if len(train) == 0:
         raise ValueError(f"{name}: {what}s overlap (they share {unit}s), so the held-out ones must lie apart from "
-                         f"the training ones, and data.holdout = {fraction} leaves {len(train)} training and "
-                         f"{len(held)} held-out {what}(s); use {need}")
-    how = (f"the last {fraction:.0%} of the {steps} {unit}s, tiled by {what}s that do not overlap" if one
-           else f"all {what}s of {len(sources[held].unique())} of the {len(sources.unique())} sources")
+                         f"the training ones, and data.holdout = {fraction} leaves no training {what} before the "
+                         f"held-out ones; use more data, shorter {what}s or a smaller data.holdout")
+    steps = int(starts.max()) + length - int(starts.min())
+    span = f"the {steps} {unit}s" if n == 1 else f"each source's {unit}s"
+    how = (f"all {what}s of {len(sources[held].unique())} of the {n} sources" if whole else
+           f"the last {fraction:.0%} of {span}, tiled by {what}s that do not overlap")
     report(f"{name}: the {what}s overlap, so the held-out ones are {how}: {len(held)} held-out and {len(train)} "
            f"training {what}(s), {len(starts) - len(train) - len(held)} left out (they share {unit}s with a "
            "held-out one)")

@@ -64,12 +64,18 @@ def test_overlapping_windows_of_several_series_hold_out_whole_series() -> None:
     assert len(train) + len(held) == len(ds)
 
 
-def test_too_small_a_holdout_for_a_window_is_a_clear_error(tmp_path, capsys) -> None:
+def test_a_small_holdout_still_holds_out_the_last_window_and_no_room_to_train_is_a_clear_error(
+        tmp_path, capsys) -> None:
     path = _csv(tmp_path, steps=200)
-    assert main(["train", "timeseries", "data.dataset=csv", f"data.path={path}", "data.length=24", "data.stride=1",
-                 "data.holdout=0.05", "train.steps=1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    config = resolve_config({"modality": "timeseries", "data": {
+        "dataset": "csv", "holdout": 0.05, "path": str(path), "length": 24, "stride": 1}})
+    train, held = load_data(config)  # 5% of 200 steps is under one window: the last window is held out
+    assert held.indices.tolist() == [176] and int(train.indices.max()) == 152  # type: ignore[attr-defined]
+    capsys.readouterr()
+    assert main(["train", "timeseries", "data.dataset=csv", f"data.path={_csv(tmp_path, steps=30)}",
+                 "data.length=24", "data.stride=1", "train.steps=1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "data.holdout: timeseries 'load': windows overlap" in err and "use a data.holdout of at least 0.12" in err
+    assert "data.holdout: timeseries 'load': windows overlap" in err and "leaves no training window" in err
     assert "Traceback" not in err
 
 

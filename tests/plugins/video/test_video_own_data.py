@@ -56,3 +56,11 @@ def test_overlapping_clips_are_held_out_apart_from_the_training_clips(tmp_path, 
     sources = train.dataset.sources
     assert len(sources[held.indices].unique()) == 1 and not set(sources[held.indices].tolist()) & set(
         sources[train.indices].tolist())
+    # two videos and holdout 0.2: less than one video, so the end of each (the docs' default case)
+    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "more"),
+                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.2}})
+    train, held = load_data(config)
+    assert "the last 20% of each source's frames, tiled by clips" in capsys.readouterr().err
+    seen = set().union(*_frame_numbers(train.dataset, train.indices))
+    scored = set().union(*_frame_numbers(train.dataset, held.indices))
+    assert len(held) == 2 and not seen & scored and {24, 84} <= scored  # the end of a (0-29) and of b (60-89)
