@@ -44,7 +44,7 @@ from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainC
 from polydiff.app.config import parse_options
 from polydiff.app.runs import residual_sigma_data, resolve_config
 from polydiff.diffusion.data import holdout_split
-from polydiff.diffusion.imputation import Imputation, impute, mae
+from polydiff.diffusion.imputation import Imputation, impute, mae, rmse
 from polydiff.diffusion.prior_fill import MODES, attach_prior_fill, resolve_prior_fill
 from polydiff.diffusion.schedules import scaled_to_data
 from polydiff_video.backbone import VideoUNet
@@ -186,7 +186,7 @@ def scores(imp: Imputation, test: Any, digits: bool = True) -> dict[str, Any]:
     """The frame-prediction scores; ``digits=False`` (footage): MAE and frame_diff_w1 only."""
     clips = Batch(x=imp.samples[:, 0])  # whole clips: given frames + the first sample's predictions
     if not digits:
-        return {"mae": mae(imp, test), "frame_diff_w1": frame_diff_w1(clips, test)}
+        return {"mae": mae(imp, test), "rmse": rmse(imp, test), "frame_diff_w1": frame_diff_w1(clips, test)}
     m = target_frames(imp)
     per_frame = (centroids(imp.samples) - centroids(imp.truth)[:, None]).norm(dim=-1).mean((0, 1))  # [T]
     return {"digit_identity": digit_identity(imp, test),
@@ -257,6 +257,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         infos[mode] = info | {"window": args.window}
         schedule = EDM(**info.get("schedule", {}))  # a saved model from before the scaling: EDM's defaults
         rows |= predictions(denoiser, batch, test, windowed, args, mode, digits, schedule)
+        if args.posterior_mean and not args.window:
+            rows |= posterior_means(denoiser, batch, test, windowed, args, mode, digits, schedule, info["sigma_data"])
     first = rows.pop("_first")
     RESULTS.mkdir(exist_ok=True)
     plot_imputation(first, RESULTS / ("video-future_frames.png" if digits else "video-footage-future_frames.png"), n=6)
@@ -302,6 +304,23 @@ def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args
     return rows
 
 
+def posterior_means(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
+                    digits: bool, schedule: EDM, sigma_data: float) -> dict[str, Any]:
+    """``--posterior-mean S...``: the mean of ``--samples`` one-step denoisings from noise at ``s *
+    sigma_data`` (Euler, one step to 0), an estimate of E[x | given frames] without sampling noise."""
+    rows: dict[str, Any] = {}
+    target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
+    for s in args.posterior_mean:
+        with torch.no_grad():
+            imp = impute(denoiser, batch, target, n_samples=args.samples, conditional_model=True, seed=0,
+                         sampler="euler", steps=1, sigmas=torch.tensor([s * sigma_data, 0.0]), schedule=schedule,
+                         spec=windowed.spec)
+        mean = dataclasses.replace(imp.to("cpu"), samples=imp.samples.mean(1, keepdim=True).cpu())
+        rows[f"video_unet prior_fill={mode} posterior mean @ {s:g} sigma_data"] = {
+            **scores(mean, test, digits), "rmse": rmse(mean, test), "nfe": imp.nfe}  # rmse: digits rows lack it
+    return rows
+
+
 def table(res: dict[str, Any]) -> str:
     width = max(16, *(len(k) + 2 for k in res["results"]))
     head = (f"{'method':<{width}}{'digit_identity':>16}{'centroid_err_px':>17}{'mae':>8}{'frame_diff_w1':>15}"
@@ -309,7 +328,8 @@ def table(res: dict[str, Any]) -> str:
     lines = [head, "-" * len(head)]
     for name, r in res["results"].items():
         if "digit_identity" not in r:  # footage: no digits
-            lines.append(f"{name:<{width}}{'-':>16}{'-':>17}{r['mae']:>8.4f}{r['frame_diff_w1']:>15.4f}")
+            lines.append(f"{name:<{width}}{'-':>16}{'-':>17}{r['mae']:>8.4f}{r['frame_diff_w1']:>15.4f}"
+                         f"  rmse {r['rmse']:.4f}")
             continue
         lines.append(f"{name:<{width}}{r['digit_identity']:>16.3f}{r['centroid_error']:>17.2f}{r['mae']:>8.3f}"
                      f"{r['frame_diff_w1']:>15.4f}  {r['digit_identity_by_frame']} / {r['centroid_error_by_frame']}")
@@ -350,6 +370,9 @@ def main() -> None:
     p.add_argument("--sigma-data-scale", type=float, default=1.0,
                    help="preconditioning sigma_data = this x the data's (the schedule keeps the data's); < 1: the "
                         "net predicts x0 rather than noise at low levels")
+    p.add_argument("--posterior-mean", type=float, nargs="*", default=[],
+                   help="also score the mean of --samples one-step denoisings from noise at each of these "
+                        "multiples of sigma_data (rows 'posterior mean @ s'; MAE and RMSE)")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
     p.add_argument("--dropout", type=float, default=0.0, help="the U-Net's dropout (EDM uses 0.13 on CIFAR-10)")
