@@ -152,7 +152,7 @@ def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: 
     makes them (``given_calibration``: the strategy's ``calibration_task``, drawn for 200 targets per
     factor, here one factor per test mask draw), ``_given_redraw`` the strategy simply drawn again on the
     given entries (``--given-redraw``), ``_given_r`` a lower random ratio (``--given-ratio``).
-    ``--given-draws N``: N draws of each instead. ``align``: the training windows' stride."""
+    ``--given-draws N``: N draws of each instead. ``align``: the training data's ``alignment``."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
     generator = torch.Generator().manual_seed(seed)

@@ -157,3 +157,30 @@ def test_sparse_calibration_tasks_are_drawn_until_200_targets():
     # the benchmark's per-draw factors: 3 sets of 2 items, each needs its own 200 targets
     _, _, per_set = given_calibration(spec, batch, target, torch.Generator().manual_seed(2), groups=3)
     assert per_set == calibration_draws(round(first / 3)) > draws
+
+
+def test_a_calibration_task_written_without_align_still_runs() -> None:
+    """``align`` reaches only the calibration tasks that take it: a plugin's task written before it (explicit
+    keywords, no ``**kwargs``) keeps working."""
+    from polydiff.diffusion import MaskStrategySpec, calibration_task, random_ratio
+
+    def mine(own, target, generator, *, tail=3):  # the older documented signature
+        hide = torch.zeros_like(own.present())
+        hide[:, -2 - tail:-2] = 1  # the given steps before the real targets
+        return own, hide
+
+    seen = {}
+
+    def aligned(own, target, generator, *, align=1, tail=3):
+        seen["align"] = align
+        return mine(own, target, generator, tail=tail)
+
+    batch = Batch(x=torch.randn(4, 10), observed=torch.ones(4, 10))
+    target = torch.zeros(4, 10)
+    target[:, -2:] = 1
+    for fn in (mine, aligned):
+        spec = MaskStrategySpec(name="mine", description="", fn=random_ratio, options={"tail": 3},
+                                calibration_task=fn)
+        _, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(0), {}, align=24)
+        assert cal.sum() > 0 and not (cal * target).any()
+    assert seen["align"] == 24

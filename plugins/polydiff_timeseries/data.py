@@ -140,7 +140,8 @@ class TimeSeriesDataset(ArrayDataset):
     def _apart(self, fraction: float) -> tuple[Tensor, Tensor] | None:
         if self.starts is None or self.sources is None:
             return None
-        return split_apart(self.starts, self.sources, self.sample_shape[-1], fraction, seed=0, name=self._label)
+        return split_apart(self.starts, self.sources, self.sample_shape[-1], fraction, seed=0, name=self._label,
+                           option="split fraction")
 
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:
         """Chronological (train, test): the last ``fraction`` of the windows are the test set (of overlapping

@@ -8,7 +8,7 @@ evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values
 
 ``random_fixed``, ``block`` and ``forecast`` also say how ``polydiff impute --calibrate given`` draws them
 again on the given entries, so that the calibration task is no harder than the real one (``*_calibration``).
-They take ``align``, the training windows' stride; only the forecast's moves values, so only it uses it.
+The forecast's moves values, so it takes ``align``, the training data's ``alignment``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def random_fixed(observed: Tensor, generator: torch.Generator, *, ratio: float =
 CALIBRATION_FRACTION = 0.2  # random_fixed calibration: at most this share of the given entries is drawn
 
 
-def random_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, align: int = 1,
+def random_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
                        ratio: float = 0.1) -> tuple[Batch, Tensor]:
     """``random_fixed`` drawn again on the given entries, sparsely: each given entry is drawn with
     probability ``min(ratio, CALIBRATION_FRACTION)``, and one whose previous given entry in its feature is
@@ -122,8 +122,8 @@ def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float =
     return _inside(start, size, chosen, obs.shape[2]) * obs
 
 
-def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, align: int = 1,
-                      max_fraction: float = 0.5, feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
+def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
+                      feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
     """``block`` drawn again on the given entries, each gap placed where it neither overlaps nor touches a
     real gap of its feature, nor a run of missing values joined to one (uniformly among such starts; none
     when the drawn length fits nowhere, so calibration gaps are a little shorter on average). Drawn
@@ -181,11 +181,19 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
     missing steps), rounded up to a multiple of ``align``, its first steps left unobserved, and its last
     ``horizon`` steps are forecast; a series with no history left beyond them is left out. Drawn in
     place, the calibration forecast would predict the ``horizon`` steps in front of the real unknown ones,
-    a task the model never does and a harder one. ``align``: the training windows' stride; a model trained
-    on windows cut every 24 hours reads a step's position as its hour, so a move by other than a multiple
-    of it asks for a forecast at the wrong hours (measured: a 7x too wide interval)."""
+    a task the model never does and a harder one. ``align``: the training data's ``alignment``, the
+    stride of windows that tile the series (1 where they overlap): a model trained on days cut at midnight
+    reads a step's position as its hour, and a move by other than a multiple of it asks for a forecast at
+    the wrong hours (measured: a 7x too wide interval). Windows that tile their series (``align`` at
+    least the length) cannot move and keep history: an error before anything is drawn."""
     if align < 1:
         raise ValueError(f"forecast: align must be >= 1, got {align}")
+    if align >= own.x.shape[-1] and target.any():
+        raise ValueError(f"forecast: the model was trained on windows cut every {align} steps, which tile the series "
+                         f"and all start at one phase, so it may read a step's position as its phase (the hour of a "
+                         "day); moved on by a multiple of that, no window keeps history to forecast from. Calibrate "
+                         "on held-out windows (--calibrate K), or train on overlapping windows (data.stride < "
+                         "data.length)")
     obs = _check(own.present())
     length = obs.shape[2]
     t = torch.arange(length, device=obs.device)
@@ -202,15 +210,10 @@ def forecast_calibration(own: Batch, target: Tensor, generator: torch.Generator,
     no_history = (moved_obs - cal).flatten(1).amax(dim=1) <= 0  # nothing left to forecast from: left out
     cal = cal * ~no_history[:, None, None]
     if not cal.any() and target.any():
-        if align > 1:
-            raise ValueError(f"forecast: the model was trained on windows cut every {align} steps, so it may read a "
-                             f"step's position as its phase (the hour of a day); moved on by a multiple of {align} "
-                             f"steps, no {length}-step window keeps history before its last {horizon} steps. "
-                             "Calibrate on held-out windows (--calibrate K), or train on windows cut every step "
-                             "(data option stride = 1)")
-        raise ValueError(f"forecast: every series has no more than {horizon} given steps, so a calibration "
-                         f"forecast of {horizon} steps would start from nothing; calibrate on held-out windows "
-                         "(--calibrate K) or forecast a shorter horizon")
+        raise ValueError(f"forecast: every series has no more than {horizon} given steps"
+                         + (f" after a move by a multiple of {align}" if align > 1 else "")
+                         + f", so a calibration forecast of {horizon} steps would start from nothing; calibrate on "
+                         "held-out windows (--calibrate K) or forecast a shorter horizon")
     return moved, cal
 
 

@@ -49,18 +49,18 @@ from .schedules import (
     sigma_grid,
 )
 from .state import Batch, Field, StateSpec, remove_com
-from .windows import holdout_apart, split_apart
+from .windows import chronological_holdout, holdout_apart, holdout_by_source, split_apart
 
 __all__ = [
     "EDM", "VE", "ArrayDataset", "Batch", "Denoiser", "DenoiserLike", "DiffusionDataset", "Discrete", "Field",
     "GaussianMixture", "Imputation", "LikelihoodResult", "MaskStrategySpec", "NoiseLevels", "NoiseSource",
     "Parameterization", "PriorFill", "RectifiedFlow", "SampleResult", "SamplerSpec", "Schedule", "StateSpec",
     "Subset", "VPCosine", "VPLinear", "VPSigmoid", "Weighting", "attach_prior_fill", "calibration_draws",
-    "calibration_task",
+    "calibration_task", "chronological_holdout",
     "classifier_free_guidance",
     "cond_mask_of", "conformal_scale", "convert", "coverage_90", "crps", "denoising_loss", "from_prediction",
-    "from_x0", "given_calibration", "given_only", "harmonic_fill", "holdout_apart", "holdout_split", "impute",
-    "in_data_units",
+    "from_x0", "given_calibration", "given_only", "harmonic_fill", "holdout_apart", "holdout_by_source",
+    "holdout_split", "impute", "in_data_units",
     "interval", "linear_fill",
     "locf_fill", "log_likelihood", "mae", "mean_fill", "random_mixture", "random_ratio", "remove_com", "repaint",
     "resolve_prior_fill", "ring", "rmse", "sample", "scaled_to_data", "seeds_for", "sigma_grid",

@@ -22,6 +22,7 @@ calibrates.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -119,7 +120,8 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
     if strategy.calibration_task is None:
         cal_batch, cal_target = own, strategy.fn(own.present(), generator, **opts)
     else:
-        cal_batch, cal_target = strategy.calibration_task(own, target, generator, align=align, **opts)
+        extra = {"align": align} if _takes(strategy.calibration_task, "align") else {}  # older plugins: no align
+        cal_batch, cal_target = strategy.calibration_task(own, target, generator, **extra, **opts)
     present = cal_batch.present()
     if cal_target.shape != present.shape:
         raise ValueError(f"mask strategy {strategy.name!r}: its calibration target has shape {list(cal_target.shape)}, "
@@ -149,6 +151,12 @@ def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, 
         parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options,
                                      align=align))
     return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
+
+
+def _takes(fn: Any, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name``."""
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def _runs(target: Tensor) -> Tensor:

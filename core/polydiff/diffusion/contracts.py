@@ -36,10 +36,9 @@ class MaskFn(Protocol):
 
 class CalibrationTaskFn(Protocol):
     """``fn(own, target, generator, *, align, **options) -> (batch, calibration_target)``, with the strategy's
-    options and the training items' ``alignment``."""
+    options and (when ``fn`` takes it) the training items' ``alignment``."""
 
-    def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /, *,
-                 align: int) -> tuple[Batch, Tensor]: ...
+    def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /) -> tuple[Batch, Tensor]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,10 +87,10 @@ class MaskStrategySpec:
     (:func:`polydiff.diffusion.calibration.given_only`), ``target`` the real target mask (a mask, never
     values); it returns a batch built from ``own``'s values only and the entries to hide in it. Supply it
     when the strategy drawn again on ``own`` would pose a harder task than the real one (a forecast
-    would predict the steps before the real unknown ones; a gap could extend the real gap). ``align`` is
-    the training data's ``alignment`` (:class:`~polydiff.diffusion.data.DiffusionDataset`): a task that
-    moves entries along the last axis moves them by multiples of it. ``None``: ``fn`` drawn again on
-    ``own.present()``.
+    would predict the steps before the real unknown ones; a gap could extend the real gap). ``align``
+    (passed when the function takes it) is the training data's ``alignment``
+    (:class:`~polydiff.diffusion.data.DiffusionDataset`): a task that moves entries along the last axis
+    moves them by multiples of it. ``None``: ``fn`` drawn again on ``own.present()``.
     """
 
     name: str

@@ -23,10 +23,10 @@ class DiffusionDataset(Protocol):
         num_classes: number of class labels in ``cond["label"]`` (``None``: unlabelled).
         sample_shape: packed per-sample shape at full length (for a variable-length state, the
             longest sample), used to size backbones and draw noise.
-        alignment (optional, default 1): the items were cut from longer data at starts that are
-            multiples of this many steps of the last axis (a series cut into days: 24 hours), so a model
-            may read an entry's position as its phase; calibration tasks move entries along that axis by
-            multiples of it only.
+        alignment (optional, default 1): the period at which the items tile longer data along the last
+            axis (a series cut into days: 24 hours): every item starts at the same phase, so a model may
+            read an entry's position as its phase; calibration tasks move entries along that axis by
+            multiples of it only. 1 where items overlap (each step is seen at several positions).
         holdout_split(fraction, *, seed) (optional): the dataset's own (train, held-out) split, for items
             that share entries (overlapping windows of one series: a held-out item's values would be
             training inputs); without it, :func:`holdout_split` at random.

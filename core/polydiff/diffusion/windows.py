@@ -7,6 +7,8 @@ model's scores would beat the baselines' unfairly. A dataset that knows its wind
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -24,60 +26,78 @@ def overlapping(starts: Tensor, sources: Tensor, length: int) -> bool:
     return False
 
 
+def _tile_back(idx: list[int], starts: Tensor, length: int, cut: float) -> list[int]:
+    """Of one source's windows ``idx`` (in time order), those that tile it from its end back to ``cut``:
+    the last window, then the last one ending before that one starts, and so on while they start at or
+    after ``cut`` (always the last window)."""
+    held: list[int] = []
+    for i in reversed(idx):
+        s = int(starts[i])
+        if (not held or s + length <= int(starts[held[-1]])) and (s >= cut or not held):
+            held.append(i)
+    return held[::-1]
+
+
 def chronological_holdout(starts: Tensor, sources: Tensor, length: int, fraction: float) -> tuple[Tensor, Tensor]:
-    """Per source: the last ``fraction`` of its steps (at least its last window) is held out, tiled by
-    windows that do not overlap; the windows that end before it train; the ones between share steps with
-    a held-out window and are left out. Returns (train, held-out) window indices, in source and time order."""
+    """Per source: windows that tile the last ``fraction`` of its steps (from its end back; at least its
+    last window) are held out; the windows that end before the first of them train; the ones between share
+    steps with a held-out window and are left out. Returns (train, held-out) window indices."""
     train: list[int] = []
     held: list[int] = []
     for src in sources.unique():
         idx = (sources == src).nonzero().flatten()
-        idx = idx[starts[idx].argsort()]
-        first, last = int(starts[idx[0]]), int(starts[idx[-1]])
-        cut = min(first + round((1 - fraction) * (last + length - first)), last)  # at least the last window
-        free = cut  # the first step no held-out window covers yet
-        for i in idx.tolist():
-            s = int(starts[i])
-            if s + length <= cut:
-                train.append(i)
-            elif s >= free:
-                held.append(i)
-                free = s + length
-    return torch.tensor(train, dtype=torch.long), torch.tensor(held, dtype=torch.long)
+        idx = idx[starts[idx].argsort()].tolist()
+        first, end = int(starts[idx[0]]), int(starts[idx[-1]]) + length
+        out = _tile_back(idx, starts, length, first + (1 - fraction) * (end - first))
+        boundary = int(starts[out[0]])
+        held += out
+        train += [i for i in idx if int(starts[i]) + length <= boundary]
+    return torch.tensor(sorted(train), dtype=torch.long), torch.tensor(sorted(held), dtype=torch.long)
 
 
-def holdout_by_source(sources: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """Windows of several sources: ``fraction`` of the sources (at random, seeded) are held out whole."""
+def holdout_by_source(starts: Tensor, sources: Tensor, length: int, fraction: float,
+                      seed: int) -> tuple[Tensor, Tensor]:
+    """Windows of several sources: ``floor(fraction * sources)`` of them (at random, seeded) are held out,
+    each tiled by windows that do not overlap (so no scored value is given in another scored window); the
+    rest of a held-out source's windows are left out."""
     ids = sources.unique()
     perm = ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(seed))]
-    out = perm[:round(fraction * len(ids))]
-    held = torch.isin(sources, out)
-    return (~held).nonzero().flatten(), held.nonzero().flatten()
+    out = perm[:int(fraction * len(ids))]
+    held: list[int] = []
+    for src in out:
+        idx = (sources == src).nonzero().flatten()
+        held += _tile_back(idx[starts[idx].argsort()].tolist(), starts, length, -math.inf)
+    return (~torch.isin(sources, out)).nonzero().flatten(), torch.tensor(sorted(held), dtype=torch.long)
 
 
-def split_apart(starts: Tensor, sources: Tensor, length: int, fraction: float, *, seed: int,
-                name: str, what: str = "window", unit: str = "step") -> tuple[Tensor, Tensor] | None:
-    """(train, held-out) indices of windows (``starts`` in their ``sources``) that share no step:
-    :func:`holdout_by_source` when ``fraction`` of the sources is at least one and not all of them, else
-    :func:`chronological_holdout` (one source, or two with ``fraction`` 0.1); None when no two
-    windows overlap (any split keeps them apart). Reports what it held out and left out; ``what`` and
-    ``unit`` name a window and its step in the messages (``"clip"``, ``"frame"``)."""
+def split_apart(starts: Tensor, sources: Tensor, length: int, fraction: float, *, seed: int, name: str,
+                what: str = "window", unit: str = "step",
+                option: str = "data.holdout") -> tuple[Tensor, Tensor] | None:
+    """(train, held-out) indices of windows (``starts`` in their ``sources``) that share no step, and no
+    two held-out ones either: :func:`holdout_by_source` when ``fraction`` of the sources is at least one
+    whole one and not all, else :func:`chronological_holdout`; None when no two windows overlap (any
+    split keeps them apart). Reports what it held out and left out; ``what`` and ``unit`` name a window
+    and its step in the messages (``"clip"``, ``"frame"``), ``option`` the setting that asked."""
     if not overlapping(starts, sources, length):
         return None
     if not 0 < fraction < 1:
-        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
+        raise ValueError(f"{option} must be in (0, 1), got {fraction}")
     n = len(sources.unique())
-    whole = n > 1 and 1 <= round(fraction * n) < n  # enough sources to hold some out whole
-    train, held = (holdout_by_source(sources, fraction, seed) if whole
+    whole = n > 1 and 1 <= int(fraction * n) < n  # enough sources to hold some out whole
+    train, held = (holdout_by_source(starts, sources, length, fraction, seed) if whole
                    else chronological_holdout(starts, sources, length, fraction))
     if len(train) == 0:
         raise ValueError(f"{name}: {what}s overlap (they share {unit}s), so the held-out ones must lie apart from "
-                         f"the training ones, and data.holdout = {fraction} leaves no training {what} before the "
-                         f"held-out ones; use more data, shorter {what}s or a smaller data.holdout")
-    steps = int(starts.max()) + length - int(starts.min())
-    span = f"the {steps} {unit}s" if n == 1 else f"each source's {unit}s"
-    how = (f"all {what}s of {len(sources[held].unique())} of the {n} sources" if whole else
-           f"the last {fraction:.0%} of {span}, tiled by {what}s that do not overlap")
+                         f"the training ones, and with {option} = {fraction} no training {what} ends before the "
+                         f"held-out ones start: use more data or shorter {what}s" + (
+                             "" if whole or n > 1 else f", or {option} = 0 (score the training {what}s)"))
+    if whole:
+        how = f"{what}s tiling {len(sources[held].unique())} of the {n} sources"
+    else:
+        share = float(length * len(held)) / float(sum(int(starts[sources == s].max()) + length
+                                                      - int(starts[sources == s].min()) for s in sources.unique()))
+        how = (f"{what}s tiling the last {share:.0%} of the " + (f"{int(starts.max()) + length - int(starts.min())} "
+               f"{unit}s" if n == 1 else f"{unit}s of each of the {n} sources"))
     report(f"{name}: the {what}s overlap, so the held-out ones are {how}: {len(held)} held-out and {len(train)} "
            f"training {what}(s), {len(starts) - len(train) - len(held)} left out (they share {unit}s with a "
            "held-out one)")

@@ -65,9 +65,10 @@ def test_forecast_calibration_forecasts_the_window_end_from_the_given_history_on
 
 
 def test_forecast_calibration_moves_by_multiples_of_the_training_stride() -> None:
-    """Windows cut every 4 steps: a horizon of 6 moves the history by 8, so every step keeps its phase
-    (position mod 4) and the calibration forecast is the last 6 steps of a shorter history; cut every 30
-    steps (the window length), no move leaves history, and the error says why and what to do."""
+    """Items aligned every 4 steps (a dataset may declare it; the built-in loaders do only for windows that
+    tile): a horizon of 6 moves the history by 8, so every step keeps its phase (position mod 4) and the
+    calibration forecast is the last 6 steps of a shorter history; windows cut every 30 steps (the window
+    length) tile the series: no move leaves history, and the error says why and what to do."""
     batch = _series(shape=(8, 2, 30))
     target = forecast(batch.present(), torch.Generator(), horizon=6)
     moved, cal = forecast_calibration(given_only(batch, target), target, torch.Generator(), align=4, horizon=6)
@@ -76,7 +77,7 @@ def test_forecast_calibration_moves_by_multiples_of_the_training_stride() -> Non
     spec = plugins.get_mask_strategy("forecast")
     _, via_core = calibration_task(spec, batch, target, torch.Generator(), {"horizon": 6}, align=4)
     assert torch.equal(via_core, cal)
-    with pytest.raises(ValueError, match=r"windows cut every 30 steps.*--calibrate K.*stride = 1"):
+    with pytest.raises(ValueError, match=r"cut every 30 steps, which tile.*--calibrate K.*data.stride < data.length"):
         forecast_calibration(given_only(batch, target), target, torch.Generator(), align=30, horizon=6)
 
 

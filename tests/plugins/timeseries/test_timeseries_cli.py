@@ -54,7 +54,7 @@ def test_cli_train_forecast_evaluate(tmp_path, capsys) -> None:
                 "--steps", "3"]
     assert main(["impute", str(run), *forecast, "--n", "5", "--calibrate", "given"]) == 2
     assert re.search(r"windows cut every 26 steps.*--calibrate K", capsys.readouterr().err)
-    # cut every 13 steps: the windows are moved on by 13 (a multiple of the stride above the horizon)
+    # cut every 13 steps, overlapping: any step starts a window somewhere, and the windows move by the horizon
     strided = tmp_path / "strided"
     assert main(["train", "timeseries", *TINY, "data.stride=13", "--out", str(strided), "--quiet"]) == 0
     assert main(["impute", str(strided), *forecast, "--n", "5", "--calibrate", "given"]) == 0

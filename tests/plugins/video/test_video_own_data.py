@@ -38,29 +38,27 @@ def _frame_numbers(ds, rows) -> list[set[int]]:
 def test_overlapping_clips_are_held_out_apart_from_the_training_clips(tmp_path, capsys):
     from polydiff.app.runs import load_data, resolve_config
 
+    def split(path, holdout):
+        config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(path), "frames": 6,
+                                                                "size": 16, "stride": 2, "holdout": holdout}})
+        train, held = load_data(config)
+        seen = set().union(*_frame_numbers(train.dataset, train.indices))
+        scored = _frame_numbers(train.dataset, held.indices)
+        assert not seen & set().union(*scored), "a held-out frame is a training frame"
+        assert sum(map(len, scored)) == len(set().union(*scored)), "two held-out clips share a frame"
+        return train, held, seen, set().union(*scored)
+
     _frame_folder(tmp_path / "street", 60, 0)
-    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "street"),
-                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.25}})
-    train, held = load_data(config)
-    assert "the clips overlap, so the held-out ones are the last 25% of the 60 frames" in capsys.readouterr().err
-    ds = train.dataset
-    seen = set().union(*_frame_numbers(ds, train.indices))
-    scored = _frame_numbers(ds, held.indices)
-    assert len(scored) == 2 and not seen & set().union(*scored) and max(seen) < 45 <= min(min(c) for c in scored)
-    # two videos: one is held out whole
+    train, held, seen, scored = split(tmp_path / "street", 0.25)
+    assert "the clips overlap, so the held-out ones are clips tiling the last 20% of the 60 frames" in (
+        capsys.readouterr().err)
+    assert len(held) == 2 and max(seen) < min(scored) and max(scored) == 59  # tiled back from the last frame
     _frame_folder(tmp_path / "more" / "a", 30, 0)
     _frame_folder(tmp_path / "more" / "b", 30, 60)
-    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "more"),
-                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.5}})
-    train, held = load_data(config)
+    train, held, seen, scored = split(tmp_path / "more", 0.5)  # two videos, half: one of them, tiled
     sources = train.dataset.sources
-    assert len(sources[held.indices].unique()) == 1 and not set(sources[held.indices].tolist()) & set(
-        sources[train.indices].tolist())
-    # two videos and holdout 0.2: less than one video, so the end of each (the docs' default case)
-    config = resolve_config({"modality": "video", "data": {"dataset": "files", "path": str(tmp_path / "more"),
-                                                            "frames": 6, "size": 16, "stride": 2, "holdout": 0.2}})
-    train, held = load_data(config)
-    assert "the last 20% of each source's frames, tiled by clips" in capsys.readouterr().err
-    seen = set().union(*_frame_numbers(train.dataset, train.indices))
-    scored = set().union(*_frame_numbers(train.dataset, held.indices))
-    assert len(held) == 2 and not seen & scored and {24, 84} <= scored  # the end of a (0-29) and of b (60-89)
+    assert len(sources[held.indices].unique()) == 1 and len(held) == 5
+    assert not set(sources[held.indices].tolist()) & set(sources[train.indices].tolist())
+    train, held, seen, scored = split(tmp_path / "more", 0.2)  # under one video: the end of each
+    assert "clips tiling the last 20% of the frames of each of the 2 sources" in capsys.readouterr().err
+    assert len(held) == 2 and {29, 89} <= scored  # the ends of a (frames 0-29) and b (60-89)
