@@ -69,9 +69,9 @@ class TrainedRun:
     def denoiser(self, *, weights: str = "ema", device: str | None = None) -> Denoiser:
         """The trained denoiser ``D(x, sigma, **cond) -> x0_hat`` (EMA weights by default)."""
         from .run_model import load_denoiser
-        from .runs import load_data
+        from .run_split import run_data
 
-        train_ds, _ = load_data(self._run.config)
+        train_ds, _ = run_data(self._run)
         return load_denoiser(self._run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
 
     def sample(self, *, n: int | None = None, sampler: str | None = None, steps: int | None = None,

@@ -19,7 +19,8 @@ from polydiff.files import atomic_save_tensors, read_safetensors
 from polydiff.reporting import report
 
 from .config import ConfigError, check_options
-from .runs import Run, build_schedule, load_data
+from .run_split import run_data
+from .runs import Run, build_schedule
 
 
 def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
@@ -60,7 +61,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         strategy = mspec.bind(mask_options)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    train_ds, held_out = load_data(run.config)
+    train_ds, held_out = run_data(run)
     if len(held_out) == 0:
         raise ConfigError(f"{run.path} has no held-out data to impute (data.holdout = 0); "
                           "retrain with data.holdout > 0")
@@ -198,7 +199,7 @@ def evaluate_imputation(run: Run, path: str | Path) -> dict[str, Any]:
 
     imp, meta = read_imputation(path)
     run.check_owns(meta, Path(path), "imputation file")
-    train_ds, held_out = load_data(run.config)
+    train_ds, held_out = run_data(run)
     ref = held_out.get_batch(torch.arange(min(len(imp), len(held_out))))
     if len(imp) > len(held_out) or tuple(imp.truth.shape[1:]) != tuple(ref.x.shape[1:]):
         raise ConfigError(f"imputation file {path} holds {len(imp)} items of shape {list(imp.truth.shape[1:])}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from .run_model import (
     positive,
     sampler_options,
 )
+from .run_split import run_data, save_split
 from .runs import (
     Run,
     RunConfig,
@@ -62,7 +64,7 @@ def train(modality: str | None, *, config_file: str | None = None, overrides: tu
             raise ConfigError("--resume continues a run with its saved config; drop MODALITY, --config "
                               "and overrides (or start a new run with --out)")
         run = Run.open(resume)
-        dataset, _ = load_data(run.config)
+        dataset, _ = run_data(run)
         run.fix_sigma_data(dataset)
         trainer = _trainer(run.config, dataset, run.path)
     else:
@@ -73,10 +75,12 @@ def train(modality: str | None, *, config_file: str | None = None, overrides: tu
         resolved = resolve_config(apply_overrides(raw, overrides))
         path = Run.target(resolved, out)
         Run.check_target(path, overwrite=overwrite)  # before the (possibly long) data loading
-        dataset, _ = load_data(resolved)
+        dataset, held_out = load_data(resolved)
         resolved = with_sigma_data(resolved, dataset)
         trainer = _trainer(resolved, dataset, path)
         run = Run.create(resolved, path, overwrite=overwrite)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun rank 0 writes
+            save_split(run.path, held_out)
     trainer.fit(progress=progress)
     return run
 
@@ -116,7 +120,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     seed = cfg.seed if seed is None else seed
     grid = grid or cfg.grid
     cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
-    train_ds, _ = load_data(run.config)
+    train_ds, _ = run_data(run)
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "
@@ -214,7 +218,7 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
     batch = batch_of(tensors)
     from polydiff.evaluation.baselines import BaselineContext, score_samples
 
-    train_ds, held_out = load_data(run.config)
+    train_ds, held_out = run_data(run)
     results: dict[str, Any] = {"samples": str(path), "n": len(batch)}
     ctx = BaselineContext(train=train_ds, held_out=held_out, n=len(batch), seed=int(meta.get("seed", 0)),
                           sample=_sampler_of(run, meta, held_out, len(batch)), cond=dict(batch.cond),
@@ -249,7 +253,7 @@ def _sampler_of(run: Run, meta: Mapping[str, str], data: DiffusionDataset,
 def held_out_nll(run: Run, n: int, *, weights: Weights = "ema", device: str | None = None) -> float:
     """Probability-flow NLL (nats per real dimension) of ``n`` held-out items under the run's model;
     exact divergence up to 32 dimensions, Hutchinson's estimator above."""
-    train_ds, held_out = load_data(run.config)
+    train_ds, held_out = run_data(run)
     ref = held_out.get_batch(torch.arange(min(n, len(held_out))))
     dim = math.prod(train_ds.sample_shape)
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)
@@ -309,7 +313,7 @@ def _exact_references(run: Run, n: int) -> dict[str, float]:
     if saved.is_file():
         table = json.loads(saved.read_text()).get("table")
         rows = {r.method: r.scores for r in Scoreboard.from_json(table).rows} if table else {}
-    train_ds, held_out = load_data(run.config)
+    train_ds, held_out = run_data(run)
     if getattr(held_out, "mixture", None) is None:
         return {}
     if not {"exact_denoiser", "fresh_data"} <= set(rows):

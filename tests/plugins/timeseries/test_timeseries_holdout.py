@@ -120,3 +120,24 @@ def test_the_example_holds_out_the_end_of_2004() -> None:
     starts = train.dataset.starts  # type: ignore[attr-defined]
     assert starts[held.indices].tolist() == [294, 318, 342]  # type: ignore[attr-defined]
     assert int(starts[train.indices].max()) + 24 <= 294 and len(train) == 271  # type: ignore[attr-defined]
+
+
+def test_a_run_checks_its_held_out_windows_are_the_ones_it_was_trained_with(tmp_path, capsys) -> None:
+    """The split is recorded at training; if the data changes under the run (or polydiff splits it another
+    way) impute refuses, since the "held-out" windows may be training ones; a run without a record says so."""
+    path = _csv(tmp_path, steps=200)
+    run = tmp_path / "run"
+    tiny = ["model.channels=8", "model.layers=1", "model.heads=2", "model.time_dim=8", "model.feature_dim=4",
+            "model.emb_dim=8", "train.conditional=true", "train.steps=2", "train.batch_size=8"]
+    assert main(["train", "timeseries", "data.dataset=csv", f"data.path={path}", "data.length=24", "data.stride=2",
+                 "data.holdout=0.2", *tiny, "--out", str(run), "--quiet"]) == 0
+    assert (run / "split.json").is_file()
+    impute = ["impute", str(run), "--mask", "random_fixed", "--n-samples", "2", "--steps", "2", "--quiet"]
+    assert main(impute) == 0
+    _csv(tmp_path, steps=260)  # the user appended rows: the held-out windows are other ones now
+    capsys.readouterr()
+    assert main(impute) == 2
+    assert "its held-out items are not the ones it was trained with" in capsys.readouterr().err
+    (run / "split.json").unlink()  # a run made before the record
+    assert main(impute) == 0
+    assert "this run keeps no record of its split" in capsys.readouterr().err
