@@ -257,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         infos[mode] = info | {"window": args.window}
         schedule = EDM(**info.get("schedule", {}))  # a saved model from before the scaling: EDM's defaults
         rows |= predictions(denoiser, batch, test, windowed, args, mode, digits, schedule)
-        if args.posterior_mean and not args.window:
+        if args.posterior_mean:
             rows |= posterior_means(denoiser, batch, test, windowed, args, mode, digits, schedule, info["sigma_data"])
     first = rows.pop("_first")
     RESULTS.mkdir(exist_ok=True)
@@ -370,7 +370,7 @@ def main() -> None:
     p.add_argument("--sigma-data-scale", type=float, default=1.0,
                    help="preconditioning sigma_data = this x the data's (the schedule keeps the data's); < 1: the "
                         "net predicts x0 rather than noise at low levels")
-    p.add_argument("--posterior-mean", type=float, nargs="*", default=[],
+    p.add_argument("--posterior-mean", type=float, nargs="+", default=[],
                    help="also score the mean of --samples one-step denoisings from noise at each of these "
                         "multiples of sigma_data (rows 'posterior mean @ s'; MAE and RMSE)")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
@@ -406,6 +406,8 @@ def main() -> None:
         p.error(f"--validate must be in [0, 1) and is for --dataset opencv_sample, got {args.validate}")
     if args.augment and args.dataset != "opencv_sample":
         p.error("--augment is for --dataset opencv_sample (moving digits are generated: draw more with the data)")
+    if args.posterior_mean and args.window:
+        p.error("--posterior-mean scores whole-clip imputations; --window predicts frame by frame")
     res = run(args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(res, indent=2) + "\n")

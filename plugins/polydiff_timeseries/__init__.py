@@ -21,13 +21,14 @@ from polydiff.plugins import SpecPlugin
 
 from .backbone import CSDIBackbone
 from .baselines import BASELINE_SPECS, linear_interpolation
-from .data import TimeSeriesDataset, fit_statistics, from_array, from_csv, from_dataframe, sliding_windows
+from .data import TimeSeriesDataset, fit_statistics, from_array, sliding_windows
 from .datasets import load_ambient_nox, load_basic_motions, load_co2, load_csv_dataset, synthetic_sines
 from .imputer import Imputer
 from .masks import MASK_STRATEGIES
 from .media import save_imputation
 from .metrics import METRICS
 from .plots import plot_imputation, plot_series, plot_series_trajectory
+from .tables import from_csv, from_dataframe
 
 MODALITIES = [ModalitySpec(
     name="timeseries", description="multivariate series x[K, L] with missing values (CSDI imputation/forecasting)",

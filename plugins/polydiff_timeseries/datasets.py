@@ -13,7 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .data import TimeSeriesDataset, from_csv, window_series
+from .data import TimeSeriesDataset, window_series
+from .tables import from_csv
 
 Part = Literal["train", "test", "all"]
 PARTS = ("train", "test", "all")
