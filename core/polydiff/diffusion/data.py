@@ -98,8 +98,13 @@ class ArrayDataset:
         return f"ArrayDataset({self.spec!r}, n={len(self)}, classes={self.num_classes})"
 
 
+_PER_ITEM = ("starts", "sources")  # per-item attributes of windowed datasets: a Subset's are its items'
+_WHOLE_ONLY = ("holdout_split", "split", "subset")  # would split the parent, ignoring the Subset's items
+
+
 class Subset:
-    """The samples of ``dataset`` at ``indices`` (other attributes, e.g. a known mixture, pass through)."""
+    """The samples of ``dataset`` at ``indices`` (other attributes, e.g. a known mixture, pass through; the
+    per-item ``starts`` / ``sources`` of windows are indexed; splitting methods are refused)."""
 
     def __init__(self, dataset: DiffusionDataset, indices: Tensor) -> None:
         self.dataset, self.indices = dataset, indices.long()
@@ -118,7 +123,10 @@ class Subset:
     def __getattr__(self, name: str) -> object:
         if name in ("dataset", "indices"):  # not yet set (e.g. during unpickling)
             raise AttributeError(name)
-        return getattr(self.dataset, name)
+        if name in _WHOLE_ONLY:
+            raise AttributeError(f"{name} splits the whole dataset, not a Subset of it: call it on .dataset")
+        value = getattr(self.dataset, name)
+        return value[self.indices] if name in _PER_ITEM and value is not None else value
 
     def __repr__(self) -> str:
         return f"Subset({self.dataset!r}, n={len(self)})"

