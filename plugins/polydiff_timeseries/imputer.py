@@ -8,7 +8,7 @@
 
 It is the model ``benchmarks/timeseries.py`` measures (the ``csdi`` backbone with centred conditioning,
 ``prior_fill = "residual"``: it diffuses ``x - linear interpolation``; EDM preconditioning with the
-schedule and training levels scaled to the residual's spread; the ``mix`` training masks; DPM-Solver++(2M)
+schedule and training levels scaled to the residual's spread; the ``gaps`` training masks; DPM-Solver++(2M)
 SDE at 20 steps), without a run directory.
 """
 
@@ -36,7 +36,8 @@ class Imputer:
         prior_fill: ``residual`` (default: diffuse ``x - linear interpolation``), ``condition`` (the network
             reads the interpolation, PriSTI) or ``none`` (CSDI as published).
         sampler, sampler_steps: how :meth:`impute` samples.
-        mask_strategy: training target masks (``mix``: random ratios, historical gaps and blocks).
+        mask_strategy: training target masks (``gaps``: random ratios, historical gaps and blocks; ``mix``
+            adds forecasts of the last quarter, for a model that will forecast).
         p_mean, p_std: lognormal training noise levels in EDM's units for data of spread 0.5 (shifted by
             ``ln(sigma_data / 0.5)``, as the schedule is scaled; ``-2.6`` was tuned on validation windows).
     """
@@ -44,7 +45,7 @@ class Imputer:
     def __init__(self, *, steps: int = 2000, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
                  device: str = "cpu", model: Mapping[str, Any] | None = None,
                  prior_fill: Literal["none", "condition", "residual"] = "residual",
-                 sampler: str = "dpmpp_2m_sde", sampler_steps: int = 20, mask_strategy: str = "mix",
+                 sampler: str = "dpmpp_2m_sde", sampler_steps: int = 20, mask_strategy: str = "gaps",
                  p_mean: float = -2.6, p_std: float = 1.2) -> None:
         if prior_fill not in ("none", "condition", "residual"):
             raise ValueError(f"prior_fill must be 'none', 'condition' or 'residual', got {prior_fill!r}")

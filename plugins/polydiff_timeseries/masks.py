@@ -2,7 +2,7 @@
 
 Each is ``fn(observed, generator, **options) -> target`` with ``target <= observed``; randomness comes
 only from ``generator`` (on its device), so a training step or an evaluation mask is reproducible from
-its seed. Training strategies: ``historical``, ``block``, ``mix`` (the core has ``random_ratio``);
+its seed. Training strategies: ``historical``, ``block``, ``gaps``, ``mix`` (the core has ``random_ratio``);
 evaluation strategies: ``random_fixed`` (a fixed fraction of the observed values) and ``forecast``
 (the last ``horizon`` steps).
 
@@ -149,13 +149,27 @@ def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
     return own, _inside(start, size, chosen & fits.any(dim=-1), length) * obs
 
 
-def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
-    """Per series one of ``random_ratio``, ``historical`` and ``block``, chosen uniformly (CSDI mixes
-    random and historical; blocks add sequence gaps)."""
+def _one_per_series(options: list[Tensor], generator: torch.Generator, obs: Tensor) -> Tensor:
+    pick = (_uniform((obs.shape[0],), generator, obs) * len(options)).long().clamp(max=len(options) - 1)
+    return torch.stack(options)[pick, torch.arange(obs.shape[0], device=obs.device)]
+
+
+def gaps(observed: Tensor, generator: torch.Generator) -> Tensor:
+    """Per series one of ``random_ratio``, ``historical`` and ``block``, chosen uniformly: values missing
+    inside the series (CSDI mixes random and historical; blocks add sequence gaps)."""
     obs = _check(observed)
-    options = torch.stack([random_ratio(obs, generator), historical(obs, generator), block(obs, generator)])
-    pick = (_uniform((obs.shape[0],), generator, obs) * 3).long().clamp(max=2)
-    return options[pick, torch.arange(obs.shape[0], device=obs.device)]
+    return _one_per_series([random_ratio(obs, generator), historical(obs, generator), block(obs, generator)],
+                           generator, obs)
+
+
+def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
+    """Per series one of ``random_ratio``, ``historical``, ``block`` and ``forecast`` of the last quarter,
+    chosen uniformly. Without forecasts (``gaps``), a model of hourly weather forecast the evening like
+    LOCF (docs/plugins/timeseries.md); with them it imputes random gaps a little worse at short budgets."""
+    obs = _check(observed)
+    ahead = forecast(obs, generator, horizon=max(1, obs.shape[2] // 4))
+    return _one_per_series([random_ratio(obs, generator), historical(obs, generator), block(obs, generator), ahead],
+                           generator, obs)
 
 
 def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) -> Tensor:
@@ -226,8 +240,11 @@ MASK_STRATEGIES = [
     MaskStrategySpec(name="block", fn=block, options={"max_fraction": 0.5, "feature_prob": 0.5},
                      description="contiguous gaps of up to max_fraction * L steps per feature (series)",
                      calibration_task=block_calibration),
+    MaskStrategySpec(name="gaps", fn=gaps,
+                     description="per series one of random_ratio, historical and block (training for imputation)"),
     MaskStrategySpec(name="mix", fn=mix,
-                     description="per series one of random_ratio, historical and block (training, series)"),
+                     description="per series one of random_ratio, historical, block and a forecast of the last "
+                                 "quarter (training, series)"),
     MaskStrategySpec(name="forecast", fn=forecast, options={"horizon": 8},
                      description="every observed value of the last `horizon` steps (forecasting, series)",
                      calibration_task=forecast_calibration),
