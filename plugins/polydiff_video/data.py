@@ -71,12 +71,17 @@ class VideoDataset(ArrayDataset):
         self.starts: Tensor | None = None  # per clip its first frame in its source video (footage loaders)
         self.sources: Tensor | None = None  # per clip the index of its source video
 
+    @property
+    def window_length(self) -> int:
+        """Frames per clip (what ``starts`` count in)."""
+        return int(self.x.shape[1])
+
     def holdout_split(self, fraction: float, *, seed: int = 0) -> tuple[Subset, Subset]:
         """The run's (train, held-out) clips (``data.holdout``): clips that share frames (``stride <
         frames``) are held out apart from the training ones (one video: its last ``fraction`` of frames;
         several: whole videos, or the end of each when ``fraction`` of them is under one;
         :func:`polydiff.diffusion.holdout_apart`), else at random."""
-        return holdout_apart(self, fraction, seed=seed, length=int(self.x.shape[1]), name=f"video {self.name!r}",
+        return holdout_apart(self, fraction, seed=seed, length=self.window_length, name=f"video {self.name!r}",
                              what="clip", unit="frame")
 
     @property

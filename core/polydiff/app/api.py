@@ -71,7 +71,7 @@ class TrainedRun:
         from .run_model import load_denoiser
         from .run_split import run_data
 
-        train_ds, _ = run_data(self._run)
+        train_ds, _ = run_data(self._run, check=False)
         return load_denoiser(self._run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
 
     def sample(self, *, n: int | None = None, sampler: str | None = None, steps: int | None = None,

@@ -120,7 +120,7 @@ def sample_run(run: Run, *, sampler: str | None = None, steps: int | None = None
     seed = cfg.seed if seed is None else seed
     grid = grid or cfg.grid
     cfg_scale = cfg.cfg_scale if cfg_scale is None else cfg_scale
-    train_ds, _ = run_data(run)
+    train_ds, _ = run_data(run, check=False)  # sampling scores no held-out item
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)
     if run.config.train.conditional:
         raise ConfigError(f"{run.path} is a conditional (masked) model: it samples given observed values; "

@@ -192,3 +192,18 @@ def test_a_calibration_task_of_the_wrong_shape_is_a_clear_error() -> None:
     batch = _series(shape=(4, 3, 20))
     with pytest.raises(ValueError, match=r"calibration target has shape \[4, 1, 20\], its batch \[4, 3, 20\]"):
         calibration_task(spec, batch, block(batch.present(), torch.Generator()), torch.Generator())
+
+
+def test_mix_trains_forecasts_and_gaps_is_the_same_without_them() -> None:
+    """A quarter of ``mix``'s series hide exactly their last quarter (a forecast); ``gaps`` draws the same
+    random, historical and block masks and picks among those three only."""
+    from polydiff_timeseries.masks import gaps, mix
+
+    observed = torch.ones(400, 2, 24)
+    mixed = mix(observed, torch.Generator().manual_seed(0))
+    ahead = forecast(observed, torch.Generator(), horizon=6)
+    share = (mixed == ahead).flatten(1).all(dim=1).float().mean()
+    assert 0.18 < float(share) < 0.32
+    plain = gaps(observed, torch.Generator().manual_seed(0))
+    assert float((plain == ahead).flatten(1).all(dim=1).float().mean()) < 0.05
+    assert mix(torch.ones(3, 1, 1), torch.Generator()).shape == (3, 1, 1)  # one step: nothing to forecast
