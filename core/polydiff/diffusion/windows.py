@@ -33,7 +33,7 @@ def _tile_back(idx: list[int], starts: Tensor, length: int, cut: float) -> list[
     held: list[int] = []
     for i in reversed(idx):
         s = int(starts[i])
-        if (not held or s + length <= int(starts[held[-1]])) and (s >= cut or not held):
+        if not held or (s >= cut and s + length <= int(starts[held[-1]])):
             held.append(i)
     return held[::-1]
 
