@@ -143,13 +143,14 @@ def with_prior_fill(denoiser: Denoiser, ds: Any, mode: str, given: int, seed: in
 def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, given: int,
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
           cpu_seconds: float = 0.0, scale_noise: bool = False, sigma_data_scale: float = 1.0,
-          model: dict[str, Any] | None = None, device: str = "cpu") -> tuple[Denoiser, dict[str, Any]]:
+          model: dict[str, Any] | None = None, device: str = "cpu",
+          norm: str = "l2") -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
     ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
     ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
     ``schedule`` is the one to sample with. ``sigma_data_scale``: the preconditioning's sigma_data is
     this times the data's (the schedule still follows the data's): below 1 the net predicts x0 rather than
-    the noise down to lower levels."""
+    the noise down to lower levels. ``norm``: the loss's ``weighting.norm`` (``l1``: D learns the median)."""
     torch.manual_seed(seed)
     model = {**MODEL, **(model or {})}
     t, c, h, w = ds.sample_shape
@@ -166,7 +167,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
                       label_dropout=0.0, device=device, seed=seed, log_every=25, checkpoint_every=10**9,
                       max_minutes=None if cpu_seconds > 0 else minutes)
     trainer = Trainer(denoiser=denoiser, dataset=ds, schedule=schedule, noise_levels=levels,
-                      weighting=Weighting(kind="edm"), config=cfg)
+                      weighting=Weighting(kind="edm", norm=norm), config=cfg)
     start = time.perf_counter()
     if cpu_seconds > 0:  # the rest of the budget after setup
         trainer.config = dataclasses.replace(cfg, max_cpu_seconds=max(cpu_seconds - (time.process_time() - cpu0), 1e-3))
@@ -175,7 +176,7 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
-            "preconditioning_sigma_data": sigma_data * sigma_data_scale,
+            "preconditioning_sigma_data": sigma_data * sigma_data_scale, "norm": norm,
             "model": {**model, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
             "schedule": {"sigma_lo": schedule.sigma_lo, "sigma_hi": schedule.sigma_hi},
             "levels": {"p_mean": levels.p_mean, "p_std": levels.p_std}}
@@ -213,7 +214,8 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
                                scale_noise=residual and args.scale_noise, sigma_data_scale=args.sigma_data_scale,
-                               model={"channels": args.channels, "dropout": args.dropout}, device=args.device)
+                               model={"channels": args.channels, "dropout": args.dropout}, device=args.device,
+                               norm=args.norm)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["preconditioning_sigma_data"], "info": info},
                        args.save)
@@ -307,7 +309,8 @@ def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args
 def posterior_means(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
                     digits: bool, schedule: EDM, sigma_data: float) -> dict[str, Any]:
     """``--posterior-mean S...``: the mean of ``--samples`` one-step denoisings from noise at ``s *
-    sigma_data`` (Euler, one step to 0), an estimate of E[x | given frames] without sampling noise."""
+    sigma_data`` (Euler, one step to 0), an estimate of E[x | given frames] without sampling noise (of the
+    per-pixel median, averaged over the draws, for a model trained with ``--norm l1``)."""
     rows: dict[str, Any] = {}
     target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
     for s in args.posterior_mean:
@@ -316,7 +319,8 @@ def posterior_means(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, 
                          sampler="euler", steps=1, sigmas=torch.tensor([s * sigma_data, 0.0]), schedule=schedule,
                          spec=windowed.spec)
         mean = dataclasses.replace(imp.to("cpu"), samples=imp.samples.mean(1, keepdim=True).cpu())
-        rows[f"video_unet prior_fill={mode} posterior mean @ {s:g} sigma_data"] = {
+        what = "median" if getattr(args, "norm", "l2") == "l1" else "mean"
+        rows[f"video_unet prior_fill={mode} posterior {what} @ {s:g} sigma_data"] = {
             **scores(mean, test, digits), "rmse": rmse(mean, test), "nfe": imp.nfe}  # rmse: digits rows lack it
     return rows
 
@@ -373,6 +377,8 @@ def main() -> None:
     p.add_argument("--posterior-mean", type=float, nargs="+", default=[],
                    help="also score the mean of --samples one-step denoisings from noise at each of these "
                         "multiples of sigma_data (rows 'posterior mean @ s'; MAE and RMSE)")
+    p.add_argument("--norm", choices=["l2", "l1"], default="l2",
+                   help="the loss's weighting.norm: l1 trains D on the per-pixel median (Palette) instead of the mean")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
     p.add_argument("--dropout", type=float, default=0.0, help="the U-Net's dropout (EDM uses 0.13 on CIFAR-10)")

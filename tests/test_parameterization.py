@@ -14,6 +14,7 @@ from polydiff.diffusion.parameterization import (
     to_x0,
 )
 from polydiff.diffusion.schedules import Discrete, RectifiedFlow, VPCosine, VPLinear
+from polydiff.diffusion.state import Batch
 
 SHAPES = [(5, 2), (3, 2, 4, 4), (4, 7, 3)]
 PRED = ["x0", "eps", "v", "score", "flow"]
@@ -115,6 +116,43 @@ def test_uniform_weighting_is_plain_mse_on_the_target(kind):
     expected = ((f_hat - p.target(x, x0, sigma)) ** 2).mean(1)
     got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p))
     torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
+def test_uniform_l1_is_the_l1_error_of_the_target(kind):
+    x0, eps, sigma, x = _data((8, 4))
+    p = Parameterization(kind=kind, sigma_data=0.5)
+    denoised = x0 + 0.1 * torch.randn_like(x0)
+    c = p.coefficients(sigma)
+    f_hat = (denoised - c.c_skip[:, None] * x) / c.c_out[:, None]
+    expected = (f_hat - p.target(x, x0, sigma)).abs().mean(1)
+    got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p), norm="l1")
+    torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
+
+
+def test_l1_training_learns_the_median_and_l2_the_mean():
+    """A constant denoiser fitted at a high noise level: the posterior there is the data distribution,
+    skewed (70% zeros, 30% ones), so L1 settles at its median 0 and L2 at its mean 0.3."""
+    from polydiff.training.objective import diffusion_loss
+
+    x0 = (torch.arange(1000) % 10 >= 7).float()[:, None]
+    sigma = torch.full((1000,), 50.0)
+    eps = torch.zeros_like(x0)  # the level is all that matters to a constant denoiser
+    fitted = {}
+    for norm in ("l1", "l2"):
+        const = torch.nn.Parameter(torch.tensor(0.5))
+        den = lambda x, s, const=const, **_: const.expand_as(x)  # noqa: E731
+        opt = torch.optim.Adam([const], lr=0.01)
+        for _ in range(400):
+            opt.zero_grad()
+            loss = diffusion_loss(den, Batch(x=x0), sigma=sigma, eps=eps, weighting=Weighting(kind="edm", norm=norm),
+                                  parameterization=Parameterization(kind="edm", sigma_data=0.5)).mean()
+            loss.backward()
+            opt.step()
+        fitted[norm] = float(const.detach())
+    assert abs(fitted["l1"]) < 0.02 and abs(fitted["l2"] - 0.3) < 0.02, fitted
+    with pytest.raises(ValueError, match="valid: l2, l1"):
+        Weighting(norm="huber")  # type: ignore[arg-type]
 
 
 def test_weightings():

@@ -7,7 +7,7 @@ A run config has one section per object it builds::
     [model]         # backbone = name, parameterization, sigma_data, self_condition, then the backbone's options
     [schedule]      # name = schedule, then its fields (e.g. s for vp_cosine)
     [noise_levels]  # kind = uniform_t | lognormal | logit_normal, and their parameters
-    [weighting]     # kind = uniform | snr | min_snr | edm | sigmoid, gamma, bias
+    [weighting]     # kind = uniform | snr | min_snr | edm | sigmoid, gamma, bias, norm = l2 | l1
     [train]         # polydiff.training.trainer.TrainConfig
     [sample]        # default sampler, steps, grid, n, seed, cfg_scale
 

@@ -1,9 +1,10 @@
-"""Denoising losses: a per-element weighted MSE on x0, reduced per sample with masks.
+"""Denoising losses: a per-element weighted MSE (or L1) on x0, reduced per sample with masks.
 
 Every weighting is written as the weight lambda(sigma) on ||D(x, sigma) - x0||^2 (Kingma & Gao 2023
 write them on the eps-error; the two differ by the factor SNR = 1/sigma^2). With ``uniform`` the
 loss is plain MSE on the parameterization's own target (eps-MSE for eps, v-MSE for v, ...), which is
-what "the simple loss" means for each of them.
+what "the simple loss" means for each of them. ``norm = "l1"`` puts sqrt(lambda) on |D - x0| instead, so
+``uniform`` is then the L1 error of the parameterization's own target.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .parameterization import Parameterization
 
 WeightingKind = Literal["uniform", "snr", "min_snr", "edm", "sigmoid"]
 WEIGHTINGS: tuple[str, ...] = ("uniform", "snr", "min_snr", "edm", "sigmoid")
+NORMS: tuple[str, ...] = ("l2", "l1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,11 +36,16 @@ class Weighting:
     * ``sigmoid``: SNR * sigmoid(b - logSNR) (Kingma & Gao 2023, Sec. 4), bias b an option. Their
       objective also weights by -dlambda/dt / p(t); here the weight multiplies whatever noise-level
       distribution training draws from, so it equals theirs with ``noise_levels.kind = uniform_logsnr``.
+
+    ``norm``: ``l2`` (D learns the posterior mean of x0 at each level, which the samplers assume) or ``l1``
+    (D learns the per-entry posterior median: Palette, Saharia et al. 2022, Sec. 5.4, found it gives less
+    diverse samples; a one-step estimate from a high level is then the MAE-optimal point prediction).
     """
 
     kind: WeightingKind = "uniform"
     gamma: float = 5.0
     bias: float = 0.0
+    norm: Literal["l2", "l1"] = "l2"
 
     def __post_init__(self) -> None:
         if self.kind not in WEIGHTINGS:
@@ -47,6 +54,8 @@ class Weighting:
             raise ValueError(f"weighting.gamma must be a finite number >= 0, got {self.gamma}")
         if not math.isfinite(self.bias):
             raise ValueError(f"weighting.bias must be a finite number, got {self.bias}")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown weighting.norm {self.norm!r}; valid: {', '.join(NORMS)}")
 
     def __call__(self, sigma: Tensor, parameterization: Parameterization, x: Tensor | None = None) -> Tensor:
         """``[B]`` weights; ``[B, ...]`` like ``x`` for ``uniform`` and ``edm`` with a per-field sigma_data."""
@@ -64,8 +73,9 @@ class Weighting:
 
 
 def denoising_loss(denoised: Tensor, x0: Tensor, sigma: Tensor, weight: Tensor, *,
-                   padding: Tensor | None = None, target: Tensor | None = None) -> Tensor:
-    """Per-sample loss ``[B]``: weight(sigma) * mean over the counted entries of (D - x0)^2.
+                   padding: Tensor | None = None, target: Tensor | None = None, norm: str = "l2") -> Tensor:
+    """Per-sample loss ``[B]``: weight(sigma) * mean over the counted entries of (D - x0)^2, or with
+    ``norm = "l1"`` sqrt(weight) * |D - x0| (the same weight on the parameterization's target's scale).
 
     Args:
         denoised: D(x, sigma) ``[B, ...]``.
@@ -79,7 +89,10 @@ def denoising_loss(denoised: Tensor, x0: Tensor, sigma: Tensor, weight: Tensor, 
     mask = padding
     if target is not None:
         mask = target if mask is None else mask * target
-    err = (denoised - x0).float().pow(2)
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    err = (denoised - x0).float()
+    err, weight = (err.pow(2), weight) if norm == "l2" else (err.abs(), weight.sqrt())
     if weight.ndim > 1:
         return masked_mean(weight.float() * err, mask)
     return weight.float() * masked_mean(err, mask)

@@ -129,7 +129,7 @@ def diffusion_loss(denoiser: nn.Module | Callable[..., Tensor], batch: Batch, *,
     if project is not None:  # compare in the noise space sampling works in
         denoised, x0 = project(denoised, batch.padding), project(x0, batch.padding)
     weight = weighting(sigma, parameterization or _parameterization(model), x0)
-    return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask)
+    return denoising_loss(denoised, x0, sigma, weight, padding=batch.padding, target=mask, norm=weighting.norm)
 
 
 def _own_estimate(denoiser: nn.Module | Callable[..., Tensor], x: Tensor, sigma: Tensor, cond: dict[str, Tensor],
