@@ -106,27 +106,18 @@ def test_from_prediction_feeds_the_model_its_own_input(kind, schedule):
     torch.testing.assert_close(from_prediction(model, kind, schedule=schedule, time_scale=scale)(x, sigma), x0)
 
 
+@pytest.mark.parametrize("norm", ["l2", "l1"])
 @pytest.mark.parametrize("kind", PARAMETERIZATIONS)
-def test_uniform_weighting_is_plain_mse_on_the_target(kind):
+def test_uniform_weighting_is_the_plain_error_of_the_target(kind, norm):
+    """MSE (l2) or L1 error of the parameterization's own target."""
     x0, eps, sigma, x = _data((8, 4))
     p = Parameterization(kind=kind, sigma_data=0.5)
     denoised = x0 + 0.1 * torch.randn_like(x0)
     c = p.coefficients(sigma)
     f_hat = (denoised - c.c_skip[:, None] * x) / c.c_out[:, None]
-    expected = ((f_hat - p.target(x, x0, sigma)) ** 2).mean(1)
-    got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p))
-    torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize("kind", PARAMETERIZATIONS)
-def test_uniform_l1_is_the_l1_error_of_the_target(kind):
-    x0, eps, sigma, x = _data((8, 4))
-    p = Parameterization(kind=kind, sigma_data=0.5)
-    denoised = x0 + 0.1 * torch.randn_like(x0)
-    c = p.coefficients(sigma)
-    f_hat = (denoised - c.c_skip[:, None] * x) / c.c_out[:, None]
-    expected = (f_hat - p.target(x, x0, sigma)).abs().mean(1)
-    got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p), norm="l1")
+    err = f_hat - p.target(x, x0, sigma)
+    expected = (err**2 if norm == "l2" else err.abs()).mean(1)
+    got = denoising_loss(denoised, x0, sigma, Weighting(kind="uniform")(sigma, p), norm=norm)
     torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
 
 
