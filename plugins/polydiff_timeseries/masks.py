@@ -170,9 +170,11 @@ def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
     obs = _check(observed)
     if obs.shape[2] < 2:  # nothing to forecast from
         return gaps(obs, generator)
-    ahead = forecast(obs, generator, horizon=max(1, obs.shape[2] // 4))
-    return _one_per_series([random_ratio(obs, generator), historical(obs, generator), block(obs, generator), ahead],
-                           generator, obs)
+    real = _last_observed(obs) + 1  # a padded series forecasts the last quarter of its own steps
+    ratio = random_ratio(obs, generator)
+    ahead = _future(obs, (real // 4).clamp(min=1))
+    ahead = torch.where((real >= 2)[:, None, None], ahead, ratio)  # one real step: no history to forecast from
+    return _one_per_series([ratio, historical(obs, generator), block(obs, generator), ahead], generator, obs)
 
 
 def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) -> Tensor:
@@ -184,10 +186,19 @@ def forecast(observed: Tensor, generator: torch.Generator, *, horizon: int = 8) 
     length = obs.shape[2]
     if horizon >= length:
         raise ValueError(f"forecast: horizon {horizon} leaves no history in series of {length} steps")
-    t = torch.arange(length, device=obs.device)
-    any_obs = obs.amax(dim=1) > 0
-    last = torch.where(any_obs, t, torch.full_like(t, -1)).amax(dim=1)  # [B]
-    future = t[None, :] > (last[:, None] - horizon)
+    return _future(obs, torch.full((obs.shape[0],), horizon, device=obs.device))
+
+
+def _last_observed(obs: Tensor) -> Tensor:
+    """``[B]``: each series' last step with any observed value (-1: none)."""
+    t = torch.arange(obs.shape[2], device=obs.device)
+    return torch.where(obs.amax(dim=1) > 0, t, torch.full_like(t, -1)).amax(dim=1)
+
+
+def _future(obs: Tensor, horizon: Tensor) -> Tensor:
+    """The observed values in each series' last ``horizon[b]`` steps up to its last observed one."""
+    t = torch.arange(obs.shape[2], device=obs.device)
+    future = t[None, :] > (_last_observed(obs) - horizon)[:, None]
     return obs * future[:, None, :].float()
 
 

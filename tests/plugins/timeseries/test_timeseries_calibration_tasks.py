@@ -207,3 +207,23 @@ def test_mix_trains_forecasts_and_gaps_is_the_same_without_them() -> None:
     plain = gaps(observed, torch.Generator().manual_seed(0))
     assert float((plain == ahead).flatten(1).all(dim=1).float().mean()) < 0.05
     assert mix(torch.ones(3, 1, 1), torch.Generator()).shape == (3, 1, 1)  # one step: nothing to forecast
+
+
+def test_mix_forecasts_the_last_quarter_of_each_padded_series_own_steps() -> None:
+    """A series of 8 real steps padded to 24 forecasts its last 2 steps (not 6 of a padded length, which
+    would hide most of it); a series of one real step is never "forecast" from nothing."""
+    from polydiff_timeseries.masks import mix
+
+    observed = torch.zeros(400, 1, 24)
+    observed[:200, :, :8] = 1.0
+    observed[200:, :, :1] = 1.0
+    drawn = mix(observed, torch.Generator().manual_seed(0))
+    assert torch.all(drawn <= observed)
+    tail = torch.zeros(24)
+    tail[6:8] = 1.0
+    assert 0.15 < float((drawn[:200, 0] == tail).all(dim=1).float().mean()) < 0.35
+    old = torch.zeros(24)
+    old[2:8] = 1.0  # a horizon of 6 (a quarter of the padded length) hid most of the series
+    assert float((drawn[:200, 0] == old).all(dim=1).float().mean()) < 0.05
+    one_step_hidden = drawn[200:, 0, 0]
+    assert 0 < float(one_step_hidden.mean()) < 0.75, "one real step: the forecast option draws random values instead"
