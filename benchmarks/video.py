@@ -260,7 +260,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         schedule = EDM(**info.get("schedule", {}))  # a saved model from before the scaling: EDM's defaults
         rows |= predictions(denoiser, batch, test, windowed, args, mode, digits, schedule)
         if args.posterior_mean:
-            rows |= posterior_means(denoiser, batch, test, windowed, args, mode, digits, schedule, info["sigma_data"])
+            rows |= posterior_means(denoiser, batch, test, windowed, args, mode, digits, schedule, info["sigma_data"],
+                                    median=info.get("norm", "l2") == "l1")  # a loaded model's own loss
     first = rows.pop("_first")
     RESULTS.mkdir(exist_ok=True)
     plot_imputation(first, RESULTS / ("video-future_frames.png" if digits else "video-footage-future_frames.png"), n=6)
@@ -307,10 +308,10 @@ def predictions(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args
 
 
 def posterior_means(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, args: argparse.Namespace, mode: str,
-                    digits: bool, schedule: EDM, sigma_data: float) -> dict[str, Any]:
+                    digits: bool, schedule: EDM, sigma_data: float, median: bool = False) -> dict[str, Any]:
     """``--posterior-mean S...``: the mean of ``--samples`` one-step denoisings from noise at ``s *
     sigma_data`` (Euler, one step to 0), an estimate of E[x | given frames] without sampling noise (of the
-    per-pixel median, averaged over the draws, for a model trained with ``--norm l1``)."""
+    per-pixel median, averaged over the draws, for a model trained with ``--norm l1``: ``median``)."""
     rows: dict[str, Any] = {}
     target = future_frames(torch.ones_like(batch.x), torch.Generator().manual_seed(0), given=GIVEN)
     for s in args.posterior_mean:
@@ -319,7 +320,7 @@ def posterior_means(denoiser: Denoiser, batch: Batch, test: Any, windowed: Any, 
                          sampler="euler", steps=1, sigmas=torch.tensor([s * sigma_data, 0.0]), schedule=schedule,
                          spec=windowed.spec)
         mean = dataclasses.replace(imp.to("cpu"), samples=imp.samples.mean(1, keepdim=True).cpu())
-        what = "median" if getattr(args, "norm", "l2") == "l1" else "mean"
+        what = "median" if median else "mean"
         rows[f"video_unet prior_fill={mode} posterior {what} @ {s:g} sigma_data"] = {
             **scores(mean, test, digits), "rmse": rmse(mean, test), "nfe": imp.nfe}  # rmse: digits rows lack it
     return rows
@@ -376,7 +377,7 @@ def main() -> None:
                         "net predicts x0 rather than noise at low levels")
     p.add_argument("--posterior-mean", type=float, nargs="+", default=[],
                    help="also score the mean of --samples one-step denoisings from noise at each of these "
-                        "multiples of sigma_data (rows 'posterior mean @ s'; MAE and RMSE)")
+                        "multiples of sigma_data (rows 'posterior mean @ s', 'median' for an L1 model; MAE and RMSE)")
     p.add_argument("--norm", choices=["l2", "l1"], default="l2",
                    help="the loss's weighting.norm: l1 trains D on the per-pixel median (Palette) instead of the mean")
     p.add_argument("--channels", type=int, default=MODEL["channels"],

@@ -121,6 +121,15 @@ def test_uniform_weighting_is_the_plain_error_of_the_target(kind, norm):
     torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-6)
 
 
+def test_l1_takes_the_root_of_a_per_entry_weight():
+    """A per-field sigma_data gives a weight per entry; L1 weighs |D - x0| by its square root, entry by entry."""
+    x0, eps, sigma, x = _data((3, 4))
+    d = x0 + torch.randn_like(x0)
+    w = torch.rand(3, 4, dtype=torch.float64) + 0.5
+    got = denoising_loss(d, x0, sigma, w, norm="l1")
+    torch.testing.assert_close(got, (w.sqrt() * (d - x0).abs()).mean(1).float())
+
+
 def test_l1_training_learns_the_median_and_l2_the_mean():
     """A constant denoiser fitted at a high noise level: the posterior there is the data distribution,
     skewed (70% zeros, 30% ones), so L1 settles at its median 0 and L2 at its mean 0.3."""

@@ -163,8 +163,9 @@ def gaps(observed: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def mix(observed: Tensor, generator: torch.Generator) -> Tensor:
-    """Per series one of ``random_ratio``, ``historical``, ``block`` and ``forecast`` of the last quarter,
-    chosen uniformly (``gaps`` alone for one-step series). Without forecasts (``gaps``), a model of hourly
+    """Per series one of ``random_ratio``, ``historical``, ``block`` and ``forecast`` of the last quarter of
+    its steps up to its last observed one, chosen uniformly (``gaps`` alone for one-step windows; random
+    values instead of the forecast for a series with one real step). Without forecasts (``gaps``), a model of hourly
     weather on windows starting every hour forecast the evening like LOCF (docs/plugins/timeseries.md);
     with them it imputes random gaps a little worse at short budgets."""
     obs = _check(observed)
@@ -258,7 +259,7 @@ MASK_STRATEGIES = [
                      description="per series one of random_ratio, historical and block (training for imputation)"),
     MaskStrategySpec(name="mix", fn=mix,
                      description="per series one of random_ratio, historical, block and a forecast of the last "
-                                 "quarter (training, series)"),
+                                 "quarter of its steps up to its last observed one (training, series)"),
     MaskStrategySpec(name="forecast", fn=forecast, options={"horizon": 8},
                      description="every observed value of the last `horizon` steps (forecasting, series)",
                      calibration_task=forecast_calibration),

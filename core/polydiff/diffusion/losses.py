@@ -37,9 +37,11 @@ class Weighting:
       objective also weights by -dlambda/dt / p(t); here the weight multiplies whatever noise-level
       distribution training draws from, so it equals theirs with ``noise_levels.kind = uniform_logsnr``.
 
-    ``norm``: ``l2`` (D learns the posterior mean of x0 at each level, which the samplers assume) or ``l1``
-    (D learns the per-entry posterior median: Palette, Saharia et al. 2022, Sec. 5.4, found it gives less
-    diverse samples; a one-step estimate from a high level is then the MAE-optimal point prediction).
+    ``norm``: ``l2`` (D learns the posterior mean of x0 at each level, which the samplers and the likelihood
+    assume: they turn D into a score) or ``l1`` (D learns the per-entry posterior median; Palette, Saharia
+    et al. 2022, found it gives less diverse samples; where the model is well trained, a one-step estimate
+    from a high level is then the MAE-optimal point prediction). An ``l1`` model's likelihood is not a
+    likelihood.
     """
 
     kind: WeightingKind = "uniform"
