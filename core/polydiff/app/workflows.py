@@ -225,7 +225,10 @@ def evaluate_run(run: Run, *, samples: str | None = None, imputations: str | Non
                           padding=batch.padding)
     board = score_samples(batch, ctx, **plugins.scoring(run.config.modality))
     results.update(board.model)
-    if likelihood_n > 0:  # 0: skip (a comparison grid computes it once per trained model)
+    if likelihood_n > 0 and run.config.weighting.norm == "l1":
+        report(f"{run.path}: no likelihood (nll_nats_per_dim): it needs a denoiser of the posterior mean "
+               "(weighting.norm = l2), and this run learnt the median (l1)")
+    elif likelihood_n > 0:  # 0: skip (a comparison grid computes it once per trained model)
         results["nll_nats_per_dim"] = held_out_nll(run, likelihood_n, weights=weights, device=device)
     if "seconds" in meta:
         results["seconds_per_sample"] = float(meta["seconds"]) / max(len(batch), 1)

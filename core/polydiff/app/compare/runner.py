@@ -58,16 +58,18 @@ def train_cell(cell: TrainCell, cell_dir: Path, *, likelihood_n: int, progress: 
     summary = {**cell.key, "steps": rows[-1]["step"] if rows else 0,
                "train_seconds": rows[-1].get("seconds") if rows else None,
                "final_loss": rows[-1].get("loss") if rows else None, "loss_by_sigma": _last_losses(run)}
-    summary["nll_nats_per_dim"] = _likelihood(run, likelihood_n, cell.config.train.conditional)
+    summary["nll_nats_per_dim"] = _likelihood(run, likelihood_n, cell.config.train.conditional
+                                              or cell.config.weighting.norm == "l1")
     _write_json(done, summary)
     return summary
 
 
-def _likelihood(run: Run, n: int, conditional: bool) -> float | None:
+def _likelihood(run: Run, n: int, skip: bool) -> float | None:
     from polydiff.app.workflows import held_out_nll
 
-    # a masked model's density is conditional on the given entries: not comparable, skipped
-    return None if n <= 0 or conditional else held_out_nll(run, n)
+    # skipped: a masked model's density is conditional on the given entries (not comparable), and an
+    # l1 model's denoiser is a median, which the probability flow cannot turn into a score
+    return None if n <= 0 or skip else held_out_nll(run, n)
 
 
 def measure(cell: TrainCell, grid: Grid, sampler: str, nfe: int, cell_dir: Path,
