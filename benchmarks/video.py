@@ -203,6 +203,11 @@ def parse_sampler(text: str) -> tuple[str, int, dict[str, Any]]:
     return name, int(steps), parse_options(pairs, f"sampler {text!r}")
 
 
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``video_unet`` options over :data:`MODEL`: ``--channels``, ``--dropout``, then ``--model KEY=VALUE``."""
+    return {"channels": args.channels, "dropout": args.dropout, **parse_options(args.model, "--model")}
+
+
 def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLevels,
             mode: str) -> tuple[Denoiser, dict[str, Any]]:
     """Train for ``--cpu-seconds`` / ``--budget`` minutes (and write ``--save``), or rebuild a saved
@@ -214,7 +219,7 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
         denoiser, info = train(windowed, args.budget, args.seed, args.batch_size, args.context, given, levels,
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
                                scale_noise=residual and args.scale_noise, sigma_data_scale=args.sigma_data_scale,
-                               model={"channels": args.channels, "dropout": args.dropout}, device=args.device,
+                               model=model_options(args), device=args.device,
                                norm=args.norm)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["preconditioning_sigma_data"], "info": info},
@@ -223,7 +228,7 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
     saved = torch.load(args.load, weights_only=True)
     t, c, h, w = windowed.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=args.context,
-                    extrapolate=args.extrapolate, **{**MODEL, "channels": args.channels, "dropout": args.dropout})
+                    extrapolate=args.extrapolate, **{**MODEL, **model_options(args)})
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=saved["sigma_data"]))
     denoiser.load_state_dict(saved["state"])
     denoiser.to(args.device)
@@ -382,6 +387,8 @@ def main() -> None:
                    help="the loss's weighting.norm: l1 trains D on the per-pixel median (Palette) instead of the mean")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
+    p.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="video_unet options over the defaults, e.g. patch=1 channel_mult=1 attention_resolution=0")
     p.add_argument("--dropout", type=float, default=0.0, help="the U-Net's dropout (EDM uses 0.13 on CIFAR-10)")
     p.add_argument("--augment", nargs="*", default=[], choices=["phases", "hflip"],
                    help="footage: more training clips (phases: the frames --every skips; hflip: mirrored clips)")

@@ -160,6 +160,33 @@ def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
     assert "--calibrate must be a number of held-out items >= 0 or 'given'" in capsys.readouterr().err
 
 
+def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
+    from polydiff.app.impute_workflow import read_imputation
+
+    out = tmp_path / "point"
+    tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", "data.n=256", "data.dataset=mixture",
+            "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true", "train.conditional=true",
+            "sample.steps=4", "data.holdout=0.2"]
+    assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    one_step = ["--n", "16", "--n-samples", "5", "--quiet", "--sampler", "euler", "--steps", "1"]
+    assert main(["impute", str(out), *one_step, "--sigma-max", "2"]) == 0
+    captured = capsys.readouterr()
+    path = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
+    assert "sampling from sigma 2 (" in captured.err and "x the model's sigma_data" in captured.err
+    imp, meta = read_imputation(path)
+    assert path.endswith("-smax2.safetensors") and meta["sigma_max"] == "2" and imp.nfe == 1
+    assert main(["impute", str(out), *one_step]) == 0  # from the schedule's sigma_max (80): another estimate
+    default = next(line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines()
+                   if line.startswith("imputations:"))
+    hidden = imp.target.bool()
+    assert not torch.allclose(read_imputation(default)[0].median()[hidden], imp.median()[hidden])
+    assert main(["impute", str(out), *one_step, "--sigma-max", "0.001"]) == 2
+    assert "--sigma-max must be above the schedule's smallest level 0.002" in capsys.readouterr().err
+    assert main(["impute", str(out), *one_step, "--sigma-max", "2", "--grid", "optimized"]) == 2
+    assert "--sigma-max and --grid optimized" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("s", [19, 32, 100])
 def test_the_90_interval_holds_90_percent_of_new_draws_at_any_sample_count(s):
     """A perfectly calibrated model (truth drawn like the samples) scores about 0.90 at every S (exactly when

@@ -123,11 +123,14 @@ class Level(nn.Module):
         self.mix = nn.ModuleList(mixer(out_ch) for _ in in_chs) if mixer is not None else None
 
 
-def parse_mult(channel_mult: str | Sequence[int]) -> tuple[int, ...]:
-    """``"1,2,2"`` or ``(1, 2, 2)`` -> ``(1, 2, 2)``, with a clear error for anything else."""
+def parse_mult(channel_mult: str | int | Sequence[int]) -> tuple[int, ...]:
+    """``"1,2,2"`` or ``(1, 2, 2)`` -> ``(1, 2, 2)``, a single level's ``1`` (TOML's ``channel_mult = 1``)
+    -> ``(1,)``, with a clear error for anything else."""
+    if isinstance(channel_mult, int) and not isinstance(channel_mult, bool):
+        channel_mult = (channel_mult,)
     try:
         mult = tuple(int(m) for m in (channel_mult.split(",") if isinstance(channel_mult, str) else channel_mult))
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError("channel_mult must be comma-separated integers such as '1,2,2', "
                          f"got {channel_mult!r}") from None
     if not mult or min(mult) < 1:
@@ -162,7 +165,7 @@ class UNet(nn.Module):
     """
 
     def __init__(self, *, in_channels: int, resolution: tuple[int, int], out_channels: int | None = None,
-                 channels: int = 32, channel_mult: str | Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
+                 channels: int = 32, channel_mult: str | int | Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
                  attention_resolution: int = 8, heads: int = 4, dropout: float = 0.0, emb_dim: int | None = None,
                  embedding: str = "fourier", num_classes: int | None = None, conditional: bool = False,
                  lowres_channels: int = 0, extra_channels: int = 0, mixer: Callable[[int], nn.Module] | None = None,

@@ -158,7 +158,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
     path, pictures = impute_run(run, mask=args.mask, mask_options=options, n=args.n,
                                 n_samples=args.n_samples, sampler=args.sampler, steps=args.steps, grid=args.grid,
                                 seed=args.seed, progress=not args.quiet, options=sampling, weights=args.weights,
-                                device=args.device, calibrate=args.calibrate)
+                                device=args.device, calibrate=args.calibrate, sigma_max=args.sigma_max)
     print(f"imputations: {path}")
     for p in pictures:
         print(f"{'picture' if p.suffix == '.png' else 'media'}: {p}")
@@ -327,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr", "optimized"),
                    help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler, steps "
                         "and mask on training items, saved in RUN/grids")
+    s.add_argument("--sigma-max", type=float, metavar="SIGMA",
+                   help="start sampling at this noise level instead of the schedule's largest; with --sampler "
+                        "euler --steps 1 each sample is one denoising from there: the model's posterior mean "
+                        "(median for weighting.norm = l1) given the observed entries, without sampling noise")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
     s.add_argument("--calibrate", default="0", metavar="K|given",
                    help="widen the 90%% intervals by split conformal prediction fitted on the last K held-out "

@@ -3,6 +3,7 @@ save every sample and draw the picture; ``polydiff evaluate --imputations`` scor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                n: int | None = None, n_samples: int = 20, sampler: str | None = None, steps: int | None = None,
                grid: str | None = None, seed: int | None = None, progress: bool = True,
                options: Mapping[str, Any] | None = None, weights: str = "ema",
-               device: str | None = None, calibrate: int | str = 0) -> tuple[Path, list[Path]]:
+               device: str | None = None, calibrate: int | str = 0,
+               sigma_max: float | None = None) -> tuple[Path, list[Path]]:
     """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
 
     The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
@@ -40,6 +42,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     given entries again (:func:`polydiff.diffusion.calibration.given_calibration`, by the strategy's own
     ``calibration_task`` when it has one, several random draws when one hides under 200) and the factor is
     fitted on those.
+    ``sigma_max``: start at this noise level instead of the schedule's largest (:func:`_lowered`).
     """
     from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
@@ -78,6 +81,11 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     what = f"mask strategy {mask!r} with options {dict(mask_options or {})}"
     batch, target = _masked(held_out, range(n), strategy, seed, what)
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
+    schedule = build_schedule(run.config)
+    if sigma_max is not None:
+        if grid == "optimized":
+            raise ConfigError("--sigma-max and --grid optimized both set the noise levels; choose one")
+        schedule = _lowered(schedule, sigma_max, float(denoiser.parameterization.sigma_data))
     sigmas = None
     if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
         sigmas = run_imputation_sigmas(run, denoiser, train_ds, mask=mask, mask_options=mask_options,
@@ -88,7 +96,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         device = next(denoiser.parameters()).device
         with torch.no_grad():
             imp = impute(denoiser, batch.to(device), target.to(device), n_samples=n_samples, seed=seed,
-                         sampler=plugins.get_sampler(sampler), schedule=build_schedule(run.config), steps=steps,
+                         sampler=plugins.get_sampler(sampler), schedule=schedule, steps=steps,
                          grid=grid, spec=train_ds.spec, conditional_model=run.config.train.conditional,
                          progress=progress, batch_size=cfg.batch_size or DEFAULT_BATCH, options=options,
                          sigmas=sigmas)
@@ -127,13 +135,16 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
         imp = widen(imp, scale)
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"
-            + ("-raw" if weights == "raw" else "") + (f"-cal{calibrate}" if calibrate else ""))
+            + ("-raw" if weights == "raw" else "") + (f"-cal{calibrate}" if calibrate else "")
+            + (f"-smax{sigma_max:g}" if sigma_max is not None else ""))
     out_dir = run.path / "imputations"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{stem}.safetensors"
     meta = {"mask": mask, "mask_options": json.dumps(dict(mask_options or {})), "sampler": sampler,
             "steps": str(steps), "grid": grid, "seed": str(seed), "n_samples": str(n_samples),
             "nfe": str(imp.nfe), "seconds": f"{imp.seconds:.6f}", "weights": weights, **run.identity()}
+    if sigma_max is not None:
+        meta["sigma_max"] = f"{sigma_max:g}"
     if sigmas is not None:
         meta["sigmas"] = json.dumps([round(float(v), 6) for v in sigmas])
     if scale is not None:
@@ -149,6 +160,21 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if modality.save_imputation is not None:  # media: GIF, WAV, SDF, CSV in data units...
         pictures.extend(modality.save_imputation(imp, held_out, out_dir / stem))
     return path, pictures
+
+
+def _lowered(schedule: Any, sigma_max: float, sigma_data: float) -> Any:
+    """The run's schedule started at ``sigma_max``. With ``--sampler euler --steps 1`` every sample is then
+    one denoising from that level: the model's posterior mean given the observed entries (its median for a
+    ``weighting.norm = "l1"`` run), a point estimate without the sampling noise; the level is reported
+    beside the model's ``sigma_data`` because that ratio is what matters."""
+    lo, hi = getattr(schedule, "sigma_lo", None), getattr(schedule, "sigma_hi", None)
+    if lo is None or hi is None:
+        raise ConfigError(f"--sigma-max needs a schedule with a sigma range (edm, ve), not {schedule.name!r}")
+    if not lo < sigma_max:
+        raise ConfigError(f"--sigma-max must be above the schedule's smallest level {lo:g}, got {sigma_max:g}")
+    report(f"sampling from sigma {sigma_max:g} ({sigma_max / sigma_data:.3g} x the model's sigma_data "
+           f"{sigma_data:.3g}) instead of the schedule's {hi:g}")
+    return dataclasses.replace(schedule, sigma_hi=sigma_max)
 
 
 def _calibration(calibrate: int | str) -> int | str:

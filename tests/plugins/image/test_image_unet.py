@@ -10,7 +10,7 @@ from polydiff import plugins
 from polydiff.testing import check_backbone
 from polydiff_image.data import load_digits
 from polydiff_image.registry import build_unet
-from polydiff_image.unet import UNet, attention_sides
+from polydiff_image.unet import UNet, attention_sides, parse_mult
 
 SMALL = {"channels": 8, "channel_mult": "1,2", "heads": 2}
 
@@ -119,3 +119,15 @@ def test_clear_errors(digits):
 def test_registered_with_its_options():
     spec = plugins.get_backbone("unet")
     assert spec.modality == "image" and {"channels", "class_cond", "conditional", "lowres_cond"} <= set(spec.options)
+
+
+@pytest.mark.parametrize(("given", "levels"), [("1,2,2", (1, 2, 2)), ((1, 2), (1, 2)), (1, (1,)), ("1", (1,))])
+def test_channel_mult_as_a_string_a_list_or_one_level(given, levels):
+    # TOML's `channel_mult = 1` (one level, as the footage benchmark's small net) arrives as an int
+    assert parse_mult(given) == levels
+
+
+@pytest.mark.parametrize("bad", ["1,x", "", 0, True])
+def test_channel_mult_errors_name_the_form(bad):
+    with pytest.raises(ValueError, match="channel_mult"):
+        parse_mult(bad)
