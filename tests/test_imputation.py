@@ -173,7 +173,7 @@ def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
     assert main(["impute", str(out), *one_step, "--sigma-max", "2"]) == 0
     captured = capsys.readouterr()
     path = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
-    assert "sampling from sigma 2 (" in captured.err and "x the model's sigma_data" in captured.err
+    assert "sampling from sigma 2 (" in captured.err and "the model's sigma_data) instead of" in captured.err
     imp, meta = read_imputation(path)
     assert path.endswith("-smax2.safetensors") and meta["sigma_max"] == "2" and imp.nfe == 1
     assert main(["impute", str(out), *one_step]) == 0  # from the schedule's sigma_max (80): another estimate

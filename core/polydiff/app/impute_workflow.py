@@ -85,7 +85,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if sigma_max is not None:
         if grid == "optimized":
             raise ConfigError("--sigma-max and --grid optimized both set the noise levels; choose one")
-        schedule = _lowered(schedule, sigma_max, float(denoiser.parameterization.sigma_data))
+        schedule = _lowered(schedule, sigma_max, denoiser.parameterization.sigma_data)
     sigmas = None
     if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
         sigmas = run_imputation_sigmas(run, denoiser, train_ds, mask=mask, mask_options=mask_options,
@@ -162,7 +162,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     return path, pictures
 
 
-def _lowered(schedule: Any, sigma_max: float, sigma_data: float) -> Any:
+def _lowered(schedule: Any, sigma_max: float, sigma_data: float | Mapping[str, float]) -> Any:
     """The run's schedule started at ``sigma_max``. With ``--sampler euler --steps 1`` every sample is then
     one denoising from that level: the model's posterior mean given the observed entries (its median for a
     ``weighting.norm = "l1"`` run), a point estimate without the sampling noise; the level is reported
@@ -172,8 +172,9 @@ def _lowered(schedule: Any, sigma_max: float, sigma_data: float) -> Any:
         raise ConfigError(f"--sigma-max needs a schedule with a sigma range (edm, ve), not {schedule.name!r}")
     if not lo < sigma_max:
         raise ConfigError(f"--sigma-max must be above the schedule's smallest level {lo:g}, got {sigma_max:g}")
-    report(f"sampling from sigma {sigma_max:g} ({sigma_max / sigma_data:.3g} x the model's sigma_data "
-           f"{sigma_data:.3g}) instead of the schedule's {hi:g}")
+    spread = (", ".join(f"{sigma_max / v:.3g} x {k}'s {v:.3g}" for k, v in sigma_data.items())
+              if isinstance(sigma_data, Mapping) else f"{sigma_max / sigma_data:.3g} x {sigma_data:.3g}")
+    report(f"sampling from sigma {sigma_max:g} ({spread}, the model's sigma_data) instead of the schedule's {hi:g}")
     return dataclasses.replace(schedule, sigma_hi=sigma_max)
 
 
