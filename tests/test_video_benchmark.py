@@ -87,3 +87,20 @@ def test_residual_model_trains_and_samples_at_its_scaled_levels(bench: ModuleTyp
     assert info["prior_fill"] == "residual" and info["steps"] >= 1
     assert info["schedule"]["sigma_hi"] == pytest.approx(80.0 * k)
     assert info["levels"]["p_mean"] == pytest.approx(-2.6 + math.log(k))
+
+
+def test_model_flag_sets_video_unet_options_over_the_defaults(bench: ModuleType, tmp_path: Path) -> None:
+    # the small unpatched footage net of docs/plugins/video.md: one level at full resolution
+    args = bench.argparse.Namespace(channels=16, dropout=0.0, model=["patch=1", "channel_mult=1",
+                                                                     "attention_resolution=0"])
+    options = bench.model_options(args)
+    assert options == {"channels": 16, "dropout": 0.0, "patch": 1, "channel_mult": 1, "attention_resolution": 0}
+    train, _ = bench.load_footage(str(_frames_folder(tmp_path, 60)), 0.2)
+    torch.set_num_threads(1)
+    _, info = bench.train(train, 0.0, 0, 2, 2, 2, NoiseLevels(kind="lognormal"), prior_fill="residual",
+                          cpu_seconds=0.5, scale_noise=True, model=options, norm="l1")
+    assert info["model"]["patch"] == 1 and info["model"]["channel_mult"] == 1 and info["norm"] == "l1"
+    assert info["parameters"] < 100_000  # the default net has 877k
+    bad = bench.argparse.Namespace(channels=16, dropout=0.0, model=["patch"])
+    with pytest.raises(ValueError, match="--model takes KEY=VALUE"):
+        bench.model_options(bad)
