@@ -170,7 +170,7 @@ def _lowered(schedule: Any, sigma_max: float, sigma_data: float | Mapping[str, f
     lo, hi = getattr(schedule, "sigma_lo", None), getattr(schedule, "sigma_hi", None)
     if lo is None or hi is None:
         raise ConfigError(f"--sigma-max needs a schedule with a sigma range (edm, ve), not {schedule.name!r}")
-    if not lo < sigma_max:
+    if not lo < sigma_max < float("inf"):
         raise ConfigError(f"--sigma-max must be above the schedule's smallest level {lo:g}, got {sigma_max:g}")
     spread = (", ".join(f"{sigma_max / v:.3g} x {k}'s {v:.3g}" for k, v in sigma_data.items())
               if isinstance(sigma_data, Mapping) else f"{sigma_max / sigma_data:.3g} x {sigma_data:.3g}")
