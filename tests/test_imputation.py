@@ -185,6 +185,14 @@ def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
     assert "--sigma-max must be above the schedule's smallest level 0.002" in capsys.readouterr().err
     assert main(["impute", str(out), *one_step, "--sigma-max", "2", "--grid", "optimized"]) == 2
     assert "--sigma-max and --grid optimized" in capsys.readouterr().err
+    assert main(["impute", str(out), *one_step, "--sigma-max", "3x"]) == 0  # 3 times the model's sigma_data
+    captured = capsys.readouterr()
+    assert "(3 x " in captured.err
+    sigma_data = float(captured.err.split("(3 x ", 1)[1].split(",", 1)[0])
+    path = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
+    assert float(read_imputation(path)[1]["sigma_max"]) == pytest.approx(3 * sigma_data, rel=0.01)
+    assert main(["impute", str(out), *one_step, "--sigma-max", "lots"]) == 2
+    assert "--sigma-max takes a noise level or a multiple" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("s", [19, 32, 100])

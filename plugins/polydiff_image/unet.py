@@ -124,7 +124,7 @@ class Level(nn.Module):
 
 
 def parse_mult(channel_mult: str | int | Sequence[int]) -> tuple[int, ...]:
-    """``"1,2,2"`` or ``(1, 2, 2)`` -> ``(1, 2, 2)``, a single level's ``1`` (TOML's ``channel_mult = 1``)
+    """``"1,2,2"`` or ``(1, 2, 2)`` -> ``(1, 2, 2)``, a single level given as an int (``--model channel_mult=1``)
     -> ``(1,)``, with a clear error for anything else."""
     if isinstance(channel_mult, bool):
         raise ValueError(f"channel_mult must be comma-separated integers such as '1,2,2', got {channel_mult!r}")

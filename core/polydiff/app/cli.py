@@ -327,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", choices=("uniform_t", "karras", "logsnr", "optimized"),
                    help="sigma grid (default: sample.grid); optimized: fitted to this run's model, sampler, steps "
                         "and mask on training items, saved in RUN/grids")
-    s.add_argument("--sigma-max", type=float, metavar="SIGMA",
-                   help="start sampling at this noise level instead of the schedule's largest; with --sampler "
+    s.add_argument("--sigma-max", metavar="SIGMA|Kx",
+                   help="start sampling at this noise level (Kx: K times the model's sigma_data) instead of the "
+                        "schedule's largest; with --sampler "
                         "euler --steps 1 each sample is one denoising from there: the model's posterior mean "
                         "(median for weighting.norm = l1) given the observed entries, without sampling noise")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")

@@ -29,7 +29,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                grid: str | None = None, seed: int | None = None, progress: bool = True,
                options: Mapping[str, Any] | None = None, weights: str = "ema",
                device: str | None = None, calibrate: int | str = 0,
-               sigma_max: float | None = None) -> tuple[Path, list[Path]]:
+               sigma_max: float | str | None = None) -> tuple[Path, list[Path]]:
     """Impute the first ``n`` held-out items of a run; returns the ``.safetensors`` file and pictures.
 
     The target mask comes from the mask strategy ``mask`` (seeded by ``seed``: the same seed hides the
@@ -42,7 +42,8 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     given entries again (:func:`polydiff.diffusion.calibration.given_calibration`, by the strategy's own
     ``calibration_task`` when it has one, several random draws when one hides under 200) and the factor is
     fitted on those.
-    ``sigma_max``: start at this noise level instead of the schedule's largest (:func:`_lowered`).
+    ``sigma_max``: start at this noise level instead of the schedule's largest (:func:`_lowered`); ``"8x"``:
+    8 times the model's sigma_data.
     """
     from .run_grids import run_imputation_sigmas
     from .run_model import DEFAULT_BATCH, load_denoiser, positive, sampler_options
@@ -85,6 +86,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if sigma_max is not None:
         if grid == "optimized":
             raise ConfigError("--sigma-max and --grid optimized both set the noise levels; choose one")
+        sigma_max = _level(sigma_max, denoiser.parameterization.sigma_data)
         schedule = _lowered(schedule, sigma_max, denoiser.parameterization.sigma_data)
     sigmas = None
     if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
@@ -160,6 +162,23 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     if modality.save_imputation is not None:  # media: GIF, WAV, SDF, CSV in data units...
         pictures.extend(modality.save_imputation(imp, held_out, out_dir / stem))
     return path, pictures
+
+
+def _level(text: float | str, sigma_data: float | Mapping[str, float]) -> float:
+    """``--sigma-max``: a noise level, or ``"<k>x"``, k times the model's (single) sigma_data."""
+    value = str(text).strip()
+    factor = value.endswith("x")
+    try:
+        number = float(value[:-1] if factor else value)
+    except ValueError:
+        raise ConfigError(f"--sigma-max takes a noise level or a multiple of the model's sigma_data such as 8x, "
+                          f"got {text!r}") from None
+    if not factor:
+        return number
+    if isinstance(sigma_data, Mapping):
+        raise ConfigError(f"--sigma-max {value}: this model has one sigma_data per field ({dict(sigma_data)}); "
+                          "give the level itself")
+    return number * float(sigma_data)
 
 
 def _lowered(schedule: Any, sigma_max: float, sigma_data: float | Mapping[str, float]) -> Any:

@@ -123,7 +123,7 @@ def test_registered_with_its_options():
 
 @pytest.mark.parametrize(("given", "levels"), [("1,2,2", (1, 2, 2)), ((1, 2), (1, 2)), (1, (1,)), ("1", (1,))])
 def test_channel_mult_as_a_string_a_list_or_one_level(given, levels):
-    # TOML's `channel_mult = 1` (one level, as the footage benchmark's small net) arrives as an int
+    # the benchmark's `--model channel_mult=1` (one level, the small footage net) arrives as an int
     assert parse_mult(given) == levels
 
 
