@@ -175,7 +175,8 @@ def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
     path = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
     assert "sampling from sigma 2 (" in captured.err and "the model's sigma_data) instead of" in captured.err
     imp, meta = read_imputation(path)
-    assert path.endswith("-smax2.safetensors") and meta["sigma_max"] == "2" and imp.nfe == 1
+    assert path.endswith("-smax2.safetensors") and meta["sigma_max"] == "2" and meta["sigma_max_given"] == "2"
+    assert json.loads(meta["sigmas"]) == [2.0, 0.0] and imp.nfe == 1  # the grid starts at the level asked for
     assert main(["impute", str(out), *one_step]) == 0  # from the schedule's sigma_max (80): another estimate
     default = next(line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines()
                    if line.startswith("imputations:"))
@@ -190,7 +191,9 @@ def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
     assert "(3 x " in captured.err
     sigma_data = float(captured.err.split("(3 x ", 1)[1].split(",", 1)[0])
     path = next(line.split(": ", 1)[1] for line in captured.out.splitlines() if line.startswith("imputations:"))
-    assert float(read_imputation(path)[1]["sigma_max"]) == pytest.approx(3 * sigma_data, rel=0.01)
+    meta = read_imputation(path)[1]
+    assert float(meta["sigma_max"]) == pytest.approx(3 * sigma_data, rel=0.01) and meta["sigma_max_given"] == "3x"
+    assert json.loads(meta["sigmas"])[0] == pytest.approx(float(meta["sigma_max"]), rel=1e-5)
     assert main(["impute", str(out), *one_step, "--sigma-max", "lots"]) == 2
     assert "--sigma-max takes a noise level or a multiple" in capsys.readouterr().err
 

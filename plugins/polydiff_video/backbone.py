@@ -135,8 +135,7 @@ class VideoUNet(nn.Module):
 
     def __init__(self, *, frames: int, in_channels: int, resolution: tuple[int, int], channels: int = 32,
                  channel_mult: str | int = "1,2", num_res_blocks: int = 1, attention_resolution: int = 0,
-                 heads: int = 4,
-                 dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
+                 heads: int = 4, dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
                  temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False,
                  patch: int = 1, context: int = 0, extrapolate: int = 0) -> None:
         super().__init__()

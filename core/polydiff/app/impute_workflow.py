@@ -3,7 +3,6 @@ save every sample and draw the picture; ``polydiff evaluate --imputations`` scor
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import Tensor
 from polydiff import plugins
 from polydiff.diffusion.calibration import conformal_scale, given_calibration, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, impute, interval_samples
+from polydiff.diffusion.schedules import sigma_grid
 from polydiff.diffusion.state import Batch
 from polydiff.files import atomic_save_tensors, read_safetensors
 from polydiff.reporting import report
@@ -42,7 +42,7 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     given entries again (:func:`polydiff.diffusion.calibration.given_calibration`, by the strategy's own
     ``calibration_task`` when it has one, several random draws when one hides under 200) and the factor is
     fitted on those.
-    ``sigma_max``: start at this noise level instead of the schedule's largest (:func:`_lowered`); ``"8x"``:
+    ``sigma_max``: start at this noise level instead of the schedule's largest (:func:`_started_at`); ``"8x"``:
     8 times the model's sigma_data.
     """
     from .run_grids import run_imputation_sigmas
@@ -81,14 +81,14 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                f"{run.config.data.holdout} of the data is held out{kept}")
     what = f"mask strategy {mask!r} with options {dict(mask_options or {})}"
     batch, target = _masked(held_out, range(n), strategy, seed, what)
+    if sigma_max is not None and grid == "optimized":
+        raise ConfigError("--sigma-max and --grid optimized both set the noise levels; choose one")
     denoiser = load_denoiser(run, train_ds, weights=weights, device=device)  # type: ignore[arg-type]
     schedule = build_schedule(run.config)
+    sigmas, level = None, None
     if sigma_max is not None:
-        if grid == "optimized":
-            raise ConfigError("--sigma-max and --grid optimized both set the noise levels; choose one")
-        sigma_max = _level(sigma_max, denoiser.parameterization.sigma_data)
-        schedule = _lowered(schedule, sigma_max, denoiser.parameterization.sigma_data)
-    sigmas = None
+        level = _level(sigma_max, denoiser.parameterization.sigma_data)
+        sigmas = _started_at(schedule, steps, grid, level, denoiser.parameterization.sigma_data)
     if grid == "optimized":  # fitted once on training items with this mask, saved in RUN/grids
         sigmas = run_imputation_sigmas(run, denoiser, train_ds, mask=mask, mask_options=mask_options,
                                        strategy=strategy, sampler=sampler, options=options, steps=steps,
@@ -138,15 +138,15 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
     opts = "".join(f"-{k}{v}" for k, v in sorted((mask_options or {}).items()))
     stem = (f"{mask}{opts}-{sampler}-{'' if grid == 'karras' else grid + '-'}{steps}steps-S{n_samples}-seed{seed}"
             + ("-raw" if weights == "raw" else "") + (f"-cal{calibrate}" if calibrate else "")
-            + (f"-smax{sigma_max:g}" if sigma_max is not None else ""))
+            + (f"-smax{sigma_max}" if sigma_max is not None else ""))
     out_dir = run.path / "imputations"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{stem}.safetensors"
     meta = {"mask": mask, "mask_options": json.dumps(dict(mask_options or {})), "sampler": sampler,
             "steps": str(steps), "grid": grid, "seed": str(seed), "n_samples": str(n_samples),
             "nfe": str(imp.nfe), "seconds": f"{imp.seconds:.6f}", "weights": weights, **run.identity()}
-    if sigma_max is not None:
-        meta["sigma_max"] = f"{sigma_max:g}"
+    if level is not None:
+        meta.update(sigma_max=f"{level:g}", sigma_max_given=str(sigma_max))
     if sigmas is not None:
         meta["sigmas"] = json.dumps([round(float(v), 6) for v in sigmas])
     if scale is not None:
@@ -181,20 +181,21 @@ def _level(text: float | str, sigma_data: float | Mapping[str, float]) -> float:
     return number * float(sigma_data)
 
 
-def _lowered(schedule: Any, sigma_max: float, sigma_data: float | Mapping[str, float]) -> Any:
-    """The run's schedule started at ``sigma_max``. With ``--sampler euler --steps 1`` every sample is then
-    one denoising from that level: the model's posterior mean given the observed entries (its median for a
-    ``weighting.norm = "l1"`` run), a point estimate without the sampling noise; the level is reported
-    beside the model's ``sigma_data`` because that ratio is what matters."""
-    lo, hi = getattr(schedule, "sigma_lo", None), getattr(schedule, "sigma_hi", None)
-    if lo is None or hi is None:
-        raise ConfigError(f"--sigma-max needs a schedule with a sigma range (edm, ve), not {schedule.name!r}")
-    if not lo < sigma_max < float("inf"):
-        raise ConfigError(f"--sigma-max must be above the schedule's smallest level {lo:g}, got {sigma_max:g}")
-    spread = (", ".join(f"{sigma_max / v:.3g} x {k}'s {v:.3g}" for k, v in sigma_data.items())
-              if isinstance(sigma_data, Mapping) else f"{sigma_max / sigma_data:.3g} x {sigma_data:.3g}")
-    report(f"sampling from sigma {sigma_max:g} ({spread}, the model's sigma_data) instead of the schedule's {hi:g}")
-    return dataclasses.replace(schedule, sigma_hi=sigma_max)
+def _started_at(schedule: Any, steps: int, grid: str, level: float,
+                sigma_data: float | Mapping[str, float]) -> Tensor:
+    """The run's sigma grid of ``steps`` started at ``level`` instead of the schedule's top. With ``--sampler
+    euler --steps 1`` every sample is one denoising D(fill + level z): far above sigma_data that is close to
+    the model's posterior mean given the observed entries (its median for a ``weighting.norm = "l1"`` run),
+    with little of the samples' spread; the draws still differ and ``mae`` takes their median. The level is
+    reported beside sigma_data because that ratio is what matters."""
+    if not schedule.sigma_min < level < float("inf"):
+        raise ConfigError(f"--sigma-max must be above the schedule's smallest level {schedule.sigma_min:g}, "
+                          f"got {level:g}")
+    spread = (", ".join(f"{level / v:.3g} x {k}'s {v:.3g}" for k, v in sigma_data.items())
+              if isinstance(sigma_data, Mapping) else f"{level / sigma_data:.3g} x {sigma_data:.3g}")
+    report(f"sampling from sigma {level:g} ({spread}, the model's sigma_data) instead of the schedule's "
+           f"{schedule.sigma_max:g}")
+    return sigma_grid(schedule, steps, grid, sigma_max=level)  # type: ignore[arg-type]
 
 
 def _calibration(calibrate: int | str) -> int | str:
