@@ -118,14 +118,19 @@ def test_cli_impute_then_evaluate(tmp_path, capsys):
     assert "unknown key --mask-option.ratio" in capsys.readouterr().err
 
 
+def _tiny_conditional_run(out, n, holdout):
+    """A conditional 4-D mixture model trained for 30 steps, ``n`` points, ``holdout`` of them held out."""
+    tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", f"data.n={n}",
+            "data.dataset=mixture", "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true",
+            "train.conditional=true", "sample.steps=4", f"data.holdout={holdout}"]
+    assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
 def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
     from polydiff.app.impute_workflow import read_imputation
 
-    out = tmp_path / "cal"
-    tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", "data.n=512", "data.dataset=mixture",
-            "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true", "train.conditional=true",
-            "sample.steps=4", "data.holdout=0.1"]
-    assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    out = _tiny_conditional_run(tmp_path / "cal", n=512, holdout=0.1)
     capsys.readouterr()
     files = {}
     for extra in ([], ["--calibrate", "30"]):
@@ -163,11 +168,7 @@ def test_cli_impute_calibrate_widens_around_the_same_median(tmp_path, capsys):
 def test_cli_impute_sigma_max_gives_one_step_point_estimates(tmp_path, capsys):
     from polydiff.app.impute_workflow import read_imputation
 
-    out = tmp_path / "point"
-    tiny = ["train.steps=30", "train.batch_size=64", "train.checkpoint_every=30", "data.n=256", "data.dataset=mixture",
-            "data.dim=4", "model.width=32", "model.depth=1", "model.conditional=true", "train.conditional=true",
-            "sample.steps=4", "data.holdout=0.2"]
-    assert main(["train", "points", *tiny, "--out", str(out), "--quiet"]) == 0
+    out = _tiny_conditional_run(tmp_path / "point", n=256, holdout=0.2)
     capsys.readouterr()
     one_step = ["--n", "16", "--n-samples", "5", "--quiet", "--sampler", "euler", "--steps", "1"]
     assert main(["impute", str(out), *one_step, "--sigma-max", "2"]) == 0
