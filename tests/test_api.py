@@ -54,6 +54,17 @@ def test_evaluate_and_impute(run, capsys):
     assert re.search(r"split conformal on \d+ given entries of the scored items, 16 draws", capsys.readouterr().err)
 
 
+def test_impute_from_a_high_level_in_one_step_is_a_point_estimate(run):
+    # one denoising from 50 x sigma_data: the input is all noise, so every draw lands near the same
+    # (posterior) mean; sampled draws keep the spread of the data
+    hidden = run.impute(mask="random_ratio", n=32, n_samples=8, steps=4).target.bool()
+    sampled = run.impute(mask="random_ratio", n=32, n_samples=8, steps=4)
+    point = run.impute(mask="random_ratio", n=32, n_samples=8, sampler="euler", steps=1, sigma_max="50x")
+    assert point.nfe == 1 and torch.equal(point.target.bool(), hidden)
+    spread = {k: v.samples.std(1)[hidden].mean().item() for k, v in (("sampled", sampled), ("point", point))}
+    assert spread["point"] < 0.2 * spread["sampled"], spread
+
+
 def test_overrides_take_python_values_and_bad_ones_fail_clearly(tmp_path):
     with pytest.raises(polydiff.ConfigError, match="train.steps"):
         polydiff.train("points", out=tmp_path / "bad", overrides={"train.steps": 0}, progress=False)

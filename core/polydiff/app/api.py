@@ -93,15 +93,17 @@ class TrainedRun:
     def impute(self, *, mask: str = "random_ratio", mask_options: Mapping[str, Any] | None = None,
                n: int | None = None, n_samples: int = 20, sampler: str | None = None, steps: int | None = None,
                seed: int | None = None, options: Mapping[str, Any] | None = None, weights: str = "ema",
-               device: str | None = None, progress: bool = False, calibrate: int | str = 0) -> Imputation:
+               device: str | None = None, progress: bool = False, calibrate: int | str = 0,
+               sigma_max: float | str | None = None) -> Imputation:
         """``polydiff impute`` on the run's held-out items: every one of the ``n_samples`` samples kept
         (``calibrate = K``: 90% intervals widened by split conformal prediction on the last K held-out items;
-        ``"given"``: on the scored items' own given entries, hidden by the mask strategy's calibration task)."""
+        ``"given"``: on the scored items' own given entries, hidden by the mask strategy's calibration task;
+        ``sigma_max``: start at that level or ``"8x"`` the model's sigma_data, as ``--sigma-max``)."""
         from .impute_workflow import impute_run, read_imputation
 
         path, _ = impute_run(self._run, mask=mask, mask_options=mask_options, n=n, n_samples=n_samples,
                              sampler=sampler, steps=steps, seed=seed, progress=progress, options=options,
-                             weights=weights, device=device, calibrate=calibrate)
+                             weights=weights, device=device, calibrate=calibrate, sigma_max=sigma_max)
         return read_imputation(path)[0]
 
     def evaluate(self, *, samples: str | Path | None = None, imputations: str | Path | None = None,
