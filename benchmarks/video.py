@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import time
 from pathlib import Path
@@ -204,8 +205,16 @@ def parse_sampler(text: str) -> tuple[str, int, dict[str, Any]]:
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``video_unet`` options over :data:`MODEL`: ``--channels``, ``--dropout``, then ``--model KEY=VALUE``."""
-    return {"channels": args.channels, "dropout": args.dropout, **parse_options(args.model, "--model")}
+    """``video_unet`` options over :data:`MODEL`: ``--channels``, ``--dropout``, then ``--model KEY=VALUE``
+    (the benchmark's own flags set the clip shape, ``conditional``, ``context`` and ``extrapolate``)."""
+    options = parse_options(args.model, "--model")
+    own = {"frames", "in_channels", "resolution", "conditional", "context", "extrapolate", "self"}
+    valid = set(inspect.signature(VideoUNet.__init__).parameters) - own
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ValueError(f"--model: unknown video_unet option(s) {', '.join(unknown)}; "
+                         f"valid: {', '.join(sorted(valid))}")
+    return {"channels": args.channels, "dropout": args.dropout, **options}
 
 
 def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLevels,

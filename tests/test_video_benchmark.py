@@ -104,3 +104,5 @@ def test_model_flag_sets_video_unet_options_over_the_defaults(bench: ModuleType,
     bad = bench.argparse.Namespace(channels=16, dropout=0.0, model=["patch"])
     with pytest.raises(ValueError, match="--model takes KEY=VALUE"):
         bench.model_options(bad)
+    with pytest.raises(ValueError, match="unknown video_unet option.s. context, patches; valid: "):
+        bench.model_options(bench.argparse.Namespace(channels=16, dropout=0.0, model=["patches=1", "context=3"]))
