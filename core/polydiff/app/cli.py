@@ -329,9 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and mask on training items, saved in RUN/grids")
     s.add_argument("--sigma-max", metavar="SIGMA|Kx",
                    help="start sampling at this noise level (Kx: K times the model's sigma_data) instead of the "
-                        "schedule's largest; with --sampler "
-                        "euler --steps 1 each sample is one denoising from there: well above sigma_data, close to "
-                        "the model's posterior mean (median for weighting.norm = l1) given the observed entries")
+                        "schedule's largest; with --sampler euler --steps 1 each sample is one denoising from there: "
+                        "well above sigma_data, close to the model's posterior mean (median for weighting.norm = l1) "
+                        "given the observed entries")
     s.add_argument("--seed", type=int, help="seeds the mask and the noise (default: sample.seed)")
     s.add_argument("--calibrate", default="0", metavar="K|given",
                    help="widen the 90%% intervals by split conformal prediction fitted on the last K held-out "
