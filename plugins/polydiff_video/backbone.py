@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from polydiff_image.unet import PositionalEmbedding, UNet, groups_for, zero_init
 
 from .motion import extrapolated_frames
+from .warp import TranslationMixture
 
 TEMPORAL = ("attention", "conv", "both")
 
@@ -131,14 +132,21 @@ class VideoUNet(nn.Module):
             moved on by the global motion between the two latest given frames before it, found
             among shifts of at most ``extrapolate`` pixels, and a channel saying whether it exists
             (:func:`polydiff_video.motion.extrapolated_frames`); 0: off.
+        warp: with ``conditional``, every predicted frame becomes a learnt mixture of translations of
+            at most ``warp`` pixels of the latest given frame before it and the U-Net's output
+            (:class:`polydiff_video.warp.TranslationMixture`); needs ``parameterization = "x0"`` and
+            not ``prior_fill = "residual"``; 0: off.
     """
 
     def __init__(self, *, frames: int, in_channels: int, resolution: tuple[int, int], channels: int = 32,
                  channel_mult: str | int = "1,2", num_res_blocks: int = 1, attention_resolution: int = 0,
                  heads: int = 4, dropout: float = 0.0, embedding: str = "fourier", temporal: str = "attention",
                  temporal_kernel: int = 3, num_classes: int | None = None, conditional: bool = False,
-                 patch: int = 1, context: int = 0, extrapolate: int = 0) -> None:
+                 patch: int = 1, context: int = 0, extrapolate: int = 0, warp: int = 0) -> None:
         super().__init__()
+        if warp < 0 or (warp and not conditional):
+            raise ValueError(f"warp = {warp}: it must be >= 0, and > 0 needs conditional = true (it moves the "
+                             "given frames of a masked, conditional model)")
         if extrapolate < 0 or (extrapolate and not conditional):
             raise ValueError(f"extrapolate = {extrapolate}: it must be >= 0, and > 0 needs conditional = true (it "
                              "moves the given frames of a masked, conditional model)")
@@ -154,6 +162,9 @@ class VideoUNet(nn.Module):
                          dropout=dropout, embedding=embedding, num_classes=num_classes, conditional=conditional,
                          mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch,
                          extra_channels=context * (in_channels + 1) + (in_channels + 1 if extrapolate else 0))
+        self.warp = TranslationMixture(warp) if warp else None
+        # the head's output is the denoised clip: no c_skip * x may be added (read by polydiff's build_denoiser)
+        self.required_parameterization = "x0" if warp else None
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None, x_cond: Tensor | None = None,
                 cond_mask: Tensor | None = None, padding: Tensor | None = None) -> Tensor:
@@ -177,14 +188,18 @@ class VideoUNet(nn.Module):
             h = torch.cat([h, torch.cat([moved, flag], dim=2).reshape(b * t, -1, *moved.shape[3:])], dim=1)
         rep = lambda v: None if v is None else v.repeat_interleave(t, dim=0)  # noqa: E731
         emb = u.embed(rep(c_noise.reshape(-1).expand(b)), rep(label))  # type: ignore[arg-type]
-        return u.body(h, emb, frames=t).reshape(x.shape).to(x.dtype)
+        out = u.body(h, emb, frames=t).reshape(x.shape).to(x.dtype)
+        if self.warp is not None:
+            assert x_cond is not None and cond_mask is not None
+            out = self.warp(out, x_cond.to(x.dtype), cond_mask.to(x.dtype), c_noise)
+        return out
 
 
 def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str | int = "1,2", num_res_blocks: int = 1,
                      attention_resolution: int = 0, heads: int = 4, dropout: float = 0.0, embedding: str = "fourier",
                      temporal: str = "attention", temporal_kernel: int = 3, class_cond: bool = False,
                      conditional: bool = False, patch: int = 1, context: int = 0,
-                     extrapolate: int = 0) -> VideoUNet:
+                     extrapolate: int = 0, warp: int = 0) -> VideoUNet:
     """The ``video_unet`` backbone for a dataset of clips ``[T, C, H, W]``."""
     shape = tuple(dataset.sample_shape)  # type: ignore[attr-defined]
     if len(shape) != 4:
@@ -197,13 +212,13 @@ def build_video_unet(dataset: object, *, channels: int = 32, channel_mult: str |
                      attention_resolution=attention_resolution, heads=heads, dropout=dropout, embedding=embedding,
                      temporal=temporal, temporal_kernel=temporal_kernel,
                      num_classes=num_classes if class_cond else None, conditional=conditional, patch=patch,
-                     context=context, extrapolate=extrapolate)
+                     context=context, extrapolate=extrapolate, warp=warp)
 
 
 VIDEO_UNET_OPTIONS = {"channels": 32, "channel_mult": "1,2", "num_res_blocks": 1, "attention_resolution": 0,
                       "heads": 4, "dropout": 0.0, "embedding": "fourier", "temporal": "attention",
                       "temporal_kernel": 3, "class_cond": False, "conditional": False, "patch": 1,
-                      "context": 0, "extrapolate": 0}
+                      "context": 0, "extrapolate": 0, "warp": 0}
 
 __all__ = ["VIDEO_UNET_OPTIONS", "TemporalAttention", "TemporalConv", "TemporalMixer", "VideoUNet",
            "build_video_unet", "context_frames"]
