@@ -162,7 +162,8 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
         raise ValueError(f"this net outputs the denoised clip (--model warp=R): add --parameterization "
                          f"{net.required_parameterization}")
     if net.required_parameterization and prior_fill == "residual":
-        raise ValueError("--model warp=R predicts the clip, not the residual x - fill: use --prior-fill none or condition")
+        raise ValueError("--model warp=R predicts the clip, not the residual x - fill: use --prior-fill none or "
+                         "condition")
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))
     cpu0 = time.process_time()
     sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
