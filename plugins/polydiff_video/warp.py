@@ -46,11 +46,28 @@ class TranslationMixture(nn.Module):
         self.log_tau = nn.Parameter(torch.tensor([-3.0, 0.0]))
         self.gate = nn.Parameter(torch.tensor([0.0, 0.0]))
 
-    def translations(self, frames: Tensor) -> Tensor:
-        """Every translation of ``frames`` ``[N, C, H, W]`` within the radius: ``[N, C * H * W, S]``."""
-        h, w = frames.shape[-2:]
+    def _padded(self, frames: Tensor) -> Tensor:
         r = self.radius
-        return F.unfold(F.pad(frames, (r, r, r, r), value=self.background), (h, w))
+        return F.pad(frames, (r, r, r, r), value=self.background)
+
+    def distances(self, source: Tensor, guess: Tensor) -> Tensor:
+        """Mean squared distance between every translation of ``source`` and ``guess`` (``[N, C, H, W]``
+        each): ``[N, (2 radius + 1)^2]``, row-major over the shifts. As |a|^2 - 2 a.b + |b|^2 with grouped
+        convolutions: the stack of all translations would be (2 radius + 1)^2 frames per frame."""
+        n, c, h, w = source.shape
+        padded = self._padded(source)
+        cross = F.conv2d(padded.reshape(1, n * c, *padded.shape[-2:]), guess.reshape(n * c, 1, h, w), groups=n * c)
+        own = F.avg_pool2d(padded.square().sum(1, keepdim=True), (h, w), stride=1) * (h * w)  # |translation|^2
+        total = own.reshape(n, -1) - 2 * cross.reshape(n, c, -1).sum(1) + guess.square().flatten(1).sum(1, keepdim=True)
+        return total / (c * h * w)
+
+    def mix(self, source: Tensor, weights: Tensor) -> Tensor:
+        """``sum_s weights[:, s] * shift_s(source)``: ``[N, C, H, W]``."""
+        n, c, h, w = source.shape
+        padded = self._padded(source)
+        side = 2 * self.radius + 1
+        kernel = weights.reshape(n, 1, side, side).repeat_interleave(c, dim=0)
+        return F.conv2d(padded.reshape(1, n * c, *padded.shape[-2:]), kernel, groups=n * c).reshape(n, c, h, w)
 
     def forward(self, guess: Tensor, x_cond: Tensor, cond_mask: Tensor, c_noise: Tensor) -> Tensor:
         """``guess``, ``x_cond``, ``cond_mask``: clips ``[B, T, C, H, W]``; ``c_noise`` ``[B]`` or a scalar.
@@ -59,15 +76,18 @@ class TranslationMixture(nn.Module):
         frame_given = cond_mask.flatten(2).amax(-1) > 0  # [B, T]
         has_source = ((torch.cumsum(frame_given.to(torch.int64), 1) > 0) & ~frame_given).flatten()  # [B*T]
         source = last_frame_fill(x_cond * cond_mask, cond_mask)  # the latest given frame at or before each frame
-        rows = has_source.nonzero().flatten()  # only the predicted frames: the translations cost (2r+1)^2 frames
-        stack = self.translations(source.flatten(0, 1)[rows].to(guess.dtype))  # [N, P, S]
-        flat = guess.flatten(0, 1)[rows].flatten(1)  # [N, P]
-        dist = (stack - flat[..., None]).square().mean(1)  # [N, S]
+        rows = has_source.nonzero().flatten()  # only the predicted frames
+        if not len(rows):
+            return guess
+        src = source.flatten(0, 1)[rows].to(guess.dtype)  # [N, C, H, W]
+        flat = guess.flatten(0, 1)[rows]
         c = c_noise.reshape(-1).expand(b).to(guess.dtype).repeat_interleave(t)[rows, None]  # [N, 1]
+        dist = self.distances(src, flat)  # [N, S]
         weights = torch.softmax(-dist / torch.exp(self.log_tau[0] + self.log_tau[1] * c), dim=-1)
-        moved = (stack * weights[:, None]).sum(-1)  # [N, P]
-        gate = torch.sigmoid(self.gate[0] + self.gate[1] * c)
-        out = guess.flatten(0, 1).flatten(1).index_copy(0, rows, gate * moved + (1 - gate) * flat)
+        gate = torch.sigmoid(self.gate[0] + self.gate[1] * c)[..., None, None]
+        mixed = gate * self.mix(src, weights) + (1 - gate) * flat
+        out = guess.flatten(0, 1).index_copy(0, rows, mixed)
         return out.reshape(guess.shape)
+
 
 __all__ = ["TranslationMixture"]

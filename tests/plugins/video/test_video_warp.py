@@ -104,3 +104,17 @@ def test_cli_warp_needs_x0_and_then_trains_and_predicts(tmp_path, capsys):
     assert main(["train", *CLI, "model.parameterization=x0", "--out", str(run)]) == 0
     assert main(["impute", str(run), "--mask", "future_frames", "--mask-option", "given=2", "--n-samples", "2",
                  "--steps", "3", "--quiet"]) == 0
+
+
+def test_distances_and_mixture_equal_the_explicit_translations():
+    g = torch.Generator().manual_seed(3)
+    head = TranslationMixture(2)
+    source, guess = torch.rand(3, 2, 6, 7, generator=g) * 2 - 1, torch.randn(3, 2, 6, 7, generator=g)
+    shifts = [(dy, dx) for dy in range(2, -3, -1) for dx in range(2, -3, -1)]  # row-major over the windows
+    moved = torch.stack([translate((source + 1) / 2, torch.tensor([s] * 3)) * 2 - 1 for s in shifts], 1)
+    torch.testing.assert_close(head.distances(source, guess), (moved - guess[:, None]).square().mean((2, 3, 4)))
+    weights = torch.softmax(torch.randn(3, len(shifts), generator=g), -1)
+    torch.testing.assert_close(head.mix(source, weights), (moved * weights[..., None, None, None]).sum(1))
+    clips = guess[:2, :1, None].expand(2, 3, 1, 6, 7)
+    mask = torch.ones_like(clips)  # every frame given: nothing to predict, the guess comes back
+    assert torch.equal(head(clips, clips, mask, torch.zeros(2)), clips)
