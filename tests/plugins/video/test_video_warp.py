@@ -8,7 +8,7 @@ from polydiff.testing import check_backbone
 from polydiff_video.backbone import VideoUNet, build_video_unet
 from polydiff_video.data import load_moving_digits
 from polydiff_video.motion import translate
-from polydiff_video.warp import TranslationMixture
+from polydiff_video.warp import SPEED, TranslationMixture
 
 
 def _clip(t: int = 5) -> torch.Tensor:
@@ -22,8 +22,8 @@ def _clip(t: int = 5) -> torch.Tensor:
 def _sharp(radius: int) -> TranslationMixture:
     head = TranslationMixture(radius)
     with torch.no_grad():  # a near-zero temperature and a gate of ~1: pick the nearest translation
-        head.log_tau.copy_(torch.tensor([-12.0, 0.0]))
-        head.gate.copy_(torch.tensor([30.0, 0.0]))
+        head.log_tau.copy_(torch.tensor([-12.0, 0.0]) / SPEED)
+        head.gate.copy_(torch.tensor([30.0, 0.0]) / SPEED)
     return head
 
 
@@ -55,7 +55,7 @@ def test_a_soft_head_mixes_translations_and_learns_its_temperature_and_gate():
     clip = _clip()
     mask = torch.zeros_like(clip)
     mask[:, :2] = 1
-    head = TranslationMixture(2)  # initial gate 0.5: half the mixture, half the guess
+    head = TranslationMixture(2)  # initial gate 0.95: mostly the mixture
     guess = torch.zeros_like(clip, requires_grad=True)
     out = head(guess, clip * mask, mask, torch.full((1,), 0.5))
     assert out[:, 2:].min() >= -1 and out[:, 2:].max() <= 1
