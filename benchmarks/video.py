@@ -145,29 +145,24 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
           levels: NoiseLevels | None = None, extrapolate: int = 0, prior_fill: str = "none",
           cpu_seconds: float = 0.0, scale_noise: bool = False, sigma_data_scale: float = 1.0,
           model: dict[str, Any] | None = None, device: str = "cpu",
-          norm: str = "l2", kind: str = "edm") -> tuple[Denoiser, dict[str, Any]]:
+          norm: str = "l2", parameterization: str = "edm") -> tuple[Denoiser, dict[str, Any]]:
     """Conditional training on future_frames masks (``given`` frames) for ``cpu_seconds`` of
     ``time.process_time`` (chunks of 25 steps) if > 0, else a wall-clock budget (``train.max_minutes``).
     ``scale_noise``: schedule and training levels scaled by sigma_data / 0.5 (:func:`scaled`); the info's
     ``schedule`` is the one to sample with. ``sigma_data_scale``: the preconditioning's sigma_data is
     this times the data's (the schedule still follows the data's): below 1 the net predicts x0 rather than
     the noise down to lower levels. ``norm``: the loss's ``weighting.norm`` (``l1``: D learns the median).
-    ``kind``: the parameterization (``x0`` for a net that outputs the denoised clip, as ``warp`` does)."""
+    ``parameterization``: ``x0`` for a net that outputs the denoised clip (``warp``)."""
     torch.manual_seed(seed)
     model = {**MODEL, **(model or {})}
     t, c, h, w = ds.sample_shape
     net = VideoUNet(frames=t, in_channels=c, resolution=(h, w), conditional=True, context=context,
                    extrapolate=extrapolate, **model)
-    if net.required_parameterization not in (None, kind):
-        raise ValueError(f"this net outputs the denoised clip (--model warp=R): add --parameterization "
-                         f"{net.required_parameterization}")
-    if net.required_parameterization and prior_fill == "residual":
-        raise ValueError("--model warp=R predicts the clip, not the residual x - fill: use --prior-fill none or "
-                         "condition")
     denoiser = Denoiser(net, Parameterization(kind="edm", sigma_data=1.0))
     cpu0 = time.process_time()
     sigma_data = with_prior_fill(denoiser, ds, prior_fill, given, seed)
-    denoiser.parameterization = Parameterization(kind=kind, sigma_data=sigma_data * sigma_data_scale)  # type: ignore[arg-type]
+    denoiser.parameterization = Parameterization(kind=parameterization,  # type: ignore[arg-type]
+                                                 sigma_data=sigma_data * sigma_data_scale)
     schedule, levels = scaled(sigma_data, levels or NoiseLevels(kind="lognormal"), scale_noise)
     # a few thousand steps on a shared CPU: an EMA half-life of ~140 steps forgets the early weights
     cfg = TrainConfig(steps=10**6, batch_size=batch_size, lr=2e-3, warmup_steps=50, ema_decay=0.995, grad_clip=1.0,
@@ -184,7 +179,8 @@ def train(ds: Any, minutes: float, seed: int, batch_size: int, context: int, giv
     info = {"steps": trainer.step, "minutes": (time.perf_counter() - start) / 60, "batch_size": batch_size,
             "cpu_seconds": round(time.process_time() - cpu0, 1), "prior_fill": prior_fill,
             "parameters": sum(p.numel() for p in net.parameters()), "final_loss": loss,
-            "preconditioning_sigma_data": sigma_data * sigma_data_scale, "norm": norm, "parameterization": kind,
+            "preconditioning_sigma_data": sigma_data * sigma_data_scale, "norm": norm,
+            "parameterization": parameterization,
             "model": {**model, "context": context, "extrapolate": extrapolate}, "sigma_data": sigma_data,
             "schedule": {"sigma_lo": schedule.sigma_lo, "sigma_hi": schedule.sigma_hi},
             "levels": {"p_mean": levels.p_mean, "p_std": levels.p_std}}
@@ -236,7 +232,7 @@ def trained(args: argparse.Namespace, windowed: Any, given: int, levels: NoiseLe
                                args.extrapolate, prior_fill=mode, cpu_seconds=args.cpu_seconds,
                                scale_noise=residual and args.scale_noise, sigma_data_scale=args.sigma_data_scale,
                                model=model_options(args), device=args.device,
-                               norm=args.norm, kind=args.parameterization)
+                               norm=args.norm, parameterization=args.parameterization)
         if args.save:
             torch.save({"state": denoiser.state_dict(), "sigma_data": info["preconditioning_sigma_data"], "info": info},
                        args.save)
@@ -403,7 +399,8 @@ def main() -> None:
     p.add_argument("--norm", choices=["l2", "l1"], default="l2",
                    help="the loss's weighting.norm: l1 trains D on the per-pixel median (Palette) instead of the mean")
     p.add_argument("--parameterization", choices=["edm", "x0"], default="edm",
-                   help="what the net predicts; x0 for --model warp=R (its output is the denoised clip)")
+                   help="what the net predicts; x0 for --model warp=R (its output is the denoised clip); "
+                        "--load uses the saved model's")
     p.add_argument("--channels", type=int, default=MODEL["channels"],
                    help="the U-Net's base channels (model size at a fixed budget)")
     p.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
@@ -439,6 +436,11 @@ def main() -> None:
         p.error(f"--validate must be in [0, 1) and is for --dataset opencv_sample, got {args.validate}")
     if args.augment and args.dataset != "opencv_sample":
         p.error("--augment is for --dataset opencv_sample (moving digits are generated: draw more with the data)")
+    warp = int(parse_options(args.model, "--model").get("warp", 0))
+    if warp and args.parameterization != "x0" and not args.load:
+        p.error("--model warp=R makes the net's output the denoised clip: add --parameterization x0")
+    if warp and "residual" in args.prior_fill:
+        p.error("--model warp=R predicts the clip, not the residual x - fill: use --prior-fill none or condition")
     if args.posterior_mean and args.window:
         p.error("--posterior-mean scores whole-clip imputations; --window predicts frame by frame")
     res = run(args)

@@ -106,3 +106,20 @@ def test_model_flag_sets_video_unet_options_over_the_defaults(bench: ModuleType,
         bench.model_options(bad)
     with pytest.raises(ValueError, match="unknown video_unet option.s. context, patches; valid: "):
         bench.model_options(bench.argparse.Namespace(channels=16, dropout=0.0, model=["patches=1", "context=3"]))
+
+
+def test_warp_model_trains_with_x0_and_the_flags_are_checked(bench: ModuleType, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    train, _ = bench.load_footage(str(_frames_folder(tmp_path, 60)), 0.2)
+    torch.set_num_threads(1)
+    _, info = bench.train(train, 0.0, 0, 2, 2, 2, NoiseLevels(kind="lognormal"), cpu_seconds=0.5,
+                          model={"patch": 1, "channel_mult": 1, "warp": 2}, parameterization="x0")
+    assert info["parameterization"] == "x0" and info["model"]["warp"] == 2 and info["steps"] >= 1
+    for flags, why in ((["--model", "warp=2"], "add --parameterization x0"),
+                       (["--model", "warp=2", "--parameterization", "x0", "--prior-fill", "residual"],
+                        "not the residual")):
+        monkeypatch.setattr("sys.argv", ["video.py", *flags])
+        with pytest.raises(SystemExit):
+            bench.main()
+        assert why in capsys.readouterr().err

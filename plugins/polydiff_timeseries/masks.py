@@ -132,9 +132,8 @@ def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
 
     Among the starts that fit, the one whose distance from the nearer window edge is closest to that of
     a start ``block`` would draw (ties at random). Uniform among them, the gaps crowded towards the
-    edges, where the real gap leaves room: on CO2's test windows 29% ended within 2 steps of an edge
-    against 16% of real gaps, and there a gap has one side of context only, so the interval came out
-    too wide (coverage 0.95-0.96 for a 90% interval)."""
+    window edges, where the real gap leaves room, and a gap there has context on one side only: the
+    fitted interval came out too wide (docs/plugins/timeseries.md)."""
     _check_block(max_fraction, feature_prob)
     obs = _check(own.present())
     b, k, length = obs.shape

@@ -133,7 +133,7 @@ class VideoUNet(nn.Module):
             among shifts of at most ``extrapolate`` pixels, and a channel saying whether it exists
             (:func:`polydiff_video.motion.extrapolated_frames`); 0: off.
         warp: with ``conditional``, every predicted frame becomes a learnt mixture of translations of
-            at most ``warp`` pixels of the latest given frame before it and the U-Net's output
+            at most ``warp`` pixels of the latest wholly given frame before it and the U-Net's output
             (:class:`polydiff_video.warp.TranslationMixture`); needs ``parameterization = "x0"`` and
             not ``prior_fill = "residual"``; 0: off.
     """
@@ -162,9 +162,10 @@ class VideoUNet(nn.Module):
                          dropout=dropout, embedding=embedding, num_classes=num_classes, conditional=conditional,
                          mixer=lambda ch: TemporalMixer(ch, temporal, heads, temporal_kernel), patch=patch,
                          extra_channels=context * (in_channels + 1) + (in_channels + 1 if extrapolate else 0))
-        self.warp = TranslationMixture(warp) if warp else None
-        # the head's output is the denoised clip: no c_skip * x may be added (read by polydiff's build_denoiser)
-        self.required_parameterization = "x0" if warp else None
+        self.warp_head = TranslationMixture(warp) if warp else None
+        # read by polydiff's build_denoiser: the head's output is the denoised clip, no c_skip * x may be added
+        self.required_parameterization = ("x0", f"model.warp = {warp} makes its output the denoised clip") if warp \
+            else None
 
     def forward(self, x: Tensor, c_noise: Tensor, *, label: Tensor | None = None, x_cond: Tensor | None = None,
                 cond_mask: Tensor | None = None, padding: Tensor | None = None) -> Tensor:
@@ -189,9 +190,9 @@ class VideoUNet(nn.Module):
         rep = lambda v: None if v is None else v.repeat_interleave(t, dim=0)  # noqa: E731
         emb = u.embed(rep(c_noise.reshape(-1).expand(b)), rep(label))  # type: ignore[arg-type]
         out = u.body(h, emb, frames=t).reshape(x.shape).to(x.dtype)
-        if self.warp is not None:
+        if self.warp_head is not None:
             assert x_cond is not None and cond_mask is not None
-            out = self.warp(out, x_cond.to(x.dtype), cond_mask.to(x.dtype), c_noise)
+            out = self.warp_head(out, x_cond.to(x.dtype), cond_mask.to(x.dtype), c_noise)
         return out
 
 

@@ -233,15 +233,12 @@ def build_denoiser(config: RunConfig, dataset: DiffusionDataset) -> Denoiser:
         torch.manual_seed(config.train.seed)
         extra = {"self_condition": True} if config.model.self_condition else {}
         backbone = bspec.build(dataset, **config.model.options, **extra)
-    needs = getattr(backbone, "required_parameterization", None)  # e.g. a head that outputs the denoised sample
+    needs, why = getattr(backbone, "required_parameterization", None) or (None, "")  # (kind, reason)
     if needs is not None and needs != config.model.parameterization:
-        raise ConfigError(f"the {config.model.backbone} backbone with these options needs model.parameterization = "
-                          f"\"{needs}\" (got \"{config.model.parameterization}\"): set it in the config or add "
-                          f"'model.parameterization=\"{needs}\"' to the command")
+        raise ConfigError(f"{why}: set model.parameterization = \"{needs}\" (got \"{config.model.parameterization}\")")
     if needs is not None and config.model.prior_fill == "residual":
-        raise ConfigError(f"the {config.model.backbone} backbone with these options outputs the sample itself, not "
-                          "the residual x - fill that model.prior_fill = \"residual\" diffuses: use \"condition\" "
-                          "or \"none\"")
+        raise ConfigError(f"{why}, not the residual x - fill that model.prior_fill = \"residual\" diffuses: use "
+                          "\"condition\" or \"none\"")
     sigma_data = resolved_sigma_data(config, dataset)
     spec = dataset.spec if isinstance(sigma_data, dict) else None
     denoiser = Denoiser(backbone, Parameterization(kind=config.model.parameterization, sigma_data=sigma_data,

@@ -8,7 +8,7 @@ from polydiff.testing import check_backbone
 from polydiff_video.backbone import VideoUNet, build_video_unet
 from polydiff_video.data import load_moving_digits
 from polydiff_video.motion import translate
-from polydiff_video.warp import SPEED, TranslationMixture
+from polydiff_video.warp import PARAM_SCALE, TranslationMixture
 
 
 def _clip(t: int = 5) -> torch.Tensor:
@@ -22,8 +22,8 @@ def _clip(t: int = 5) -> torch.Tensor:
 def _sharp(radius: int) -> TranslationMixture:
     head = TranslationMixture(radius)
     with torch.no_grad():  # a near-zero temperature and a gate of ~1: pick the nearest translation
-        head.log_tau.copy_(torch.tensor([-12.0, 0.0]) / SPEED)
-        head.gate.copy_(torch.tensor([30.0, 0.0]) / SPEED)
+        head.log_tau.copy_(torch.tensor([-12.0, 0.0]) / PARAM_SCALE)
+        head.gate.copy_(torch.tensor([30.0, 0.0]) / PARAM_SCALE)
     return head
 
 
@@ -57,26 +57,52 @@ def test_a_soft_head_mixes_translations_and_learns_its_temperature_and_gate():
     mask[:, :2] = 1
     head = TranslationMixture(2)  # initial gate 0.95: mostly the mixture
     guess = torch.zeros_like(clip, requires_grad=True)
+    weights = torch.softmax(-head.distances(clip[0, 1:2], guess[0, 2:3].detach()) / torch.exp(torch.tensor(-3.0)), -1)
+    assert int((weights > 0.01).sum()) > 3  # at first a spread over several translations, not a pick
     out = head(guess, clip * mask, mask, torch.full((1,), 0.5))
     assert out[:, 2:].min() >= -1 and out[:, 2:].max() <= 1
-    assert out[:, 2:].std() > 0  # some of the moved frames came through
     (out - clip)[:, 2:].square().mean().backward()
     assert head.log_tau.grad is not None and head.log_tau.grad.abs().sum() > 0
     assert head.gate.grad is not None and head.gate.grad.abs().sum() > 0
     assert guess.grad is not None and guess.grad[:, 2:].abs().sum() > 0
 
 
+def test_partly_given_frames_are_predicted_not_used_as_sources():
+    clip = _clip()
+    guess = torch.randn(clip.shape, generator=torch.Generator().manual_seed(4))
+    pixels = (torch.rand(clip.shape, generator=torch.Generator().manual_seed(5)) < 0.5).float()
+    head = _sharp(3)
+    torch.testing.assert_close(head(guess, clip * pixels, pixels, torch.zeros(1)), guess)  # no whole frame
+    mask = torch.zeros_like(clip)
+    mask[:, :2] = 1
+    mask[:, 2, :, :6] = 1  # frame 2 half given: predicted from frame 1, not a source for frame 3
+    out = head(clip, clip * mask, mask, torch.zeros(1))
+    torch.testing.assert_close(out[:, 2:], clip[:, 2:])
+
+
 def test_video_unet_warp_option_checks_and_shapes():
     with pytest.raises(ValueError, match="needs conditional = true"):
         VideoUNet(frames=4, in_channels=1, resolution=(8, 8), channels=8, channel_mult=1, warp=2)
-    with pytest.raises(ValueError, match="radius must be >= 1|must be >= 0"):
+    with pytest.raises(ValueError, match="must be >= 0"):
         VideoUNet(frames=4, in_channels=1, resolution=(8, 8), channels=8, channel_mult=1, conditional=True, warp=-1)
+    with pytest.raises(ValueError, match="radius must be >= 1"):
+        TranslationMixture(0)
     net = VideoUNet(frames=4, in_channels=1, resolution=(8, 8), channels=8, channel_mult=1, conditional=True, warp=2)
     x = torch.randn(3, 4, 1, 8, 8)
     mask = torch.zeros_like(x)
     mask[:, :2] = 1
     out = net(x, torch.zeros(3), x_cond=x * mask, cond_mask=mask)
     assert out.shape == x.shape and torch.isfinite(out).all()
+    assert net.required_parameterization is not None and net.required_parameterization[0] == "x0"
+    with torch.no_grad():  # a sharp head: each predicted frame is exactly one translation of frame 1
+        net.warp_head.log_tau.copy_(torch.tensor([-12.0, 0.0]) / PARAM_SCALE)
+        net.warp_head.gate.copy_(torch.tensor([30.0, 0.0]) / PARAM_SCALE)
+        out = net(x, torch.zeros(3), x_cond=x * mask, cond_mask=mask)
+    moved = net.warp_head._padded(x[:, 1]).unfold(2, 8, 1).unfold(3, 8, 1)  # [3, 1, 5, 5, 8, 8]: every translation
+    for i in range(3):
+        for frame in (2, 3):
+            gaps = (moved[i, 0] - out[i, frame, 0]).abs().amax((-2, -1))
+            assert float(gaps.min()) < 1e-4
 
 
 def test_warp_backbone_conforms():
@@ -102,8 +128,12 @@ def test_cli_warp_needs_x0_and_then_trains_and_predicts(tmp_path, capsys):
     assert "not the residual" in capsys.readouterr().err
     run = tmp_path / "x0"
     assert main(["train", *CLI, "model.parameterization=x0", "--out", str(run)]) == 0
+    capsys.readouterr()
     assert main(["impute", str(run), "--mask", "future_frames", "--mask-option", "given=2", "--n-samples", "2",
                  "--steps", "3", "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "copy_last_frame" in table and "digit_identity" in table
+    assert list((run / "imputations").glob("future_frames-given2-*.safetensors"))
 
 
 def test_distances_and_mixture_equal_the_explicit_translations():
@@ -117,4 +147,4 @@ def test_distances_and_mixture_equal_the_explicit_translations():
     torch.testing.assert_close(head.mix(source, weights), (moved * weights[..., None, None, None]).sum(1))
     clips = guess[:2, :1, None].expand(2, 3, 1, 6, 7)
     mask = torch.ones_like(clips)  # every frame given: nothing to predict, the guess comes back
-    assert torch.equal(head(clips, clips, mask, torch.zeros(2)), clips)
+    assert torch.equal(head(clips, -clips, mask, torch.zeros(2)), clips)
