@@ -125,15 +125,10 @@ def block(observed: Tensor, generator: torch.Generator, *, max_fraction: float =
 def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *, max_fraction: float = 0.5,
                       feature_prob: float = 0.5) -> tuple[Batch, Tensor]:
     """``block`` drawn again on the given entries, each gap placed where it neither overlaps nor touches a
-    real gap of its feature, nor a run of missing values joined to one; none when the drawn length fits
-    nowhere, so calibration gaps are a little shorter on average. Drawn anywhere, a calibration gap often
-    extends a real one into a longer gap, a harder task than the real one, and the fitted interval comes
-    out too wide.
-
-    Among the starts that fit, the one whose distance from the nearer window edge is closest to that of
-    a start ``block`` would draw (ties at random). Uniform among them, the gaps crowded towards the
-    window edges, where the real gap leaves room, and a gap there has context on one side only: the
-    fitted interval came out too wide (docs/plugins/timeseries.md)."""
+    real gap of its feature, nor a run of missing values joined to one (uniformly among such starts; none
+    when the drawn length fits nowhere, so calibration gaps are a little shorter on average). Drawn
+    anywhere, a calibration gap often extends a real one into a longer gap, a harder task than the real
+    one, and the fitted interval comes out too wide."""
     _check_block(max_fraction, feature_prob)
     obs = _check(own.present())
     b, k, length = obs.shape
@@ -144,15 +139,12 @@ def block_calibration(own: Batch, target: Tensor, generator: torch.Generator, *,
             break
         real = grown
     touched = _next_to(real)
-    size, drawn, chosen = _block_draws(obs, generator, max_fraction, feature_prob)
+    size, _, chosen = _block_draws(obs, generator, max_fraction, feature_prob)  # block's start is redrawn below
     t = torch.arange(length, device=obs.device)
     hits = torch.nn.functional.pad(touched.float().cumsum(dim=-1), (1, 0))  # hits[..., s]: touched steps before s
     end = t + size[..., None]  # [b, k, L]: a gap starting at t ends before end
     fits = (end <= length) & (hits.gather(-1, end.clamp(max=length)) == hits[..., :length])
-    edge = torch.minimum(t, length - end)  # steps between a gap starting at t and the nearer window edge
-    want = torch.minimum(drawn, length - size - drawn)[..., None]  # that of the start block drew
-    closeness = -(edge - want).abs().float() + 0.5 * _uniform((b, k, length), generator, obs)  # ties at random
-    scores = torch.where(fits, closeness, torch.full_like(obs, -float(length) - 1))
+    scores = torch.where(fits, _uniform((b, k, length), generator, obs), torch.full_like(obs, -1.0))
     start = scores.argmax(dim=-1)
     return own, _inside(start, size, chosen & fits.any(dim=-1), length) * obs
 
