@@ -43,6 +43,15 @@ def global_shift(src: Tensor, dst: Tensor, radius: int) -> Tensor:
     return shifts[ssd.argmin(0)]
 
 
+def latest_given_before(given: Tensor) -> Tensor:
+    """For frames ``given`` ``[B, T]`` (bool), the index of the latest given frame strictly before each
+    frame, -1 where none is: ``[B, T]`` longs."""
+    b, t = given.shape
+    idx = torch.arange(t, device=given.device)
+    latest = torch.where(given, idx, -1).cummax(1).values  # the latest given frame at or before each frame
+    return torch.cat([latest.new_full((b, 1), -1), latest[:, :-1]], dim=1)
+
+
 def extrapolated_frames(x_cond: Tensor, cond_mask: Tensor, radius: int) -> tuple[Tensor, Tensor]:
     """For every frame of clips ``[B, T, C, H, W]`` (model units, -1 = black), the latest given frame
     before it moved on by the global motion between the two latest given frames before it (see the
@@ -51,10 +60,8 @@ def extrapolated_frames(x_cond: Tensor, cond_mask: Tensor, radius: int) -> tuple
     b, t = x_cond.shape[:2]
     given = cond_mask.reshape(b, t, -1).amax(-1) > 0
     idx = torch.arange(t, device=x_cond.device)
-    latest = torch.where(given, idx, -1).cummax(1).values  # latest given frame at or before each frame
-    s1 = torch.cat([latest.new_full((b, 1), -1), latest[:, :-1]], dim=1)  # latest given strictly before t
-    s2 = torch.where(s1 > 0, s1.clamp_min(1) - 1, -1)  # the latest given before s1: look it up at s1 - 1
-    s2 = torch.where(s2 >= 0, latest.gather(1, s2.clamp_min(0)), -1)
+    s1 = latest_given_before(given)
+    s2 = torch.where(s1 >= 0, s1.gather(1, s1.clamp_min(0)), -1)  # the latest given before s1
     valid = s2 >= 0
     rows = torch.arange(b, device=x_cond.device)[:, None].expand(b, t)
     unit = (x_cond + 1) / 2  # background 0 for the translations' black fill
@@ -65,4 +72,4 @@ def extrapolated_frames(x_cond: Tensor, cond_mask: Tensor, radius: int) -> tuple
     return torch.where(valid[..., None, None, None], moved * 2 - 1, -torch.ones_like(moved)), valid
 
 
-__all__ = ["extrapolated_frames", "global_shift", "translate"]
+__all__ = ["extrapolated_frames", "global_shift", "latest_given_before", "translate"]

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .motion import latest_given_before
+
 # The head's two scalars are stored divided by this: Adam moves a parameter by about lr per step
 # whatever its gradient, too slowly for a gate logit that has to travel several units in a few
 # thousand steps (measured in docs/plugins/video.md)
@@ -86,9 +88,7 @@ class TranslationMixture(nn.Module):
         gets a gradient in every step, as DistributedDataParallel requires)."""
         b, t = guess.shape[:2]
         whole = cond_mask.flatten(2).amin(-1) > 0  # [B, T]: wholly given frames, the possible sources
-        idx = torch.arange(t, device=guess.device)
-        latest = torch.where(whole, idx, -1).cummax(1).values  # the latest wholly given frame at or before t
-        before = torch.cat([latest.new_full((b, 1), -1), latest[:, :-1]], dim=1)  # ... strictly before t
+        before = latest_given_before(whole)
         has_source = (before >= 0) & ~whole
         rows = torch.arange(b, device=guess.device)[:, None]
         source = (x_cond * cond_mask)[rows, before.clamp_min(0)].flatten(0, 1)  # [B*T, C, H, W]
