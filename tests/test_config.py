@@ -74,3 +74,20 @@ def test_toml_yaml_json_files_agree(tmp_path):
 def test_plugin_options_may_not_shadow_section_keys():
     with pytest.raises(ConfigError, match="declares option.*holdout.*must rename"):
         check_options({}, {"holdout": 0.5, "n": 3}, "data", "dataset 'x'", reserved={"dataset", "holdout"})
+
+
+def test_a_field_its_kind_does_not_read_is_an_error_but_a_saved_run_loads(tmp_path):
+    from polydiff.app.runs import Run, resolve_config
+
+    with pytest.raises(ConfigError, match=r'noise_levels.p_mean = -2 is read only by noise_levels.kind = "lognormal", '
+                                          r'and this config\'s kind is "uniform_t", the default: set'):
+        resolve_config({"modality": "points", "noise_levels": {"p_mean": -2.0}})
+    with pytest.raises(ConfigError, match=r'weighting.gamma = 3 is read only by weighting.kind = "min_snr".*"edm"\:'):
+        resolve_config({"modality": "points", "weighting": {"kind": "edm", "gamma": 3}})
+    ok = resolve_config({"modality": "points", "noise_levels": {"kind": "lognormal", "p_mean": -2.0},
+                         "weighting": {"kind": "edm", "gamma": 5.0}})  # gamma at its default: harmless
+    assert ok.noise_levels.p_mean == -2.0
+    saved = ok.to_dict()  # every field written, whatever the kind
+    saved["noise_levels"] = {**saved["noise_levels"], "kind": "uniform_t"}
+    (tmp_path / "config.json").write_text(__import__("json").dumps(saved))
+    assert Run.open(tmp_path).config.noise_levels.p_mean == -2.0  # a run made before the check still opens

@@ -62,8 +62,9 @@ class RunConfig:
         return out
 
 
-def resolve_config(raw: dict[str, Any]) -> RunConfig:
-    """Validate a raw config dict and fill every default (dataset, backbone and their options)."""
+def resolve_config(raw: dict[str, Any], *, saved: bool = False) -> RunConfig:
+    """Validate a raw config dict and fill every default (dataset, backbone and their options).
+    ``saved``: a run's own config.json (written with every field, so a field its kind ignores is not an error)."""
     unknown = set(raw) - {"modality", *SECTIONS}
     if unknown:
         key = sorted(unknown)[0]
@@ -112,6 +113,8 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError(f"train.steps must be >= 1, got {config.train.steps}: a run without a trained step "
                           "has no checkpoint to sample")
     _check_sampling(config)
+    if not saved:
+        _check_kind_fields(sec, config)
     if config.train.log == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.log = 'tensorboard' needs the tensorboard package: pip install tensorboard "
                           "(or use train.log = 'jsonl')")
@@ -122,6 +125,23 @@ def resolve_config(raw: dict[str, Any]) -> RunConfig:
         raise ConfigError("train.conditional = true trains a masked conditional model, but backbone "
                           f"{bspec.name!r} is built with model.conditional = false: set both to true")
     return config
+
+
+# fields read by one kind only: given under another kind they would change nothing, silently
+KIND_FIELDS = {"noise_levels": {"p_mean": "lognormal", "p_std": "lognormal", "m": "logit_normal", "s": "logit_normal"},
+               "weighting": {"gamma": "min_snr", "bias": "sigmoid"}}
+
+
+def _check_kind_fields(sec: dict[str, Any], config: RunConfig) -> None:
+    """A [noise_levels] or [weighting] field set away from its default under a kind that does not read it."""
+    for section, fields in KIND_FIELDS.items():
+        built = getattr(config, section)
+        for key, kind in fields.items():
+            if key in sec[section] and built.kind != kind and getattr(built, key) != getattr(type(built)(), key):
+                default = "" if "kind" in sec[section] else ", the default"
+                raise ConfigError(f"{section}.{key} = {getattr(built, key):g} is read only by {section}.kind = "
+                                  f"\"{kind}\", and this config's kind is \"{built.kind}\"{default}: set "
+                                  f"{section}.kind = \"{kind}\" or leave {section}.{key} out")
 
 
 def _check_sampling(config: RunConfig) -> None:
@@ -341,7 +361,7 @@ class Run:
         if not isinstance(raw, dict):
             raise ConfigError(f"run config {cfg_file} must hold a JSON object; it was edited: restore it")
         try:
-            return cls(p, resolve_config(raw))
+            return cls(p, resolve_config(raw, saved=True))
         except ConfigError as e:
             raise ConfigError(f"run config {cfg_file}: {e}") from e
 
