@@ -146,23 +146,26 @@ def task_mask(task: str, observed: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: argparse.Namespace, *,
-                align: int = 1) -> tuple[dict[str, tuple[Batch, torch.Tensor]], int]:
+                align: int = 1, samples: torch.Tensor | None = None) -> tuple[dict[str, Any], int]:
     """Calibration tasks on the test windows' given entries, by column suffix, and the draws per window
     (row ``i + j n`` is window ``i`` under draw ``j``): ``_given`` as ``polydiff impute --calibrate given``
     makes them (``given_calibration``: the strategy's ``calibration_task``, drawn for 200 targets per
     factor, here one factor per test mask draw), ``_given_redraw`` the strategy simply drawn again on the
     given entries (``--given-redraw``), ``_given_r`` a lower random ratio (``--given-ratio``).
-    ``--given-draws N``: N draws of each instead. ``align``: the training data's ``alignment``."""
+    ``--given-draws N``: N draws of each instead. ``align``: the training data's ``alignment``; ``samples``:
+    the test imputation's, shown by a task that takes them (``block``: its real gaps filled by a sample)."""
     name, options = task_strategy(task, target.shape[-1])
     spec = plugins.get_mask_strategy(name)
     generator = torch.Generator().manual_seed(seed)
     if args.given_draws == 0:
         cal_b, cal_t, draws = given_calibration(spec, batch, target, generator, options, groups=args.mask_draws,
-                                                align=align)
+                                                align=align, samples=samples)
     else:
         draws = args.given_draws
         rows = torch.arange(len(batch)).repeat(draws)
-        cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options, align=align)
+        fill = None if samples is None else samples[rows, (torch.arange(len(rows)) // len(batch)) % samples.shape[1]]
+        cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options, align=align,
+                                        fill=fill)
     rows = torch.arange(len(batch)).repeat(draws)
     out = {"_given": (cal_b, cal_t)}
     own = given_only(batch.select(rows), target[rows])
@@ -306,7 +309,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         own_imps, draws = {}, 0
                         if args.calibrate_given:  # the task's mask again, on the test windows' given entries
                             tasks, draws = given_tasks(task, eval_batch, target, args.mask_seed + 1, args,
-                                                       align=train_ds.alignment)
+                                                       align=train_ds.alignment, samples=imp.samples)
                             for sfx, (cal_b, cal_t) in tasks.items():
                                 own_imps[sfx] = impute(
                                     denoiser, cal_b, cal_t, n_samples=max(args.samples), seed=args.seed + 2,

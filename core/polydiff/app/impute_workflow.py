@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from polydiff import plugins
-from polydiff.diffusion.calibration import conformal_scale, given_calibration, widen
+from polydiff.diffusion.calibration import conformal_scale, given_calibration, takes_fill, widen
 from polydiff.diffusion.imputation import Imputation, coverage_90, impute, interval_samples
 from polydiff.diffusion.schedules import sigma_grid
 from polydiff.diffusion.state import Batch
@@ -106,22 +106,31 @@ def impute_run(run: Run, *, mask: str = "random_ratio", mask_options: Mapping[st
                                        seconds=imp.seconds)
 
     scale, draws, given_task = None, 1, None
-    if calibrate == "given":  # the scored items' given entries, hidden by the strategy's calibration task
-        try:  # before any sampling: a task that cannot be made fails at once
-            given_task = given_calibration(mspec, batch, target, torch.Generator().manual_seed(seed + 1),
-                                           mask_options, align=int(getattr(train_ds, "alignment", 1)))
+    align = int(getattr(train_ds, "alignment", 1))
+
+    def given_task_of(samples: Tensor | None) -> tuple[Batch, Tensor, int]:
+        try:
+            task = given_calibration(mspec, batch, target, torch.Generator().manual_seed(seed + 1), mask_options,
+                                     align=align, samples=samples)
         except ValueError as err:
             raise ConfigError(f"--calibrate given: {err}") from None
-        if not given_task[1].any():
+        if not task[1].any():
             raise ConfigError(f"--calibrate given: {what} hid none of the given entries; calibrate on held-out "
                               "items instead (--calibrate K)")
+        return task
+
+    if calibrate == "given":  # the scored items' given entries, hidden by the strategy's calibration task
+        given_task = given_task_of(None)  # before any sampling: a task that cannot be made fails at once
     imp = draw(batch, target, seed)
     if calibrate:
         if given_task is not None:
+            if takes_fill(mspec):
+                given_task = given_task_of(imp.samples)  # the task shows the model's samples of the real targets
             own, cal_target, draws = given_task
             cal = draw(own, cal_target, seed + 1)
             source = (f"{int(cal_target.sum())} given entries of the scored items"
-                      + (f", {draws} draws" if draws > 1 else ""))
+                      + (f", {draws} draws" if draws > 1 else "")
+                      + (", their real targets shown as the model's samples" if takes_fill(mspec) else ""))
         else:  # items n_held - K .. n_held - 1: disjoint from the scored ones, their own mask and noise seed
             cal = draw(*_masked(held_out, range(len(held_out) - held_back, len(held_out)), strategy, seed + 1, what),
                        seed + 1)

@@ -110,17 +110,24 @@ def given_only(batch: Batch, target: Tensor) -> Batch:
 
 
 def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
-                     options: Mapping[str, Any] | None = None, *, align: int = 1) -> tuple[Batch, Tensor]:
+                     options: Mapping[str, Any] | None = None, *, align: int = 1,
+                     fill: Tensor | None = None) -> tuple[Batch, Tensor]:
     """A calibration task like the real one (``target`` hidden in ``batch``), made from the given entries only:
     the strategy's ``calibration_task`` when it has one, else the strategy drawn again on them. Returns the
     batch to impute and its target mask (given entries with their true values; the real targets never read).
-    ``align``: the training data's ``alignment`` (a task moves entries along the last axis by multiples of it)."""
+    ``align``: the training data's ``alignment`` (a task moves entries along the last axis by multiples of it).
+    ``fill``: the model's imputation of ``target`` (one sample per item, ``batch.x``'s shape), for a
+    ``calibration_task`` that takes it (:class:`~polydiff.diffusion.contracts.MaskStrategySpec`)."""
     opts = check_options(options or {}, strategy.options, "mask_options", f"mask strategy {strategy.name!r}")
+    if fill is not None and fill.shape != batch.x.shape:
+        raise ValueError(f"fill has shape {list(fill.shape)}, the batch {list(batch.x.shape)}")
     own = given_only(batch, target)
     if strategy.calibration_task is None:
         cal_batch, cal_target = own, strategy.fn(own.present(), generator, **opts)
     else:
-        extra = {"align": align} if _takes(strategy.calibration_task, "align") else {}  # older plugins: no align
+        extra: dict[str, Any] = {"align": align} if _takes(strategy.calibration_task, "align") else {}
+        if fill is not None and _takes(strategy.calibration_task, "fill"):  # older plugins take neither
+            extra["fill"] = torch.where(target.bool(), fill, torch.zeros_like(fill))  # the real targets' only
         cal_batch, cal_target = strategy.calibration_task(own, target, generator, **extra, **opts)
     present = cal_batch.present()
     if cal_target.shape != present.shape:
@@ -130,27 +137,47 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
 
 
 def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, generator: torch.Generator,
-                      options: Mapping[str, Any] | None = None, *, groups: int = 1,
-                      align: int = 1) -> tuple[Batch, Tensor, int]:
+                      options: Mapping[str, Any] | None = None, *, groups: int = 1, align: int = 1,
+                      samples: Tensor | None = None) -> tuple[Batch, Tensor, int]:
     """:func:`calibration_task` drawn :func:`calibration_draws` times on copies of the items, so the factor
     is fitted on enough targets (a run of neighbouring targets along the last axis counts once): row
     ``i + j n`` is item ``i`` under draw ``j``. ``groups``: the items are that many equal sets, each fitted
-    with its own factor, so each set needs the targets. ``align`` as in :func:`calibration_task`. A task
-    that comes out the same when drawn again (a forecast has no randomness) is drawn once: copies would add
-    cost, not targets. Returns the batch, its target mask and the number of draws."""
+    with its own factor, so each set needs the targets. ``align`` as in :func:`calibration_task`.
+    ``samples``: the imputation of ``target`` (``Imputation.samples``, ``[n, S, ...]``); draw ``j`` passes
+    sample ``j mod S`` as ``calibration_task``'s ``fill``. A task that comes out the same when drawn again
+    (a forecast has no randomness) is drawn once: copies would add cost, not targets. Returns the batch,
+    its target mask and the number of draws."""
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
-    parts = [calibration_task(strategy, batch, target, generator, options, align=align)]
+    if samples is not None and (samples.ndim != batch.x.ndim + 1 or samples.shape[0] != len(batch)
+                                or samples.shape[2:] != batch.x.shape[1:]):
+        raise ValueError(f"samples must be [n, S, ...] of the batch's items, got {list(samples.shape)} for "
+                         f"items {list(batch.x.shape)}")
+
+    def fill(rows: Tensor, first_draw: int) -> Tensor | None:  # row r of draw j: sample j mod S of its item
+        if samples is None:
+            return None
+        draw = first_draw + torch.arange(len(rows)) // len(batch)
+        return samples[rows, draw % samples.shape[1]].to(batch.x.dtype)
+
+    every = torch.arange(len(batch))
+    parts = [calibration_task(strategy, batch, target, generator, options, align=align, fill=fill(every, 0))]
     draws = calibration_draws(round(float(_runs(parts[0][1])) / groups))
     if draws > 1:
-        parts.append(calibration_task(strategy, batch, target, generator, options, align=align))
+        parts.append(calibration_task(strategy, batch, target, generator, options, align=align, fill=fill(every, 1)))
         if torch.equal(parts[1][1], parts[0][1]) and torch.equal(parts[1][0].x, parts[0][0].x):
             return (*parts[0], 1)
     if draws > 2:
-        rows = torch.arange(len(batch)).repeat(draws - 2)
+        rows = every.repeat(draws - 2)
         parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options,
-                                     align=align))
+                                     align=align, fill=fill(rows, 2)))
     return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
+
+
+def takes_fill(strategy: MaskStrategySpec) -> bool:
+    """Whether the strategy's ``calibration_task`` shows the model's own samples of the real targets
+    (``fill``): its calibration task is then made after the real imputation."""
+    return strategy.calibration_task is not None and _takes(strategy.calibration_task, "fill")
 
 
 def _takes(fn: Any, name: str) -> bool:
@@ -177,4 +204,5 @@ def _cat(batches: list[Batch]) -> Batch:
                                cond={k: torch.cat([b.cond[k] for b in batches]) for k in first.cond})
 
 
-__all__ = ["calibration_draws", "calibration_task", "conformal_scale", "given_calibration", "given_only", "widen"]
+__all__ = ["calibration_draws", "calibration_task", "conformal_scale", "given_calibration", "given_only", "takes_fill",
+           "widen"]

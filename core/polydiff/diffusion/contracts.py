@@ -35,8 +35,9 @@ class MaskFn(Protocol):
 
 
 class CalibrationTaskFn(Protocol):
-    """``fn(own, target, generator, *, align, **options) -> (batch, calibration_target)``, with the strategy's
-    options and (when ``fn`` takes it) the training items' ``alignment``."""
+    """``fn(own, target, generator, *, align, fill, **options) -> (batch, calibration_target)``, with the
+    strategy's options and (each when ``fn`` takes it) the training items' ``alignment`` and the model's own
+    imputation of the real targets."""
 
     def __call__(self, own: Batch, target: Tensor, generator: torch.Generator, /) -> tuple[Batch, Tensor]: ...
 
@@ -90,7 +91,12 @@ class MaskStrategySpec:
     would predict the steps before the real unknown ones; a gap could extend the real gap). ``align``
     (passed when the function takes it) is the training data's ``alignment``
     (:class:`~polydiff.diffusion.data.DiffusionDataset`): a task that moves entries along the last axis
-    moves them by multiples of it. ``None``: ``fn`` drawn again on ``own.present()``.
+    moves them by multiples of it. ``fill`` (passed when the function takes it and the imputation is
+    done; else ``None``) holds, at the real targets, one of the model's samples of them (a different one
+    per calibration draw): a task may show them as given context, so that hidden given entries sit among
+    as many known values as the real targets did. Under a correct model a sample drawn given the true
+    values is distributed as the unknown truth, so such a task is distributed as the real one would be on
+    fully known data. ``None``: ``fn`` drawn again on ``own.present()``.
     """
 
     name: str

@@ -21,7 +21,7 @@ and how the core calls it:
 | `SamplerSpec` | `fn` | `fn(denoiser, x, sigmas, *, noise, callback, **options)` |
 | `MetricSpec` | `fn` | `fn(samples: Batch, reference) -> float`; with `task="impute"`: `fn(imputation, reference)` |
 | `MaskStrategySpec` | `fn` | `fn(observed, generator, **options) -> target` |
-| `MaskStrategySpec` | `calibration_task` | `calibration_task(own, target, gen, *, align, **opts) -> (batch, target)` |
+| `MaskStrategySpec` | `calibration_task` | `calibration_task(own, target, gen, *, align, fill, **o) -> (b, t)` |
 | `ModalitySpec` | `plot_*` | `plot_samples(samples, ref, path)`, `plot_trajectory(frames, path)`, ... |
 """
 

@@ -231,3 +231,38 @@ def test_mix_forecasts_the_last_quarter_of_each_padded_series_own_steps() -> Non
     # options hide it with probability ~0.5 (random), ~0.5 (historical), ~0.05 (block) and 1 (forecast) before
     # (mean ~0.51), 0.5 instead of 1 now (mean ~0.39); the standard deviation is ~0.008
     assert 0.33 < hidden < 0.45
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+def test_block_calibration_with_the_models_samples_draws_block_as_the_real_task(missing: float) -> None:
+    """Given a sample of the real gaps, a calibration gap is ``block`` drawn on the whole series: the sample
+    shows as given context outside it, is hidden unscored inside it, and only given entries are targets."""
+    from polydiff.diffusion.calibration import calibration_task, given_calibration
+
+    batch = _series(missing=missing)
+    target = block(batch.present(), torch.Generator().manual_seed(1))
+    sample = torch.full_like(batch.x, 7.0)  # the model's sample of the real targets
+    poisoned = Batch(x=torch.where(target > 0, torch.nan, batch.x), observed=batch.observed)
+    spec = plugins.get_mask_strategy("block")
+    cal_batch, cal = calibration_task(spec, poisoned, target, torch.Generator().manual_seed(2), fill=sample)
+    hide = block(batch.present(), torch.Generator().manual_seed(2))  # the same draw, as the real task draws it
+    given = batch.present() * (1 - target)
+    assert torch.equal(cal, hide * given)  # targets: given entries inside a calibration gap only
+    shown = cal_batch.present().bool()
+    assert torch.equal(shown, (given.bool() | target.bool()) & ~(hide.bool() & target.bool()))
+    assert torch.isfinite(cal_batch.x).all()  # the real values are never read
+    assert (cal_batch.x[shown & target.bool()] == 7).all()  # the sample is the real gaps' context
+    assert torch.equal(cal_batch.x[given.bool()], batch.x[given.bool()])
+    assert (hide.bool() & target.bool()).any() and (cal.sum(dim=(1, 2)) > 0).float().mean() > 0.8
+    # draws: sample j of the imputation fills draw j's copy
+    samples = torch.stack([torch.full_like(batch.x, float(j)) for j in range(3)], dim=1)
+    cal_batch, cal, draws = given_calibration(spec, poisoned, target, torch.Generator().manual_seed(2),
+                                              samples=samples)
+    n = len(batch)
+    assert draws >= 2 and len(cal_batch) == draws * n
+    for j in range(draws):
+        part = cal_batch.x[j * n:(j + 1) * n]
+        filled = cal_batch.present()[j * n:(j + 1) * n].bool() & target.bool()
+        assert (part[filled] == j % 3).all()
+    with pytest.raises(ValueError, match=r"samples must be \[n, S, ...\]"):
+        given_calibration(spec, poisoned, target, torch.Generator(), samples=samples[:, 0])

@@ -62,6 +62,12 @@ def test_cli_train_forecast_evaluate(tmp_path, capsys) -> None:
                       r"items, hidden", capsys.readouterr().err)
     assert found, "no calibration line"
     assert 20 <= int(found[1]) <= 30  # 5 windows x 6 steps (co2 has gaps), drawn once: a forecast has no randomness
+    # block gaps calibrate after the imputation, on copies whose real gaps show the model's own samples
+    assert main(["impute", str(strided), "--mask", "block", "--n-samples", "4", "--sampler", "ddim", "--steps", "3",
+                 "--n", "5", "--calibrate", "given"]) == 0
+    found = re.search(r"split conformal on (\d+) given entries of the scored items, (\d+) draws, their real "
+                      r"targets shown as the model's samples", capsys.readouterr().err)
+    assert found and int(found[1]) > 20 and int(found[2]) > 1
     # one window: 6 targets, too few for a 90% interval, and said so
     assert main(["impute", str(strided), *forecast, "--n", "1", "--calibrate", "given"]) == 2
     assert re.search(r"--calibrate given: \d calibration targets are too few", capsys.readouterr().err)
