@@ -14,7 +14,9 @@ Without held-out items (one series, one video), :func:`calibration_task` calibra
 imputed: their given entries (:func:`given_only`) are masked again, by the strategy's own
 ``calibration_task`` when it has one (a forecast from the window moved on by its horizon), else the same
 way, and imputed from the rest ("calibration on the given entries"; drawn several times when one random
-draw hides too few entries for a stable factor: :func:`given_calibration`). It follows a drift between
+draw hides too few entries for a stable factor: :func:`given_calibration`). A strategy's task may also
+show the model's own samples of the real targets as given values (``fill``, :func:`takes_fill`), so that
+the hidden given entries have as much context as the real targets had. It follows a drift between
 training and test items, at the price of a slightly harder task (fewer given entries) than the one it
 calibrates.
 """
