@@ -89,17 +89,19 @@ def load_basic_motions(*, part: str = "all", every: int = 1) -> TimeSeriesDatase
 
 def load_csv_dataset(*, path: str = "", length: int = 24, stride: int = 0, time_column: str = "",
                      columns: str = "", freq: str = "", part: str = "all",
-                     test_fraction: float = 0.2) -> TimeSeriesDataset:
+                     test_fraction: float = 0.2, date_format: str = "") -> TimeSeriesDataset:
     """``data.dataset = "csv"``: windows of a CSV file with a time column (default: the first), put on
     a regular grid (``freq``, default: the most common spacing; duplicates merged by their mean, gaps
-    missing); ``columns``: comma-separated subset (default every column but the time); ``stride = 0``:
+    missing); dates in one format for the column (``date_format`` such as ``%d/%m/%Y``, default: ISO 8601
+    or the first date's format, month or day first, whichever reads the column; ambiguous: an error);
+    ``columns``: comma-separated subset (default every column but the time); ``stride = 0``:
     non-overlapping windows; ``part`` / ``test_fraction``: a chronological split, statistics from the
     train part (``test_fraction = 0``: no split)."""
     if not path:
         raise ValueError("the csv dataset needs a file: set data.path = 'my_series.csv'")
     cols = [c.strip() for c in columns.split(",") if c.strip()] or None
     return from_csv(path, length=length, stride=stride or None, time_column=time_column or None, columns=cols,
-                    freq=freq or None, part=part, test_fraction=test_fraction)
+                    freq=freq or None, part=part, test_fraction=test_fraction, date_format=date_format)
 
 
 def synthetic_sines(*, n: int = 64, features: int = 3, length: int = 32, missing: float = 0.1,

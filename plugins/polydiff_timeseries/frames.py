@@ -243,8 +243,10 @@ def _calendar_grid(frame: Any, period: str, freq: str | float | None, features: 
     return RegularSeries(gridded.to_numpy(np.float64), features, times, notes)
 
 
-def time_indexed(df: Any, time_column: str | None, *, source: str) -> Any:
-    """``df`` with ``time_column`` (default: the first column) parsed as dates or numbers and set as index."""
+def time_indexed(df: Any, time_column: str | None, *, source: str, date_format: str = "",
+                 notes: list[str] | None = None) -> Any:
+    """``df`` with ``time_column`` (default: the first column) parsed as dates or numbers and set as index
+    (dates: :func:`parse_dates`, whose note is appended to ``notes``)."""
     import pandas as pd
 
     col = time_column or str(df.columns[0])
@@ -254,9 +256,57 @@ def time_indexed(df: Any, time_column: str | None, *, source: str) -> Any:
     if pd.api.types.is_numeric_dtype(raw):
         index: Any = pd.Index(raw.to_numpy(np.float64), name=col)
     else:
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-        if parsed.isna().all():
-            raise ValueError(f"time column {col!r} of {source} holds no readable date or number (first value: "
-                             f"{raw.iloc[0]!r}); name the right one with time_column=...")
+        parsed, note = parse_dates(raw, f"time column {col!r} of {source}", date_format)
+        if note and notes is not None:
+            notes.append(note)
         index = pd.DatetimeIndex(parsed, name=col)
     return df.drop(columns=[col]).set_axis(index)
+
+
+def parse_dates(raw: Any, what: str, date_format: str = "") -> tuple[Any, str | None]:
+    """Dates in ONE format for the whole column: ``date_format`` (strptime codes), else ISO 8601, else the
+    format of the first date read month first or day first, whichever reads more of the column (the other
+    order's misses show it: '13/01/2021' has no month 13). Parsed value by value, '02/01/2021' would be
+    February where '13/01/2021' is January, and the series would be scrambled without a word. Both orders
+    reading every date differently is ambiguous: an error asking for ``date_format``. Cells no format
+    reads become missing time stamps (their rows are dropped and counted). Returns the dates and a note."""
+    import warnings
+
+    import pandas as pd
+    from pandas.tseries.api import guess_datetime_format
+
+    text = raw.astype("string").str.strip()
+    filled = text.notna() & (text != "")
+    if not filled.any():
+        raise ValueError(f"{what} is empty; name the right one with time_column=...")
+    if date_format:
+        parsed = pd.to_datetime(text, errors="coerce", format=date_format)
+        if parsed[filled].isna().all():
+            raise ValueError(f"{what}: date_format {date_format!r} reads none of its dates (first: "
+                             f"{text[filled].iloc[0]!r})")
+        return parsed, None
+    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if iso[filled].notna().all():
+        return iso, None
+    first = str(text[filled].iloc[0])
+    reads = {}
+    for dayfirst in (False, True):
+        fmt = guess_datetime_format(first, dayfirst=dayfirst)
+        with warnings.catch_warnings():  # no single format: dateutil, value by value
+            warnings.simplefilter("ignore")
+            reads[fmt or f"dayfirst={dayfirst}"] = pd.to_datetime(
+                text, errors="coerce", **({"format": fmt} if fmt else {"format": "mixed", "dayfirst": dayfirst}))
+    (_, month), (day_fmt, day) = reads.items()
+    n_month, n_day = int(month[filled].notna().sum()), int(day[filled].notna().sum())
+    if max(n_month, n_day, int(iso[filled].notna().sum())) == 0:
+        raise ValueError(f"{what} holds no readable date or number (first value: {first!r}); name the right one "
+                         "with time_column=...")
+    if int(iso[filled].notna().sum()) >= max(n_month, n_day):
+        return iso, None
+    if n_month == n_day and not month.equals(day):
+        raise ValueError(f"{what}: dates such as {first!r} read as month/day and as day/month alike; set "
+                         "date_format= (e.g. '%d/%m/%Y' or '%m/%d/%Y')")
+    if n_day > n_month:
+        missed = text[filled & month.isna()].iloc[0]
+        return day, (f"dates read day first ({day_fmt}): {missed!r} is not a month/day date")
+    return month, None

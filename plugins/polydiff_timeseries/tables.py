@@ -13,22 +13,26 @@ from .frames import numeric_frame, regularize, time_indexed
 
 def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: Sequence[str] | None = None,
                    time_column: str | None = None, freq: str | float | None = None, part: str = "all",
-                   test_fraction: float = 0.0, name: str = "dataframe", notes: Sequence[str] = ()) -> TimeSeriesDataset:
+                   test_fraction: float = 0.0, name: str = "dataframe", notes: Sequence[str] = (),
+                   date_format: str = "") -> TimeSeriesDataset:
     """A dataset from a pandas DataFrame, one column per feature (every column, or ``columns``).
 
     The time stamps are the ``DatetimeIndex``, or ``time_column`` (dates or numbers); the series is
     put on a regular grid of spacing ``freq`` (inferred: the most common spacing), duplicate time
-    stamps are merged (mean of the non-missing values) and gaps become missing values; cells that are
-    not numbers are read as missing and counted (rules in :mod:`polydiff_timeseries.frames`). Without
-    time stamps the rows are consecutive steps. ``part`` / ``test_fraction``: a chronological split,
+    stamps are merged (mean of the non-missing values) and gaps become missing values; dates are read in
+    one format for the whole column (``date_format``, else inferred by
+    :func:`~polydiff_timeseries.frames.parse_dates`); cells that are not numbers are read as missing and
+    counted (rules in :mod:`polydiff_timeseries.frames`). Without time stamps the rows are consecutive
+    steps. ``part`` / ``test_fraction``: a chronological split,
     statistics fitted on the train part (:func:`window_series`). A one-line summary is reported.
     """
     import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    notes = list(notes)
     if time_column:
-        df = time_indexed(df, time_column, source="the DataFrame")
+        df = time_indexed(df, time_column, source="the DataFrame", date_format=date_format, notes=notes)
     numeric_time = bool(time_column) and not isinstance(df.index, pd.DatetimeIndex)
     frame, parsed = numeric_frame(df, columns)
     regular = regularize(frame, freq=freq, numeric_time=numeric_time)
@@ -39,9 +43,10 @@ def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: 
 
 def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_column: str | None = None,
              columns: Sequence[str] | None = None, freq: str | float | None = None, part: str = "all",
-             test_fraction: float = 0.0) -> TimeSeriesDataset:
+             test_fraction: float = 0.0, date_format: str = "") -> TimeSeriesDataset:
     """A dataset from a CSV file: ``time_column`` (default: the first column) holds the time stamps
-    (dates or numbers); the rest as :func:`from_dataframe`."""
+    (dates or numbers; ``date_format``: their strptime format, e.g. ``%d/%m/%Y``); the rest as
+    :func:`from_dataframe`."""
     import pandas as pd
 
     p = Path(path)
@@ -57,4 +62,4 @@ def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_c
     col = time_column or str(df.columns[0])
     notes = [f"{len(df)} rows from {p.name}, time column {col!r}"]
     return from_dataframe(df, length=length, stride=stride, columns=columns, time_column=col, freq=freq, part=part,
-                          test_fraction=test_fraction, name=p.stem, notes=notes)
+                          test_fraction=test_fraction, name=p.stem, notes=notes, date_format=date_format)

@@ -173,3 +173,34 @@ def test_cli_trains_on_a_csv_export_and_a_text_column_stops_it_with_its_name(tmp
     err = capsys.readouterr().err
     assert "non-numeric cell(s) in 'glucose' ('nil') read as missing" in err
     assert "10 empty grid step(s) in gaps set missing" in err and "part=train (first 80%: 160 of 200 steps)" in err
+
+
+def test_day_first_dates_are_read_in_one_format_for_the_whole_column(tmp_path) -> None:
+    """A European export (DD/MM/YYYY): read value by value, '02/01/2021' was February and '13/01/2021'
+    January, and 40 days became a scrambled series with gaps. One format for the column keeps them in order."""
+    days = pd.date_range("2021-01-01", periods=40, freq="D")
+    values = np.arange(40.0)
+    pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "kwh": values}).to_csv(tmp_path / "eu.csv", index=False)
+    ds = from_csv(tmp_path / "eu.csv", length=40)
+    assert "dates read day first (%d/%m/%Y): '13/01/2021' is not a month/day date" in ds.summary
+    assert "sorted" not in ds.summary and "grid 24h" in ds.summary and "0.0% of the series missing" in ds.summary
+    assert np.allclose(ds.raw().numpy()[0, 0], values, atol=1e-4)  # every day in place, none missing
+    us = tmp_path / "us.csv"  # month first: read as written, no note
+    pd.DataFrame({"date": days.strftime("%m/%d/%Y"), "kwh": values}).to_csv(us, index=False)
+    assert np.allclose(from_csv(us, length=40).raw().numpy()[0, 0], values, atol=1e-4)
+    # only days 1-12: either order reads every date, differently; an error names the option
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"date": days[:12].strftime("%d/%m/%Y"), "kwh": values[:12]}).to_csv(short, index=False)
+    with pytest.raises(ValueError, match=r"'01/01/2021' read as month/day and as day/month alike; set date_format="):
+        from_csv(short, length=4)
+    ds = plugins.get_dataset("timeseries", "csv").build(path=str(short), length=12, date_format="%d/%m/%Y",
+                                                         test_fraction=0)
+    assert np.allclose(ds.raw().numpy()[0, 0], values[:12], atol=1e-4)
+    with pytest.raises(ValueError, match=r"date_format '%Y' reads none of its dates"):
+        from_csv(short, length=4, date_format="%Y")
+    # a junk cell in an ISO column: its row is dropped and counted, the rest read as ISO
+    iso = tmp_path / "iso.csv"
+    stamps = [*days[:10].strftime("%Y-%m-%d"), "n/a", *days[10:20].strftime("%Y-%m-%d")]
+    pd.DataFrame({"date": stamps, "kwh": np.arange(21.0)}).to_csv(iso, index=False)
+    ds = from_csv(iso, length=20)
+    assert "1 row(s) without a readable time stamp dropped" in ds.summary and "day first" not in ds.summary
