@@ -184,3 +184,34 @@ def test_a_calibration_task_written_without_align_still_runs() -> None:
         _, cal = calibration_task(spec, batch, target, torch.Generator().manual_seed(0), {}, align=24)
         assert cal.sum() > 0 and not (cal * target).any()
     assert seen["align"] == 24
+
+
+def test_fill_reaches_only_a_calibration_task_with_a_fill_parameter() -> None:
+    """The model's samples of the real targets go to a task that names ``fill`` (only at the real targets);
+    a ``**options`` catch-all or an older task never gets them, and the workflow need not wait for them."""
+    from polydiff.diffusion import MaskStrategySpec, calibration_task, random_ratio
+    from polydiff.diffusion.calibration import takes_fill
+
+    seen: dict[str, torch.Tensor] = {}
+
+    def filled(own, target, generator, *, fill=None):
+        seen["fill"] = fill
+        return own, own.present()
+
+    def catch_all(own, target, generator, **options):
+        assert "fill" not in options
+        return own, own.present()
+
+    batch = Batch(x=torch.randn(4, 10), observed=torch.ones(4, 10))
+    target = torch.zeros(4, 10)
+    target[:, 3:5] = 1
+    sample = torch.full((4, 10), 5.0)
+    for fn, takes in ((filled, True), (catch_all, False)):
+        spec = MaskStrategySpec(name="m", description="", fn=random_ratio, options={}, calibration_task=fn)
+        assert takes_fill(spec) is takes
+        calibration_task(spec, batch, target, torch.Generator(), {}, fill=sample)
+    assert torch.equal(seen["fill"], sample * target)  # the samples at the real targets, nothing else
+    with pytest.raises(ValueError, match=r"fill has shape \[4, 9\], the batch \[4, 10\]"):
+        calibration_task(MaskStrategySpec(name="m", description="", fn=random_ratio, options={},
+                                          calibration_task=filled), batch, target, torch.Generator(), {},
+                         fill=sample[:, :9])

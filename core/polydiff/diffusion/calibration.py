@@ -128,7 +128,7 @@ def calibration_task(strategy: MaskStrategySpec, batch: Batch, target: Tensor, g
         cal_batch, cal_target = own, strategy.fn(own.present(), generator, **opts)
     else:
         extra: dict[str, Any] = {"align": align} if _takes(strategy.calibration_task, "align") else {}
-        if fill is not None and _takes(strategy.calibration_task, "fill"):  # older plugins take neither
+        if fill is not None and takes_fill(strategy):  # older plugins take neither
             extra["fill"] = torch.where(target.bool(), fill, torch.zeros_like(fill))  # the real targets' only
         cal_batch, cal_target = strategy.calibration_task(own, target, generator, **extra, **opts)
     present = cal_batch.present()
@@ -178,8 +178,10 @@ def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, 
 
 def takes_fill(strategy: MaskStrategySpec) -> bool:
     """Whether the strategy's ``calibration_task`` shows the model's own samples of the real targets
-    (``fill``): its calibration task is then made after the real imputation."""
-    return strategy.calibration_task is not None and _takes(strategy.calibration_task, "fill")
+    (``fill``, a parameter of that name: a ``**options`` catch-all does not count): its calibration task is
+    then made after the real imputation."""
+    fn = strategy.calibration_task
+    return fn is not None and "fill" in inspect.signature(fn).parameters
 
 
 def _takes(fn: Any, name: str) -> bool:
