@@ -288,7 +288,10 @@ def parse_dates(raw: Any, what: str, date_format: str = "") -> tuple[Any, str | 
     iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
     if iso[filled].notna().all():
         return iso, None
-    first = str(text[filled].iloc[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        readable = filled & pd.to_datetime(text, errors="coerce", format="mixed").notna()
+    first = str(text[readable if readable.any() else filled].iloc[0])  # a junk first cell guesses no format
     reads = {}
     for dayfirst in (False, True):
         fmt = guess_datetime_format(first, dayfirst=dayfirst)

@@ -181,6 +181,9 @@ def test_day_first_dates_are_read_in_one_format_for_the_whole_column(tmp_path) -
     days = pd.date_range("2021-01-01", periods=40, freq="D")
     values = np.arange(40.0)
     pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "kwh": values}).to_csv(tmp_path / "eu.csv", index=False)
+    junk_first = tmp_path / "eu_junk.csv"  # a junk cell first: the format comes from the first real date
+    pd.DataFrame({"date": ["??", *days.strftime("%d/%m/%Y")], "kwh": [0.0, *values]}).to_csv(junk_first, index=False)
+    assert "1 row(s) without a readable time stamp dropped" in from_csv(junk_first, length=40).summary
     ds = from_csv(tmp_path / "eu.csv", length=40)
     assert "dates read day first (%d/%m/%Y): '13/01/2021' is not a month/day date" in ds.summary
     assert "sorted" not in ds.summary and "grid 24h" in ds.summary and "0.0% of the series missing" in ds.summary
