@@ -3,6 +3,7 @@ mask of entries that hold data."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -23,6 +24,15 @@ def test_max_cpu_seconds_stops_training_and_says_so():
     # the budget counts every fit of this Trainer: raising steps does not reset it
     trainer.config = TrainConfig(**{**trainer.config.__dict__, "steps": summary["step"] + 10**6})
     assert trainer.fit(progress=False)["step"] <= summary["step"] + 2
+
+
+def test_the_progress_bar_shows_the_budget_that_ends_the_run(capsys):
+    """Its step count and ETA assume train.steps; with a budget the bar says how much of it is spent."""
+    trainer = make_trainer("labels", steps=10**6, max_cpu_seconds=0.3)
+    trainer.config = TrainConfig(**{**trainer.config.__dict__, "log_every": 1})
+    trainer.fit(progress=True)
+    err = capsys.readouterr().err
+    assert re.search(r"loss=[\d.]+, cpu=\d+/0\.3s", err), err[-300:]
 
 
 def test_a_bad_cpu_budget_is_named():

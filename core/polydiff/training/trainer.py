@@ -283,6 +283,17 @@ class Trainer:
         return ckpt.step
 
     # -- the loop -------------------------------------------------------------------------------
+    def _budget_shown(self) -> dict[str, str]:
+        """For the progress bar: how much of a time budget is spent (its step count and ETA assume
+        ``train.steps``, which a budget usually cuts short)."""
+        cfg, shown = self.config, {}
+        if cfg.max_cpu_seconds is not None:
+            cpu = self._cpu_seconds + time.process_time() - self._cpu0
+            shown["cpu"] = f"{cpu:.0f}/{cfg.max_cpu_seconds:g}s"
+        if cfg.max_minutes is not None:
+            shown["wall"] = f"{self._seconds / 60:.1f}/{cfg.max_minutes:g}min"
+        return shown
+
     def _out_of_time(self) -> bool:
         cfg = self.config
         if cfg.max_minutes is None and cfg.max_cpu_seconds is None:
@@ -339,7 +350,7 @@ class Trainer:
                                                  "train.lr, set train.grad_clip, or use precision = 'fp32'")
                     log.write(row)
                     summary["loss"] = row["loss"]
-                    bar.set_postfix(loss=f"{row['loss']:.4g}")
+                    bar.set_postfix({"loss": f"{row['loss']:.4g}", **self._budget_shown()})
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
                     summary["checkpoint"] = self.save()
                 bar.update(1)
