@@ -273,8 +273,6 @@ def parse_dates(raw: Any, what: str, date_format: str = "") -> tuple[Any, str | 
     import warnings
 
     import pandas as pd
-    from pandas.tseries.api import guess_datetime_format
-
     text = raw.astype("string").str.strip()
     filled = text.notna() & (text != "")
     if not filled.any():
@@ -292,14 +290,14 @@ def parse_dates(raw: Any, what: str, date_format: str = "") -> tuple[Any, str | 
         warnings.simplefilter("ignore")
         readable = filled & pd.to_datetime(text, errors="coerce", format="mixed").notna()
     first = str(text[readable if readable.any() else filled].iloc[0])  # a junk first cell guesses no format
-    reads = {}
+    reads = []  # (format, dates): month first, then day first (often one format: 'Jan 05, 2021')
     for dayfirst in (False, True):
-        fmt = guess_datetime_format(first, dayfirst=dayfirst)
+        fmt = _guess_format(first, dayfirst)
         with warnings.catch_warnings():  # no single format: dateutil, value by value
             warnings.simplefilter("ignore")
-            reads[fmt or f"dayfirst={dayfirst}"] = pd.to_datetime(
-                text, errors="coerce", **({"format": fmt} if fmt else {"format": "mixed", "dayfirst": dayfirst}))
-    (_, month), (day_fmt, day) = reads.items()
+            reads.append((fmt or f"dayfirst={dayfirst}", pd.to_datetime(
+                text, errors="coerce", **({"format": fmt} if fmt else {"format": "mixed", "dayfirst": dayfirst}))))
+    (_, month), (day_fmt, day) = reads
     n_month, n_day = int(month[filled].notna().sum()), int(day[filled].notna().sum())
     if max(n_month, n_day, int(iso[filled].notna().sum())) == 0:
         raise ValueError(f"{what} holds no readable date or number (first value: {first!r}); name the right one "
@@ -313,3 +311,18 @@ def parse_dates(raw: Any, what: str, date_format: str = "") -> tuple[Any, str | 
         missed = text[filled & month.isna()].iloc[0]
         return day, (f"dates read day first ({day_fmt}): {missed!r} is not a month/day date")
     return month, None
+
+
+def _guess_format(first: str, dayfirst: bool) -> str | None:
+    """pandas' guess of ``first``'s format; it guesses none for two-digit years ('13/01/21'), so those are
+    guessed with the year written out and read back as ``%y``."""
+    import re
+
+    from pandas.tseries.api import guess_datetime_format
+
+    fmt = guess_datetime_format(first, dayfirst=dayfirst)
+    short = re.match(r"^(\d{1,2}[/.-]\d{1,2}[/.-])(\d{2})(?!\d)(.*)$", first)
+    if fmt is None and short:
+        fmt = guess_datetime_format(f"{short[1]}20{short[2]}{short[3]}", dayfirst=dayfirst)
+        return fmt.replace("%Y", "%y") if fmt else None
+    return fmt

@@ -201,6 +201,17 @@ def test_day_first_dates_are_read_in_one_format_for_the_whole_column(tmp_path) -
     assert np.allclose(ds.raw().numpy()[0, 0], values[:12], atol=1e-4)
     with pytest.raises(ValueError, match=r"date_format '%Y' reads none of its dates"):
         from_csv(short, length=4, date_format="%Y")
+    # two-digit years, which pandas guesses no format for, day first too
+    yy = tmp_path / "yy.csv"
+    pd.DataFrame({"date": days.strftime("%d/%m/%y"), "kwh": values}).to_csv(yy, index=False)
+    ds = from_csv(yy, length=40)
+    assert "dates read day first (%d/%m/%y)" in ds.summary
+    assert np.allclose(ds.raw().numpy()[0, 0], values, atol=1e-4)
+    # month names: both orders guess one format, read as written
+    named = tmp_path / "named.csv"
+    pd.DataFrame({"date": [*days[:20].strftime("%b %d, %Y"), "n/a"], "kwh": np.arange(21.0)}).to_csv(named, index=False)
+    ds = from_csv(named, length=20)
+    assert np.allclose(ds.raw().numpy()[0, 0], np.arange(20.0), atol=1e-4) and "dropped" in ds.summary
     # a junk cell in an ISO column: its row is dropped and counted, the rest read as ISO
     iso = tmp_path / "iso.csv"
     stamps = [*days[:10].strftime("%Y-%m-%d"), "n/a", *days[10:20].strftime("%Y-%m-%d")]
