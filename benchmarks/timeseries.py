@@ -55,6 +55,7 @@ from polydiff import EDM, Batch, Denoiser, NoiseLevels, Parameterization, TrainC
 from polydiff.diffusion.calibration import (
     calibration_task,
     conformal_scale,
+    draw_samples,
     given_calibration,
     given_only,
     widen,
@@ -163,7 +164,7 @@ def given_tasks(task: str, batch: Batch, target: torch.Tensor, seed: int, args: 
     else:
         draws = args.given_draws
         rows = torch.arange(len(batch)).repeat(draws)
-        fill = None if samples is None else samples[rows, (torch.arange(len(rows)) // len(batch)) % samples.shape[1]]
+        fill = None if samples is None else draw_samples(samples, rows)
         cal_b, cal_t = calibration_task(spec, batch.select(rows), target[rows], generator, options, align=align,
                                         fill=fill)
     rows = torch.arange(len(batch)).repeat(draws)

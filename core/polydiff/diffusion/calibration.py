@@ -156,11 +156,8 @@ def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, 
         raise ValueError(f"samples must be [n, S, ...] of the batch's items, got {list(samples.shape)} for "
                          f"items {list(batch.x.shape)}")
 
-    def fill(rows: Tensor, first_draw: int) -> Tensor | None:  # row r of draw j: sample j mod S of its item
-        if samples is None:
-            return None
-        draw = first_draw + torch.arange(len(rows)) // len(batch)
-        return samples[rows, draw % samples.shape[1]].to(batch.x.dtype)
+    def fill(rows: Tensor, first_draw: int) -> Tensor | None:
+        return None if samples is None else draw_samples(samples, rows, first_draw).to(batch.x.dtype)
 
     every = torch.arange(len(batch))
     parts = [calibration_task(strategy, batch, target, generator, options, align=align, fill=fill(every, 0))]
@@ -174,6 +171,13 @@ def given_calibration(strategy: MaskStrategySpec, batch: Batch, target: Tensor, 
         parts.append(calibration_task(strategy, batch.select(rows), target[rows], generator, options,
                                      align=align, fill=fill(rows, 2)))
     return _cat([b for b, _ in parts]), torch.cat([t for _, t in parts]), draws
+
+
+def draw_samples(samples: Tensor, rows: Tensor, first_draw: int = 0) -> Tensor:
+    """The ``fill`` of calibration rows ``rows`` (item indices, draw after draw, ``len(samples)`` rows a
+    draw, the first being ``first_draw``): draw ``j`` shows sample ``j mod S`` of each item."""
+    draw = first_draw + torch.arange(len(rows)) // len(samples)
+    return samples[rows, draw % samples.shape[1]]
 
 
 def takes_fill(strategy: MaskStrategySpec) -> bool:
@@ -208,5 +212,5 @@ def _cat(batches: list[Batch]) -> Batch:
                                cond={k: torch.cat([b.cond[k] for b in batches]) for k in first.cond})
 
 
-__all__ = ["calibration_draws", "calibration_task", "conformal_scale", "given_calibration", "given_only", "takes_fill",
-           "widen"]
+__all__ = ["calibration_draws", "calibration_task", "conformal_scale", "draw_samples", "given_calibration",
+           "given_only", "takes_fill", "widen"]
