@@ -52,9 +52,7 @@ DATASETS = [
                 description="noisy phase-shifted sines with random gaps (generated from a seed)",
                 options={"n": 64, "features": 3, "length": 32, "missing": 0.1, "seed": 0}),
     DatasetSpec(name="csv", modality="timeseries", build=load_csv_dataset,
-                description="your own CSV file with a time column: regular grid, duplicates merged, gaps missing",
-                options={"path": "", "length": 24, "stride": 0, "time_column": "", "columns": "", "freq": "",
-                         "part": "all", "test_fraction": 0.2}),
+                description="your own CSV file with a time column: regular grid, duplicates merged, gaps missing"),
 ]
 
 

@@ -14,7 +14,7 @@ from .frames import numeric_frame, regularize, time_indexed
 def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: Sequence[str] | None = None,
                    time_column: str | None = None, freq: str | float | None = None, part: str = "all",
                    test_fraction: float = 0.0, name: str = "dataframe", notes: Sequence[str] = (),
-                   date_format: str = "") -> TimeSeriesDataset:
+                   date_format: str = "", source: str = "the DataFrame") -> TimeSeriesDataset:
     """A dataset from a pandas DataFrame, one column per feature (every column, or ``columns``).
 
     The time stamps are the ``DatetimeIndex``, or ``time_column`` (dates or numbers); the series is
@@ -32,7 +32,7 @@ def from_dataframe(df: Any, *, length: int, stride: int | None = None, columns: 
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     notes = list(notes)
     if time_column:
-        df = time_indexed(df, time_column, source="the DataFrame", date_format=date_format, notes=notes)
+        df = time_indexed(df, time_column, source=source, date_format=date_format, notes=notes)
     numeric_time = bool(time_column) and not isinstance(df.index, pd.DatetimeIndex)
     frame, parsed = numeric_frame(df, columns)
     regular = regularize(frame, freq=freq, numeric_time=numeric_time)
@@ -62,4 +62,5 @@ def from_csv(path: str | Path, *, length: int, stride: int | None = None, time_c
     col = time_column or str(df.columns[0])
     notes = [f"{len(df)} rows from {p.name}, time column {col!r}"]
     return from_dataframe(df, length=length, stride=stride, columns=columns, time_column=col, freq=freq, part=part,
-                          test_fraction=test_fraction, name=p.stem, notes=notes, date_format=date_format)
+                          test_fraction=test_fraction, name=p.stem, notes=notes, date_format=date_format,
+                          source=p.name)

@@ -140,7 +140,7 @@ def test_csv_dataset_options_from_the_registry(tmp_path) -> None:
     pd.DataFrame({"when": t, "a": np.arange(60.0), "b": ["nil"] + ["1.5"] * 59}).to_csv(tmp_path / "f.csv",
                                                                                           index=False)
     spec = plugins.get_dataset("timeseries", "csv")
-    assert {"freq", "part", "test_fraction"} <= set(spec.options)
+    assert {"freq", "part", "test_fraction", "date_format"} <= set(spec.options)  # every keyword of the loader
     ds = spec.build(path=str(tmp_path / "f.csv"), length=6, freq="30min", part="train", test_fraction=0.5)
     assert len(ds) == 2 and "grid 30min" in ds.summary and "1 non-numeric cell(s) in 'b'" in ds.summary
 
@@ -173,6 +173,13 @@ def test_cli_trains_on_a_csv_export_and_a_text_column_stops_it_with_its_name(tmp
     err = capsys.readouterr().err
     assert "non-numeric cell(s) in 'glucose' ('nil') read as missing" in err
     assert "10 empty grid step(s) in gaps set missing" in err and "part=train (first 80%: 160 of 200 steps)" in err
+    # data.date_format reaches the loader from the CLI; one that reads nothing names the file, exit 2
+    glucose_only = [*data, "data.columns=glucose", *tiny]
+    assert main(["train", "timeseries", *glucose_only, "data.date_format=%d/%m/%Y", "--out",
+                 str(tmp_path / "fmt"), "--quiet"]) == 2
+    assert "time column 'time' of cgm.csv: date_format '%d/%m/%Y' reads none of its dates" in capsys.readouterr().err
+    assert main(["train", "timeseries", *glucose_only, "data.date_format=%Y-%m-%d %H:%M:%S", "--out",
+                 str(tmp_path / "fmt"), "--quiet"]) == 0
 
 
 def test_day_first_dates_are_read_in_one_format_for_the_whole_column(tmp_path) -> None:
